@@ -1,0 +1,311 @@
+"""A deterministic fake of the threads API: seeded datasets, cursor pages, planned faults, HTTP.
+
+Everything here is a function of the seed and of the order of calls: no wall clock, no global
+random state. Faults are decided per call by a plan (`faults_at`, `faults_for_page`, `combine`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+from faker import Faker
+
+from threadsync.provider import ProviderError, ThreadPage
+
+BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+MAX_PAGE_SIZE = 1000
+
+# Faker is slow per call, so it fills small pools and a seeded Random picks from them.
+_POOL_PEOPLE = 120
+_POOL_SUBJECTS = 300
+_POOL_BODIES = 400
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The source threads of one run, in the order the API serves them."""
+
+    seed: int
+    threads: tuple[dict[str, Any], ...]
+    by_id: Mapping[str, dict[str, Any]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {t["id"]: t for t in self.threads})
+
+    def pages(self, page_size: int) -> list[list[dict[str, Any]]]:
+        """The threads cut into pages as the API serves them (one empty page for no threads)."""
+        if not self.threads:
+            return [[]]
+        return [
+            list(self.threads[i : i + page_size]) for i in range(0, len(self.threads), page_size)
+        ]
+
+    def to_json(self) -> str:
+        return json.dumps(self.threads, sort_keys=True, separators=(",", ":"))
+
+
+def generate_dataset(seed: int, threads: int) -> Dataset:
+    """`threads` threads, the same for the same (seed, threads): ids thr_00000, thr_00001, ..."""
+    fake = Faker()
+    fake.seed_instance(seed)
+    emails = sorted({fake.unique.email() for _ in range(_POOL_PEOPLE)})
+    subjects = [fake.sentence(nb_words=6).rstrip(".") for _ in range(_POOL_SUBJECTS)]
+    bodies = [fake.sentence(nb_words=12) for _ in range(_POOL_BODIES)]
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for i in range(threads):
+        participants = rng.sample(emails, rng.randint(2, 4))
+        t = BASE_TIME + timedelta(seconds=rng.randrange(30 * 86400))
+        messages = []
+        for j in range(rng.randint(1, 5)):
+            if j:
+                t += timedelta(seconds=rng.randrange(60, 86400))
+            messages.append(
+                {
+                    "id": f"msg_{i:05d}_{j}",
+                    "from": rng.choice(participants),
+                    "sent_at": _iso(t),
+                    "body": rng.choice(bodies),
+                }
+            )
+        out.append(
+            {
+                "id": f"thr_{i:05d}",
+                "subject": rng.choice(subjects),
+                "participants": participants,
+                "messages": messages,
+                "updated_at": messages[-1]["sent_at"],
+            }
+        )
+    return Dataset(seed=seed, threads=tuple(out))
+
+
+# --- cursors -------------------------------------------------------------------------------------
+
+
+def encode_cursor(offset: int) -> str:
+    raw = json.dumps({"o": offset}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The offset a cursor stands for; ProviderError 400 when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        offset = json.loads(raw)["o"]
+    except (binascii.Error, ValueError, TypeError, KeyError) as e:
+        raise ProviderError(f"invalid cursor {cursor!r}", status=400) from e
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ProviderError(f"invalid cursor {cursor!r}", status=400)
+    return offset
+
+
+def page_number_of(cursor: str | None, page_size: int) -> int:
+    """1 for the first page (cursor None), offset // page_size + 1 after it."""
+    return 1 if cursor is None else decode_cursor(cursor) // page_size + 1
+
+
+# --- faults --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiFault:
+    kind: Literal["rate_limit", "server_error", "timeout"]
+    retry_after: float = 30.0
+
+    def error(self) -> ProviderError:
+        if self.kind == "rate_limit":
+            return ProviderError(
+                "rate limited (injected fault)", status=429, retry_after=self.retry_after
+            )
+        if self.kind == "server_error":
+            return ProviderError("internal server error (injected fault)", status=500)
+        return ProviderError("timed out (injected fault)", status=None)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    index: int  # 0-based order of calls to one FakeThreadsAPI
+    cursor: str | None
+    page_size: int
+
+
+FaultPlan = Callable[[ApiCall], "ApiFault | None"]
+
+
+def faults_at(mapping: Mapping[int, ApiFault]) -> FaultPlan:
+    """Fault the calls with these indexes."""
+    plan = dict(mapping)
+    return lambda call: plan.get(call.index)
+
+
+def faults_for_page(page: int, fault: ApiFault, *, times: int = 1) -> FaultPlan:
+    """Fault the first `times` calls for page number `page` (1-based; see page_number_of)."""
+    lock = threading.Lock()
+    seen = 0
+
+    def plan(call: ApiCall) -> ApiFault | None:
+        nonlocal seen
+        try:
+            number = page_number_of(call.cursor, call.page_size)
+        except ProviderError:
+            return None
+        with lock:
+            if number != page or seen >= times:
+                return None
+            seen += 1
+            return fault
+
+    return plan
+
+
+faults_for_cursor = faults_for_page
+
+
+def combine(*plans: FaultPlan) -> FaultPlan:
+    """The first plan's fault that is not None (later plans are not consulted for that call)."""
+
+    def plan(call: ApiCall) -> ApiFault | None:
+        for p in plans:
+            fault = p(call)
+            if fault is not None:
+                return fault
+        return None
+
+    return plan
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+class FakeThreadsAPI:
+    """A ThreadsProvider serving a Dataset, with faults from a plan; safe to call from threads."""
+
+    def __init__(self, dataset: Dataset, faults: FaultPlan | None = None):
+        self.dataset = dataset
+        self.faults = faults
+        self.calls: list[tuple[ApiCall, str]] = []  # outcome "ok", "bad_request" or a fault kind
+        self._lock = threading.Lock()
+
+    def fetch_page(self, cursor: str | None, page_size: int) -> ThreadPage:
+        with self._lock:
+            call = ApiCall(index=len(self.calls), cursor=cursor, page_size=page_size)
+            fault = self.faults(call) if self.faults is not None else None
+            if fault is not None:
+                self.calls.append((call, fault.kind))
+                raise fault.error()
+            try:
+                page = self._page(cursor, page_size)
+            except ProviderError:
+                self.calls.append((call, "bad_request"))
+                raise
+            self.calls.append((call, "ok"))
+            return page
+
+    def _page(self, cursor: str | None, page_size: int) -> ThreadPage:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ProviderError(
+                f"page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}", status=400
+            )
+        threads = self.dataset.threads
+        offset = 0 if cursor is None else decode_cursor(cursor)
+        if offset >= len(threads) and not (offset == 0 and cursor is None):
+            raise ProviderError(f"invalid cursor {cursor!r}: past the end", status=400)
+        end = offset + page_size
+        return ThreadPage(
+            threads=list(threads[offset:end]),
+            next_cursor=encode_cursor(end) if end < len(threads) else None,
+        )
+
+    def outcomes(self) -> list[str]:
+        with self._lock:
+            return [outcome for _, outcome in self.calls]
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def serve(
+    api: FakeThreadsAPI, host: str = "127.0.0.1", port: int = 0, *, timeout_delay: float = 2.0
+) -> Iterator[str]:
+    """Serve `api` at `GET /threads?limit=N&cursor=C`; yield the base URL, shut down on exit.
+
+    A timeout fault holds the response for `timeout_delay` seconds (then answers 504), so a
+    client with a shorter timeout times out for real.
+    """
+    stopping = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            if url.path != "/threads":
+                self._send(404, {"error": f"no such path {url.path}"})
+                return
+            query = urllib.parse.parse_qs(url.query)
+            try:
+                limit = int(query.get("limit", ["50"])[0])
+            except ValueError:
+                self._send(400, {"error": "limit must be an integer"})
+                return
+            cursor = query.get("cursor", [None])[0]
+            try:
+                page = api.fetch_page(cursor, limit)
+            except ProviderError as e:
+                if e.status is None:
+                    stopping.wait(timeout_delay)
+                    self._send(504, {"error": "upstream timeout"})
+                else:
+                    headers = {}
+                    if e.status == 429 and e.retry_after is not None:
+                        headers["Retry-After"] = f"{e.retry_after:g}"
+                    self._send(e.status, {"error": str(e)}, headers)
+                return
+            self._send(200, {"threads": list(page.threads), "next_cursor": page.next_cursor})
+
+        def _send(
+            self, status: int, payload: object, headers: Mapping[str, str] | None = None
+        ) -> None:
+            body = json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:  # the client gave up (e.g. timed out) and closed the socket
+                pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="fakeapi-http", daemon=True
+    )
+    thread.start()
+    try:
+        bound_host, bound_port = server.server_address[:2]
+        yield f"http://{bound_host!s}:{bound_port}"
+    finally:
+        stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()

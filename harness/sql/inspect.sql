@@ -1,0 +1,40 @@
+-- Read-only statements the harness uses to look at a pipeline's database.
+
+-- name: queued_requests
+SELECT id, url, body FROM net.http_request_queue WHERE id > %(after)s ORDER BY id LIMIT 500;
+
+-- name: open_work
+SELECT (SELECT count(*) FROM public.sync_page_queue WHERE status IN ('pending', 'processing'))
+     + (SELECT count(*) FROM public.thread_processing_queue
+         WHERE status IN ('pending', 'processing')) AS open;
+
+-- name: seconds_to_last_due
+-- How far the clock must move for every lease, backoff and re-emit grace of open work to pass.
+SELECT greatest(1, extract(epoch FROM max(t) - threadsync.now()) + 1) AS seconds FROM (
+    SELECT greatest(next_retry_at, emit_after, locked_until) AS t FROM public.sync_page_queue
+     WHERE status IN ('pending', 'processing')
+    UNION ALL
+    SELECT greatest(next_retry_at, emit_after, locked_until) FROM public.thread_processing_queue
+     WHERE status IN ('pending', 'processing')) due;
+
+-- name: advance_session_clock
+SELECT set_config('threadsync.now',
+                  (now() + make_interval(secs => %(offset)s))::text, false) AS now;
+
+-- name: synced_threads
+SELECT external_id, content_hash FROM public.threads ORDER BY external_id;
+
+-- name: unfinished_pages
+SELECT id, page_number, status, attempts, last_error FROM public.sync_page_queue
+ WHERE job_id = %(job_id)s AND status <> 'done' ORDER BY page_number;
+
+-- name: unfinished_entries
+SELECT q.id, s.external_id, q.status, q.attempts, q.last_error
+  FROM public.thread_processing_queue q JOIN public.thread_stage s ON s.id = q.thread_stage_id
+ WHERE q.job_id = %(job_id)s AND q.status <> 'done' ORDER BY q.id;
+
+-- name: page_count
+SELECT count(*) AS pages FROM public.sync_page_queue WHERE job_id = %(job_id)s;
+
+-- name: job
+SELECT * FROM public.sync_jobs WHERE id = %(job_id)s;
