@@ -376,7 +376,9 @@ def test_docker_backend_without_engine_is_a_one_line_problem() -> None:
     ok, _ = docker_available()
     if ok:
         pytest.skip("a Docker engine is reachable here")
-    with pytest.raises(EnvironmentProblem, match="Docker engine not reachable") as info:
-        with start_server("docker"):
-            pass
+    with (
+        pytest.raises(EnvironmentProblem, match="Docker engine not reachable") as info,
+        start_server("docker"),
+    ):
+        pass
     assert "\n" not in str(info.value)

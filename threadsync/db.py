@@ -25,7 +25,7 @@ class PsycopgDatabase:
 
     def query(self, sql: str, params: Params | None = None) -> list[Row]:
         with self._conn.cursor(row_factory=dict_row) as cur:
-            # psycopg types queries as LiteralString; ours come from .sql files, never from user data.
+            # psycopg types queries as LiteralString; ours come from .sql files, not user data.
             cur.execute(sql.encode(), params)
             return cur.fetchall() if cur.description else []
 

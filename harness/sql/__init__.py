@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.supabase import migrations
+from threadsync.pipeline import Pipeline
 from threadsync.queries import load_named
+
+HERE = Path(__file__).parent
+EFFECTS_SQL = HERE / "effects.sql"
 
 # psycopg types queries as LiteralString; bytes read from our own files are accepted as they are.
 INSPECT: dict[str, bytes] = {
-    name: sql.encode() for name, sql in load_named(Path(__file__).parent / "inspect.sql").items()
+    name: sql.encode() for name, sql in load_named(HERE / "inspect.sql").items()
 }
 
-__all__ = ["INSPECT"]
+
+def harness_migrations(pipeline: Pipeline) -> list[tuple[str, str]]:
+    """A checked run's template: Supabase emulation, the pipeline, then the harness's effect log."""
+    return [*migrations(pipeline), ("harness effect log", EFFECTS_SQL.read_text(encoding="utf-8"))]
+
+
+__all__ = ["EFFECTS_SQL", "INSPECT", "harness_migrations"]

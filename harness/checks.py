@@ -1,0 +1,335 @@
+"""Properties of a finished run, read from its history and final database state, explained in words.
+
+Each check is a plain function `(CheckInput) -> Violation | None`. `CHECKS` declares them once, in
+the order a report lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.fakeapi import Dataset
+from harness.history import Event, History
+from harness.state import FinalState, Row
+from threadsync.processor import content_hash
+
+SHOWN = 8  # rows named per violation; the summary says how many there are in all
+PAGE, ENTRY = "sync_page_queue", "thread_processing_queue"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A property that failed: which, one sentence, the rows involved, the steps that led there."""
+
+    check: str
+    summary: str
+    rows: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        lines = [f"{self.check}: {self.summary}"]
+        lines += [f"  row: {r}" for r in self.rows]
+        lines += [f"  step: {s}" for s in self.steps]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "summary": self.summary,
+            "rows": list(self.rows),
+            "steps": list(self.steps),
+        }
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """What every check reads.
+
+    `injected` counts, per (table, row id), the attempts that an injected fault made fail (an API
+    fault, a crash, a killed connection, a stall past the lease): the only excuse for lost or
+    dead-lettered work.
+    """
+
+    history: History
+    state: FinalState
+    dataset: Dataset
+    page_size: int
+    injected: Mapping[tuple[str, int], int] = field(default_factory=dict)
+
+
+Check = Callable[[CheckInput], "Violation | None"]
+
+
+def _few(items: list[str]) -> tuple[str, ...]:
+    shown = items[:SHOWN]
+    if len(items) > SHOWN:
+        shown.append(f"... and {len(items) - SHOWN} more")
+    return tuple(shown)
+
+
+def _txids(effects: Iterable[Row]) -> list[int]:
+    return sorted({int(e["txid"]) for e in effects})
+
+
+def related_steps(
+    history: History, table: str, ids: Iterable[int], limit: int = 12
+) -> tuple[str, ...]:
+    """The deliveries, replies and faults that concerned these rows, as transcript lines."""
+    wanted = {int(i) for i in ids}
+    lines = []
+    for event in history.events:
+        if event.kind not in {"delivery", "reply", "fault", "crash"}:
+            continue
+        if event.detail.get("table") == table and event.detail.get("record_id") in wanted:
+            lines.append(describe(event))
+    return tuple(lines[-limit:])
+
+
+def describe(event: Event) -> str:
+    """One event in words: time, actor, what happened."""
+    d = event.detail
+    what = d.get("what") or d.get("fault") or d.get("outcome") or ""
+    target = f" {d.get('table')}#{d.get('record_id')}" if d.get("record_id") is not None else ""
+    extra = f" ({d['reason']})" if d.get("reason") else ""
+    return f"t={event.time:g}s {event.actor} {event.kind}{target} {what}{extra}".rstrip()
+
+
+def page_exactly_once(inp: CheckInput) -> Violation | None:
+    """Each page's effects (its staged threads, its next page, its completion): one transaction."""
+    st = inp.state
+    problems: list[str] = []
+    ids: set[int] = set()
+    page_by_id = {int(p["id"]): p for p in st.pages}
+    for key, done in st.effects_of("page_done").items():
+        txids = _txids(done)
+        if len(txids) > 1:
+            page_id = int(done[0]["detail"]["page_id"])
+            ids.add(page_id)
+            problems.append(f"page {key} (id {page_id}) was completed by {len(txids)} transactions")
+    for key, queued in st.effects_of("page_queued").items():
+        if len(queued) > 1:
+            page_ids = [int(q["detail"]["page_id"]) for q in queued]
+            ids.update(page_ids)
+            problems.append(f"page {key} was queued {len(queued)} times (rows {page_ids})")
+    staged_by_page: dict[int, list[Row]] = {}
+    for key, staged in st.effects_of("thread_staged").items():
+        for s in staged:
+            staged_by_page.setdefault(int(s["detail"]["page_id"]), []).append(s)
+        if len(staged) > 1:
+            pages = sorted({int(s["detail"]["page_id"]) for s in staged})
+            ids.update(pages)
+            problems.append(f"thread {key} was staged {len(staged)} times (by page rows {pages})")
+    done_tx = {
+        int(e["detail"]["page_id"]): int(e["txid"])
+        for effects in st.effects_of("page_done").values()
+        for e in effects
+    }
+    for page_id, staged in sorted(staged_by_page.items()):
+        outside = sorted({int(s["txid"]) for s in staged} - {done_tx.get(page_id, -1)})
+        if outside and page_id in page_by_id:
+            ids.add(page_id)
+            page = page_by_id[page_id]
+            problems.append(
+                f"page {page['job_id']}:{page['page_number']} (id {page_id}, now {page['status']}) "
+                f"staged threads in {len(outside)} transaction(s) other than the one completing it"
+            )
+    if not problems:
+        return None
+    return Violation(
+        "page-exactly-once",
+        f"{len(problems)} page effects were not committed exactly once, together",
+        _few(problems),
+        related_steps(inp.history, PAGE, ids),
+    )
+
+
+def thread_exactly_once(inp: CheckInput) -> Violation | None:
+    """Each source thread's processing (its write to `threads`) committed exactly once."""
+    problems = []
+    for key, writes in sorted(inp.state.effects_of("thread_written").items()):
+        txids = _txids(writes)
+        if len(txids) > 1:
+            problems.append(f"thread {key} was written to `threads` by {len(txids)} transactions")
+    entry_ids = []
+    for key, done in sorted(inp.state.effects_of("entry_done").items()):
+        if len(_txids(done)) > 1:
+            entry_ids.append(int(key))
+            problems.append(f"entry {key} was completed by {len(_txids(done))} transactions")
+    if not problems:
+        return None
+    by_thread = {str(e["external_id"]): int(e["id"]) for e in inp.state.entries}
+    for p in problems:
+        name = p.split()[1]
+        if name in by_thread:
+            entry_ids.append(by_thread[name])
+    return Violation(
+        "thread-exactly-once",
+        f"{len(problems)} threads were processed more than once",
+        _few(problems),
+        related_steps(inp.history, ENTRY, entry_ids),
+    )
+
+
+def _excused_failures(inp: CheckInput) -> tuple[dict[int, int], set[int]]:
+    """Per job, the first page number dead-lettered for an injected cause; excused entry ids."""
+    first_excused_page: dict[int, int] = {}
+    for p in inp.state.pages:
+        if p["status"] == "failed" and _caused(inp, PAGE, p):
+            job = int(p["job_id"])
+            first_excused_page[job] = min(
+                first_excused_page.get(job, 1 << 30), int(p["page_number"])
+            )
+    entries = {
+        int(e["id"])
+        for e in inp.state.entries
+        if e["status"] == "failed" and _caused(inp, ENTRY, e)
+    }
+    return first_excused_page, entries
+
+
+def _caused(inp: CheckInput, table: str, row: Row) -> bool:
+    return inp.injected.get((table, int(row["id"])), 0) >= int(row["attempts"])
+
+
+def no_lost_work(inp: CheckInput) -> Violation | None:
+    """Every source thread reaches `threads` with its latest content, unless an injected cause
+    dead-lettered its page (or an earlier page of its job) or its entry."""
+    synced = {str(t["external_id"]): t["content_hash"] for t in inp.state.threads}
+    first_failed, failed_entries = _excused_failures(inp)
+    excused_threads = {
+        str(e["external_id"]) for e in inp.state.entries if int(e["id"]) in failed_entries
+    }
+    cutoff = min(first_failed.values(), default=None)
+    problems = []
+    lost_entries = []
+    entry_of = {str(e["external_id"]): e for e in inp.state.entries}
+    for index, thread in enumerate(inp.dataset.threads):
+        tid = str(thread["id"])
+        page_number = index // inp.page_size + 1
+        if tid in excused_threads or (cutoff is not None and page_number >= cutoff):
+            continue
+        if tid not in synced:
+            entry = entry_of.get(tid)
+            where = (
+                f"its entry {entry['id']} is {entry['status']}"
+                if entry
+                else f"it was never staged (page {page_number})"
+            )
+            if entry:
+                lost_entries.append(int(entry["id"]))
+            problems.append(f"thread {tid} never reached `threads`: {where}")
+        elif synced[tid] != content_hash(thread):
+            problems.append(f"thread {tid} in `threads` differs from the source's latest content")
+    if not problems:
+        return None
+    return Violation(
+        "no-lost-work",
+        f"{len(problems)} of {len(inp.dataset.threads)} source threads are missing or stale",
+        _few(problems),
+        related_steps(inp.history, ENTRY, lost_entries),
+    )
+
+
+def no_stuck_work(inp: CheckInput) -> Violation | None:
+    """Once faults stopped, deliveries drained and the sweeper ran past every lease and backoff,
+    every queue row is terminal and every job finished."""
+    problems = []
+    pages, entries = [], []
+    for p in inp.state.pages:
+        if p["status"] in ("pending", "processing"):
+            pages.append(int(p["id"]))
+            problems.append(
+                f"page {p['job_id']}:{p['page_number']} (id {p['id']}) stuck {p['status']}, "
+                f"attempt {p['attempts']} of {p['max_attempts']}"
+                + (f", lease until {p['locked_until']}" if p["locked_until"] else "")
+                + (f", last error: {p['last_error']}" if p["last_error"] else "")
+            )
+    for e in inp.state.entries:
+        if e["status"] in ("pending", "processing"):
+            entries.append(int(e["id"]))
+            problems.append(
+                f"entry {e['id']} ({e['external_id']}) stuck {e['status']}, "
+                f"attempt {e['attempts']} of {e['max_attempts']}"
+                + (f", last error: {e['last_error']}" if e["last_error"] else "")
+            )
+    for j in inp.state.jobs:
+        if j["status"] == "running":
+            problems.append(f"job {j['id']} is still running")
+    if not problems:
+        return None
+    return Violation(
+        "no-stuck-work",
+        f"{len(problems)} rows never reached a terminal state after the run quiesced",
+        _few(problems),
+        related_steps(inp.history, PAGE, pages) + related_steps(inp.history, ENTRY, entries),
+    )
+
+
+def job_completes_once(inp: CheckInput) -> Violation | None:
+    """Each job is finished exactly once, by a transaction that saw none of its work still open."""
+    problems = []
+    for key, finishes in sorted(inp.state.effects_of("job_finished").items()):
+        txids = _txids(finishes)
+        if len(txids) > 1:
+            problems.append(f"job {key} was finished by {len(txids)} transactions")
+        for f in finishes:
+            d = f["detail"]
+            if int(d.get("open_pages", 0)) or int(d.get("open_entries", 0)):
+                problems.append(
+                    f"job {key} was marked {d.get('status')} while {d.get('open_pages')} pages "
+                    f"and {d.get('open_entries')} entries were still open"
+                )
+    if not problems:
+        return None
+    return Violation(
+        "job-completes-once", f"{len(problems)} job completions went wrong", _few(problems)
+    )
+
+
+def no_dead_letter_without_cause(inp: CheckInput) -> Violation | None:
+    """Nothing is dead-lettered unless injected faults failed every one of its attempts."""
+    problems = []
+    page_ids: list[int] = []
+    entry_ids: list[int] = []
+    for table, rows, ids in (
+        (PAGE, inp.state.pages, page_ids),
+        (ENTRY, inp.state.entries, entry_ids),
+    ):
+        for r in rows:
+            if r["status"] == "failed" and not _caused(inp, table, r):
+                ids.append(int(r["id"]))
+                injected = inp.injected.get((table, int(r["id"])), 0)
+                problems.append(
+                    f"{table} row {r['id']} dead-lettered after {r['attempts']} attempts, "
+                    f"{injected} of them failed by injected faults: {r['last_error']}"
+                )
+    if not problems:
+        return None
+    return Violation(
+        "no-dead-letter-without-cause",
+        f"{len(problems)} rows were dead-lettered without an injected cause",
+        _few(problems),
+        related_steps(inp.history, PAGE, page_ids) + related_steps(inp.history, ENTRY, entry_ids),
+    )
+
+
+CHECKS: dict[str, Check] = {
+    "page-exactly-once": page_exactly_once,
+    "thread-exactly-once": thread_exactly_once,
+    "no-lost-work": no_lost_work,
+    "no-stuck-work": no_stuck_work,
+    "job-completes-once": job_completes_once,
+    "no-dead-letter-without-cause": no_dead_letter_without_cause,
+}
+
+
+def run_checks(inp: CheckInput, names: Iterable[str] | None = None) -> list[Violation]:
+    """Every violation found, in `CHECKS` order."""
+    selected = list(CHECKS) if names is None else list(names)
+    unknown = [n for n in selected if n not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check {unknown[0]!r}; known checks: {', '.join(CHECKS)}")
+    found = (CHECKS[n](inp) for n in selected)
+    return [v for v in found if v is not None]

@@ -1,0 +1,37 @@
+"""Sessions: `run` (a verified sync), `tests`, `lint`. Each installs what it needs itself."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+PYTHON = "3.11"
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(python=PYTHON)
+def run(session: nox.Session) -> None:
+    """Sync 500 generated threads through the reference pipeline on an embedded PostgreSQL."""
+    _install(session)
+    args = session.posargs or ["--threads", "500", "--page-size", "50"]
+    session.run("threadsync", "run", *args)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite, against real PostgreSQL servers (one embedded server per xdist worker)."""
+    _install(session)
+    session.run("pytest", "-n", "auto", "--junitxml=reports/junit-tests.xml", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and mypy --strict."""
+    _install(session)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")

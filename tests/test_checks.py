@@ -1,0 +1,264 @@
+"""Each check passes on a sound run and fails, in words, on a crafted broken one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+import pytest
+
+from harness.checks import CHECKS, CheckInput, run_checks
+from harness.fakeapi import generate_dataset
+from harness.history import Event, History
+from harness.postgres import Server, TemplateDatabases
+from harness.quickrun import quick_run
+from harness.sql import harness_migrations
+from harness.state import FinalState, capture
+from threadsync.processor import content_hash
+from threadsync.reference import pipeline as reference
+
+DATASET = generate_dataset(5, 4)  # two pages of two threads
+PAGE_SIZE = 2
+
+
+def sound_state() -> FinalState:
+    """What a correct run of DATASET leaves behind: every effect once, in one transaction each."""
+    t = DATASET.threads
+    pages = (
+        {
+            "id": 1,
+            "job_id": 1,
+            "page_number": 1,
+            "status": "done",
+            "attempts": 1,
+            "max_attempts": 5,
+            "last_error": None,
+            "locked_until": None,
+        },
+        {
+            "id": 2,
+            "job_id": 1,
+            "page_number": 2,
+            "status": "done",
+            "attempts": 1,
+            "max_attempts": 5,
+            "last_error": None,
+            "locked_until": None,
+        },
+    )
+    entries = tuple(
+        {
+            "id": i + 1,
+            "job_id": 1,
+            "external_id": t[i]["id"],
+            "page_id": i // 2 + 1,
+            "status": "done",
+            "attempts": 1,
+            "max_attempts": 5,
+            "last_error": None,
+        }
+        for i in range(4)
+    )
+    threads = tuple({"external_id": x["id"], "content_hash": content_hash(x)} for x in t)
+    effects: list[dict[str, Any]] = [
+        {"kind": "page_queued", "key": "1:1", "txid": 100, "detail": {"page_id": 1}},
+        {"kind": "thread_staged", "key": f"1:{t[0]['id']}", "txid": 101, "detail": {"page_id": 1}},
+        {"kind": "thread_staged", "key": f"1:{t[1]['id']}", "txid": 101, "detail": {"page_id": 1}},
+        {"kind": "page_queued", "key": "1:2", "txid": 101, "detail": {"page_id": 2}},
+        {"kind": "page_done", "key": "1:1", "txid": 101, "detail": {"page_id": 1}},
+        {"kind": "thread_staged", "key": f"1:{t[2]['id']}", "txid": 102, "detail": {"page_id": 2}},
+        {"kind": "thread_staged", "key": f"1:{t[3]['id']}", "txid": 102, "detail": {"page_id": 2}},
+        {"kind": "page_done", "key": "1:2", "txid": 102, "detail": {"page_id": 2}},
+    ]
+    for i, x in enumerate(t):
+        effects.append({"kind": "thread_written", "key": x["id"], "txid": 110 + i, "detail": {}})
+        effects.append({"kind": "entry_done", "key": str(i + 1), "txid": 110 + i, "detail": {}})
+    effects.append(
+        {
+            "kind": "job_finished",
+            "key": "1",
+            "txid": 113,
+            "detail": {"status": "completed", "open_pages": 0, "open_entries": 0},
+        }
+    )
+    jobs = ({"id": 1, "status": "completed", "page_size": PAGE_SIZE},)
+    for n, e in enumerate(effects):
+        e["id"] = n + 1
+    return FinalState(
+        pages=pages, entries=entries, threads=threads, jobs=jobs, effects=tuple(effects)
+    )
+
+
+HISTORY = History(
+    events=[
+        Event(
+            0,
+            0.0,
+            "w1",
+            "page_worker",
+            "delivery",
+            {"table": "sync_page_queue", "record_id": 2, "what": "delivered"},
+        ),
+        Event(
+            1,
+            5.0,
+            "w1",
+            "page_worker",
+            "crash",
+            {"table": "sync_page_queue", "record_id": 2, "what": "crashed at step 3"},
+        ),
+    ]
+)
+
+
+def inp(state: FinalState, **kw: Any) -> CheckInput:
+    return CheckInput(history=HISTORY, state=state, dataset=DATASET, page_size=PAGE_SIZE, **kw)
+
+
+def with_effect(state: FinalState, **effect: Any) -> FinalState:
+    effect.setdefault("id", len(state.effects) + 1)
+    return replace(state, effects=(*state.effects, effect))
+
+
+def set_row(rows: tuple[Any, ...], index: int, **changes: Any) -> tuple[Any, ...]:
+    out = list(rows)
+    out[index] = {**out[index], **changes}
+    return tuple(out)
+
+
+def test_every_check_passes_a_sound_run() -> None:
+    assert run_checks(inp(sound_state())) == []
+
+
+def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
+    s = sound_state()
+    t = DATASET.threads
+    yield (
+        "page-exactly-once",
+        with_effect(s, kind="page_done", key="1:2", txid=120, detail={"page_id": 2}),
+        {},
+    )
+    yield (
+        "page-exactly-once",
+        with_effect(
+            s, kind="thread_staged", key=f"1:{t[2]['id']}", txid=121, detail={"page_id": 2}
+        ),
+        {},
+    )
+    moved = tuple(
+        {**e, "txid": 99} if e["kind"] == "thread_staged" and e["detail"]["page_id"] == 1 else e
+        for e in s.effects
+    )
+    yield ("page-exactly-once", replace(s, effects=moved), {})
+    yield (
+        "thread-exactly-once",
+        with_effect(s, kind="thread_written", key=t[0]["id"], txid=130, detail={}),
+        {},
+    )
+    yield ("no-lost-work", replace(s, threads=s.threads[1:]), {})
+    yield (
+        "no-lost-work",
+        replace(s, threads=({**s.threads[0], "content_hash": "old"}, *s.threads[1:])),
+        {},
+    )
+    yield (
+        "no-stuck-work",
+        replace(s, pages=set_row(s.pages, 1, status="processing", locked_until="2026-01-01")),
+        {},
+    )
+    yield ("no-stuck-work", replace(s, jobs=({**s.jobs[0], "status": "running"},)), {})
+    yield (
+        "job-completes-once",
+        with_effect(
+            s,
+            kind="job_finished",
+            key="1",
+            txid=140,
+            detail={"status": "completed", "open_pages": 0, "open_entries": 0},
+        ),
+        {},
+    )
+    early = tuple(
+        {**e, "detail": {**e["detail"], "open_entries": 2}} if e["kind"] == "job_finished" else e
+        for e in s.effects
+    )
+    yield ("job-completes-once", replace(s, effects=early), {})
+    yield (
+        "no-dead-letter-without-cause",
+        replace(s, entries=set_row(s.entries, 0, status="failed", attempts=5, last_error="boom")),
+        {},
+    )
+
+
+@pytest.mark.parametrize("check,state,kw", list(broken_states()))
+def test_each_check_fails_a_crafted_broken_run(
+    check: str, state: FinalState, kw: dict[str, Any]
+) -> None:
+    violations = CHECKS[check](inp(state, **kw))
+    assert violations is not None and violations.check == check
+    assert violations.summary and violations.rows
+    assert check in violations.render()
+
+
+def test_every_check_has_a_crafted_failure() -> None:
+    assert {c for c, _, _ in broken_states()} == set(CHECKS)
+
+
+def test_a_dead_letter_caused_by_injected_faults_is_excused() -> None:
+    s = sound_state()
+    failed = replace(
+        s,
+        pages=set_row(s.pages, 1, status="failed", attempts=3),
+        entries=s.entries[:2],
+        threads=s.threads[:2],
+        effects=tuple(
+            e
+            for e in s.effects
+            if not (e["kind"] == "page_done" and e["key"] == "1:2")
+            and e["detail"].get("page_id") != 2
+            and e["key"] not in {t["id"] for t in DATASET.threads[2:]}
+        ),
+    )
+    caused = inp(failed, injected={("sync_page_queue", 2): 3})
+    assert CHECKS["no-dead-letter-without-cause"](caused) is None
+    assert CHECKS["no-lost-work"](caused) is None
+    uncaused = inp(failed, injected={("sync_page_queue", 2): 2})
+    v = CHECKS["no-dead-letter-without-cause"](uncaused)
+    assert v is not None and "2 of them failed by injected faults" in v.rows[0]
+    assert CHECKS["no-lost-work"](uncaused) is not None
+
+
+def test_violations_name_the_steps_that_led_there() -> None:
+    s = sound_state()
+    stuck = replace(s, pages=set_row(s.pages, 1, status="processing", locked_until="x"))
+    v = CHECKS["no-stuck-work"](inp(stuck))
+    assert v is not None
+    assert any("crash" in step and "sync_page_queue#2" in step for step in v.steps)
+
+
+@pytest.fixture(scope="module")
+def checked_template(pg_server: Server) -> Iterator[TemplateDatabases]:
+    with TemplateDatabases(pg_server, harness_migrations(reference), name_hint="chk") as tpl:
+        yield tpl
+
+
+def test_reference_run_passes_every_check_on_the_real_effect_log(
+    pg_server: Server, checked_template: TemplateDatabases
+) -> None:
+    db = checked_template.fresh("chk")
+    dataset = generate_dataset(11, 37)
+    result = quick_run(reference, pg_server.dsn(db), threads=37, page_size=6, seed=11)
+    assert result.outcome is not None and result.outcome.ok
+    with psycopg.connect(pg_server.dsn(db), autocommit=True) as conn:
+        state = capture(conn)
+        # A second, redundant write of one thread is a second processing, though nothing changed.
+        assert run_checks(CheckInput(History(events=[]), state, dataset, 6)) == []
+        conn.execute(
+            "UPDATE threads SET subject = subject WHERE external_id = %s",
+            (dataset.threads[0]["id"],),
+        )
+        again = run_checks(CheckInput(History(events=[]), capture(conn), dataset, 6))
+    assert [v.check for v in again] == ["thread-exactly-once"]
+    checked_template.drop(db)
