@@ -35,3 +35,10 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (prints medians and ratios): server start, clone, full run, cost vs queue size."""
+    _install(session)
+    session.run("python", "benchmarks/bench_pipeline.py", *session.posargs)

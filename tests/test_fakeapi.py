@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from typing import Any
 
 import pytest
@@ -63,12 +62,6 @@ def test_thread_shape() -> None:
         assert t["updated_at"] == sent[-1]
         assert all(m["from"] in t["participants"] for m in t["messages"])
     json.dumps(ds.threads)  # serialisable
-
-
-def test_generation_is_fast() -> None:
-    start = time.perf_counter()
-    generate_dataset(9, 10_000)
-    assert time.perf_counter() - start < 2.0
 
 
 # --- pagination ------------------------------------------------------------------------------
@@ -212,11 +205,9 @@ def test_http_faults() -> None:
         with pytest.raises(ProviderError) as err:
             client.fetch_page(None, 10)
         assert err.value.status == 500 and "injected" in str(err.value)
-        start = time.perf_counter()
         with pytest.raises(ProviderError) as err:
             client.fetch_page(None, 10)
         assert err.value.status is None and "timed out after 0.2s" in str(err.value)
-        assert time.perf_counter() - start < 0.45
         assert len(client.fetch_page(None, 10).threads) == 5
         with pytest.raises(ProviderError) as err:
             client.fetch_page("garbage!", 10)

@@ -1,0 +1,23 @@
+-- Benchmark fixtures: bulk rows that the pipeline must be able to ignore.
+
+-- name: fill_done
+-- N finished pages and entries of one old job, inserted without firing webhooks (replica role).
+WITH job AS (
+    INSERT INTO public.sync_jobs (page_size, status) VALUES (50, 'completed') RETURNING id
+), pages AS (
+    INSERT INTO public.sync_page_queue (job_id, page_number, page_size, status, max_attempts,
+                                        emit_after, attempts, finished_at)
+    SELECT job.id, g, 50, 'done', 5, threadsync.now(), 1, threadsync.now()
+      FROM job, generate_series(1, %(n)s) g
+    RETURNING id, job_id
+), staged AS (
+    INSERT INTO public.thread_stage (job_id, page_id, external_id, payload)
+    SELECT job_id, id, 'old-' || id, '{}'::jsonb FROM pages
+    RETURNING id, job_id
+)
+INSERT INTO public.thread_processing_queue (job_id, thread_stage_id, status, max_attempts,
+                                            emit_after, attempts, finished_at)
+SELECT job_id, id, 'done', 5, threadsync.now(), 1, threadsync.now() FROM staged;
+
+-- name: analyze
+ANALYZE;
