@@ -1,0 +1,26 @@
+"""Mutants: the reference pipeline with one known bug each, for checking that the harness's checks
+catch what they claim to. Load one with `--impl harness.mutants.<name>:pipeline`.
+
+Each module's docstring names its bug and the check it should violate; `harness/mutants/sql/`
+holds the SQL each one overrides (applied after the reference's migrations) and `queries.sql`
+the statements their handlers send. Modules are imported only on demand, by import path.
+"""
+
+from __future__ import annotations
+
+MUTANTS: dict[str, str] = {
+    name: f"harness.mutants.{name}:pipeline"
+    for name in (
+        "polling_worker",
+        "nonatomic_claim",
+        "fallback_polling_processor",
+        "webhook_filter",
+        "no_recovery",
+        "processed_at_first",
+        "no_fencing",
+        "job_completion_race",
+        "stage_outside_transaction",
+    )
+}
+
+__all__ = ["MUTANTS"]

@@ -1,0 +1,77 @@
+"""Seed issue 3, a processor that falls back to polling for the oldest unprocessed entry (in any
+state, claimed by id alone) when its payload is malformed or its entry is not claimable, so a
+duplicate or bad delivery processes an entry it did not name, even one another worker holds:
+violates thread-exactly-once (and the 400-for-malformed rule)."""
+
+from __future__ import annotations
+
+import json
+
+from harness.mutants._base import mq, mutant
+from threadsync.pipeline import Context, Reply, Row
+from threadsync.processor import TABLE, summarise
+from threadsync.queries import q
+from threadsync.webhook import BadWebhook, row_id
+
+
+def poll(ctx: Context) -> int | None:
+    """The seed's fallback query: the oldest entry with processed_at IS NULL, whatever its state."""
+    found = ctx.db.query(mq("poll_unprocessed_entry"))
+    return int(found[0]["id"]) if found else None
+
+
+def mark_processing(ctx: Context, entry_id: int) -> Row:
+    """The fallback's claim: an UPDATE by id alone, which takes over a live claim too."""
+    (claim,) = ctx.db.query(mq("seed_mark_entry_processing"), {"entry_id": entry_id})
+    return claim
+
+
+def process(ctx: Context, entry_id: int, token: object, payload: object) -> Reply:
+    """The reference processor after its claim: summarise, then complete (or fail)."""
+    try:
+        if not isinstance(payload, dict):
+            raise TypeError(f"entry {entry_id}: payload is not an object")
+        result = summarise(payload)
+    except (ValueError, KeyError, TypeError) as exc:
+        (failed,) = ctx.db.query(
+            q("fail_thread"),
+            {"entry_id": entry_id, "token": token, "error": str(exc), "retry_after": None},
+        )
+        outcome = "dead-letter" if failed["status"] == "failed" else "retry"
+        return Reply(500, {"outcome": outcome, "entry_id": entry_id, "error": str(exc)})
+    (done,) = ctx.db.query(
+        q("complete_thread"),
+        {"entry_id": entry_id, "token": token, "result": json.dumps(result)},
+    )
+    if not done["completed"]:
+        return Reply(200, {"outcome": "noop", "entry_id": entry_id, "reason": done["reason"]})
+    return Reply(200, {"outcome": "done", "entry_id": entry_id, "thread": result["external_id"]})
+
+
+def fallback(ctx: Context, why: str) -> Reply:
+    """Issue 3: instead of a no-op, process whatever entry polling finds."""
+    entry_id = poll(ctx)
+    if entry_id is None:
+        return Reply(200, {"outcome": "noop", "reason": f"{why}; no unprocessed entry"})
+    claim = mark_processing(ctx, entry_id)
+    return process(ctx, entry_id, claim["claim_token"], claim["payload"])
+
+
+def handle(ctx: Context, body: str | bytes) -> Reply:
+    """Serve a processor webhook, falling back to polling whenever the named entry is no use."""
+    try:
+        entry_id = row_id(body, TABLE)
+    except BadWebhook as exc:
+        # The seed's `body?.record?.id` was simply missing: it polled rather than refusing.
+        return fallback(ctx, f"bad payload ({exc})")
+    (claim,) = ctx.db.query(q("claim_thread"), {"entry_id": entry_id})
+    if not claim["claimed"]:
+        return fallback(ctx, f"entry {entry_id}: {claim['reason']}")
+    return process(ctx, entry_id, claim["claim_token"], claim["payload"])
+
+
+pipeline = mutant(
+    "fallback_polling_processor",
+    sql=("fallback_polling_processor",),
+    processor=handle,
+)

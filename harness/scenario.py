@@ -1,0 +1,231 @@
+"""Scenario files: a versioned JSON description of one run and the verdict it must reproduce."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.checks import CHECKS
+from harness.engine.faults import FaultPlan
+from harness.impl import DEFAULT_IMPL
+
+VERSION = 1
+STRATEGIES = ("random", "pct")
+SETTINGS = {
+    "page_lease_seconds": int,
+    "thread_lease_seconds": int,
+    "max_attempts": int,
+    "backoff_base_seconds": float,
+    "backoff_cap_seconds": float,
+    "emit_grace_seconds": int,
+}
+
+
+class ScenarioError(ValueError):
+    """A scenario file is unreadable or invalid; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The fake API's data: generated from `seed`, served `page_size` threads a page."""
+
+    seed: int = 0
+    threads: int = 12
+    page_size: int = 4
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Where the scheduler's choices come from: a strategy and seed, or an explicit list."""
+
+    strategy: str = "random"
+    seed: int = 0
+    choices: tuple[int, ...] | None = None
+    pct_depth: int = 3
+
+
+@dataclass(frozen=True)
+class Expect:
+    """`pass`, or `fail` with the check that must be violated."""
+
+    verdict: str = "pass"
+    check: str | None = None
+
+    def matches(self, violated: list[str]) -> bool:
+        if self.verdict == "pass":
+            return not violated
+        return self.check in violated
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One run, fully described: replaying it gives the same history and verdict every time."""
+
+    name: str
+    impl: str = DEFAULT_IMPL
+    dataset: Dataset = field(default_factory=Dataset)
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    schedule: Schedule = field(default_factory=Schedule)
+    settings: Mapping[str, float] = field(default_factory=dict)
+    expect: Expect = field(default_factory=Expect)
+    description: str = ""
+
+    def with_expect(self, expect: Expect) -> Scenario:
+        return replace(self, expect=expect)
+
+    def to_dict(self) -> dict[str, Any]:
+        schedule: dict[str, Any] = {"strategy": self.schedule.strategy, "seed": self.schedule.seed}
+        if self.schedule.strategy == "pct":
+            schedule["pct_depth"] = self.schedule.pct_depth
+        if self.schedule.choices is not None:
+            schedule["choices"] = list(self.schedule.choices)
+        expect: dict[str, Any] = {"verdict": self.expect.verdict}
+        if self.expect.check:
+            expect["check"] = self.expect.check
+        return {
+            "version": VERSION,
+            "name": self.name,
+            "description": self.description,
+            "impl": self.impl,
+            "dataset": {
+                "seed": self.dataset.seed,
+                "threads": self.dataset.threads,
+                "page_size": self.dataset.page_size,
+            },
+            "settings": dict(self.settings),
+            "faults": self.faults.to_dict(),
+            "schedule": schedule,
+            "expect": expect,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+
+def _field(data: Mapping[str, Any], key: str, where: str, kind: type, default: Any = ...) -> Any:
+    if key not in data:
+        if default is ...:
+            raise ScenarioError(f"{where}: missing field '{key}'")
+        return default
+    value = data[key]
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ScenarioError(
+            f"{where}: field '{key}' must be {kind.__name__}, "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
+def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
+    """Validate and build a Scenario; every problem names the file and the field."""
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"{source}: a scenario must be a JSON object, got {type(data).__name__}"
+        )
+    version = _field(data, "version", source, int)
+    if version != VERSION:
+        raise ScenarioError(
+            f"{source}: field 'version' is {version}, this threadsync reads version {VERSION}; "
+            "upgrade threadsync or re-save the scenario"
+        )
+    name = _field(data, "name", source, str)
+    ds = _field(data, "dataset", source, dict)
+    dataset = Dataset(
+        seed=_field(ds, "seed", f"{source}: dataset", int),
+        threads=_field(ds, "threads", f"{source}: dataset", int),
+        page_size=_field(ds, "page_size", f"{source}: dataset", int),
+    )
+    if dataset.threads < 0 or not 1 <= dataset.page_size <= 1000:
+        raise ScenarioError(
+            f"{source}: dataset needs threads >= 0 and page_size 1..1000, "
+            f"got threads={dataset.threads} page_size={dataset.page_size}"
+        )
+    raw_settings = _field(data, "settings", source, dict, {})
+    settings: dict[str, float] = {}
+    for key in raw_settings:
+        if key not in SETTINGS:
+            raise ScenarioError(
+                f"{source}: settings has unknown field {key!r}; allowed: {', '.join(SETTINGS)}"
+            )
+        settings[key] = _field(raw_settings, key, f"{source}: settings", SETTINGS[key])
+    try:
+        faults = FaultPlan.from_dict(_field(data, "faults", source, dict, {"rules": []}))
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"{source}: field 'faults': {exc}") from None
+    sch = _field(data, "schedule", source, dict, {})
+    strategy = _field(sch, "strategy", f"{source}: schedule", str, "random")
+    if strategy not in STRATEGIES:
+        raise ScenarioError(
+            f"{source}: schedule.strategy is {strategy!r}; expected one of {', '.join(STRATEGIES)}"
+        )
+    choices = _field(sch, "choices", f"{source}: schedule", list, None)
+    if choices is not None and not all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in choices
+    ):
+        raise ScenarioError(f"{source}: schedule.choices must be a list of integers >= 0")
+    schedule = Schedule(
+        strategy=strategy,
+        seed=_field(sch, "seed", f"{source}: schedule", int, 0),
+        choices=None if choices is None else tuple(choices),
+        pct_depth=_field(sch, "pct_depth", f"{source}: schedule", int, 3),
+    )
+    exp = _field(data, "expect", source, dict)
+    verdict = _field(exp, "verdict", f"{source}: expect", str)
+    check = _field(exp, "check", f"{source}: expect", str, None)
+    if verdict not in ("pass", "fail"):
+        raise ScenarioError(f"{source}: expect.verdict must be 'pass' or 'fail', got {verdict!r}")
+    if verdict == "fail" and check not in CHECKS:
+        raise ScenarioError(
+            f"{source}: expect.check must name a check when the verdict is 'fail', got {check!r};"
+            f" known checks: {', '.join(CHECKS)}"
+        )
+    return Scenario(
+        name=name,
+        impl=_field(data, "impl", source, str, DEFAULT_IMPL),
+        dataset=dataset,
+        faults=faults,
+        schedule=schedule,
+        settings=settings,
+        expect=Expect(verdict, check if verdict == "fail" else None),
+        description=_field(data, "description", source, str, ""),
+    )
+
+
+def load(path: Path) -> Scenario:
+    """Read one scenario file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(
+            f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    return from_dict(data, str(path))
+
+
+def save(scenario: Scenario, directory: Path) -> Path:
+    """Write a scenario as `<directory>/<name>.json` (never overwriting: a suffix is added)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{scenario.name}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = directory / f"{scenario.name}-{n}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(scenario.to_json(), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def discover(root: Path) -> list[Path]:
+    """Every scenario file under `root`, in a stable order."""
+    return sorted(p for p in root.rglob("*.json") if p.is_file())
