@@ -1,0 +1,75 @@
+"""The deterministic chaos engine: actors, scheduler, virtual clock, faults and delivery.
+
+Start with `run(RunConfig(pipeline, ...))` for a pipeline, or `run_actors(dsn, [ActorSpec(...)])`
+for ad-hoc actors; `run_free` runs the same actors with real concurrency (not replayable).
+"""
+
+from harness.engine.actor import Actor, GatedAPI, InstrumentedDatabase, Step
+from harness.engine.blocking import Monitor
+from harness.engine.clock import START, VirtualClock
+from harness.engine.errors import ActorCrashed, EngineError
+from harness.engine.faults import (
+    ApiFaults,
+    CallerTimeout,
+    Crash,
+    Delay,
+    Drop,
+    Duplicate,
+    Early,
+    FaultPlan,
+    KillConnection,
+    RestartServer,
+    Rule,
+    Stall,
+)
+from harness.engine.free import run_free
+from harness.engine.runner import (
+    ActorSpec,
+    RunConfig,
+    RunResult,
+    apply_settings,
+    prepare_database,
+    run,
+    run_actors,
+)
+from harness.engine.scheduler import Scheduler, Stats
+from harness.engine.strategy import ChoiceList, Chooser, PCTStrategy, RandomStrategy, Strategy
+
+__all__ = [
+    "START",
+    "Actor",
+    "ActorCrashed",
+    "ActorSpec",
+    "ApiFaults",
+    "CallerTimeout",
+    "ChoiceList",
+    "Chooser",
+    "Crash",
+    "Delay",
+    "Drop",
+    "Duplicate",
+    "Early",
+    "EngineError",
+    "FaultPlan",
+    "GatedAPI",
+    "InstrumentedDatabase",
+    "KillConnection",
+    "Monitor",
+    "PCTStrategy",
+    "RandomStrategy",
+    "RestartServer",
+    "Rule",
+    "RunConfig",
+    "RunResult",
+    "Scheduler",
+    "Stall",
+    "Stats",
+    "Step",
+    "Strategy",
+    "VirtualClock",
+    "apply_settings",
+    "prepare_database",
+    "run",
+    "run_actors",
+    "run_free",
+]

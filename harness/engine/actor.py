@@ -1,0 +1,349 @@
+"""One actor: a thread running a handler unchanged, whose every statement and API call is a step.
+
+The actor thread and the scheduler hand off through a per-actor Event (the grant) and one shared
+Condition (the actor's state changed); a step runs only after the scheduler grants it, and the
+scheduler — not the actor — turns each finished step into a history event, so the order of
+events is the order the scheduler observed, which a replay reproduces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+
+from harness.engine.clock import VirtualClock
+from harness.engine.errors import ActorCrashed
+from harness.engine.faults import ActorRule
+from threadsync.pipeline import Context, Params, Reply, Row
+from threadsync.provider import ProviderError, ThreadPage, ThreadsProvider
+
+T = TypeVar("T")
+State = Literal["waiting", "running", "done"]
+StepKind = Literal["invoke", "statement", "begin", "commit", "rollback", "api"]
+ActorFn = Callable[[Context], "Reply | None"]
+
+EARLY_SQL = (
+    "SELECT id, url, body FROM net.http_request_queue "
+    "WHERE txid = txid_current_if_assigned() ORDER BY id"
+)
+_MAX_ROWS = 5
+_MAX_TEXT = 160
+
+
+@dataclass(frozen=True)
+class Step:
+    """What an actor asks to do next; `on_server` steps can block on a lock."""
+
+    kind: StepKind
+    text: str = ""
+    params: Any = None
+
+    @property
+    def on_server(self) -> bool:
+        return self.kind in ("statement", "begin", "commit", "rollback")
+
+
+@dataclass
+class Actor:
+    """An actor's identity and the state the scheduler and its thread share (under `cond`)."""
+
+    id: str
+    role: str
+    fn: ActorFn
+    cond: threading.Condition
+    clock: VirtualClock
+    dsn: str | None
+    api: ThreadsProvider | None = None
+    faults: tuple[ActorRule, ...] = ()
+    info: Mapping[str, Any] = field(default_factory=dict)
+    detect_early: bool = False
+    gated: bool = True
+    # Shared state, changed under `cond`.
+    state: State = "waiting"
+    pending: Step | None = None
+    result: dict[str, Any] | None = None
+    steps: int = -1  # index of the pending/last step; invoke is -1, the first real step is 0
+    outcome: tuple[str, Any] | None = (
+        None  # ("reply", Reply|None) / ("exception", exc) / ("crashed", None)
+    )
+    # Scheduler-owned.
+    blocked_by: tuple[str, ...] | None = None
+    not_before: float = 0.0
+    caller_gone: bool = False
+    command: str | None = None
+    conn: psycopg.Connection[Any] | None = None
+    pid: int | None = None
+    in_txn: bool = False
+    _go: threading.Event = field(default_factory=threading.Event)
+    _conn_clock: int = -1
+    _clock_set_in_txn: bool = False
+    _thread: threading.Thread | None = None
+    _implicit_txn: bool = False
+    early_found: list[dict[str, Any]] = field(default_factory=list)
+    # Free mode (ungated): called on the actor's thread before each step (may answer "crash")
+    # and after it (to record the event at once).
+    before_step: Callable[[Actor], str | None] | None = None
+    on_result: Callable[[Actor, dict[str, Any]], None] | None = None
+
+    # --- lifecycle (scheduler side) ------------------------------------------------------------
+
+    def connect(self) -> None:
+        if self.dsn is None:
+            return
+        self.conn = psycopg.connect(self.dsn, autocommit=True)
+        self.pid = self.conn.info.backend_pid
+
+    def run_here(self) -> None:
+        """Free mode: run the handler on the calling thread, steps not gated."""
+        self.gated = False
+        self.state = "running"
+        self._main()
+
+    def start(self) -> None:
+        """Start the thread; it asks for its `invoke` grant before running the handler."""
+        self.pending = Step("invoke", self.role)
+        self.state = "waiting"
+        self._thread = threading.Thread(target=self._main, name=f"actor-{self.id}", daemon=True)
+        self._thread.start()
+
+    def grant(self, command: str = "go") -> None:
+        with self.cond:
+            self.command = command
+            self.state = "running"
+            self.result = None
+        self._go.set()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # --- the thread ----------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        outcome: tuple[str, Any]
+        try:
+            self._wait_grant()
+            db = InstrumentedDatabase(self)
+            api = GatedAPI(self, self.api) if self.api is not None else None
+            outcome = ("reply", self.fn(Context(db=db, api=api)))
+        except ActorCrashed:
+            outcome = ("crashed", None)
+        except BaseException as exc:  # the handler's failure is the actor's reply, not ours
+            outcome = ("exception", exc)
+        if outcome[0] == "crashed":
+            self._drop_connection()
+        elif self.conn is not None:
+            # A broken connection has nothing left to close.
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        with self.cond:
+            self.outcome = outcome
+            self.pending = None
+            self.state = "done"
+            self.cond.notify_all()
+
+    def _wait_grant(self) -> None:
+        if not self.gated:
+            command = self.before_step(self) if self.before_step is not None else None
+        else:
+            self._go.wait()
+            self._go.clear()
+            command, self.command = self.command, None
+        if command == "crash":
+            raise ActorCrashed(f"actor {self.id} crashed before step {self.steps}")
+
+    def _drop_connection(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        # Abrupt: no Terminate message, just the socket going away, as a killed instance's.
+        with contextlib.suppress(Exception):
+            conn.pgconn.finish()
+
+    def step(self, step: Step, execute: Callable[[], T]) -> T:
+        """Ask for a grant, run `execute` once granted, leave the result for the scheduler."""
+        with self.cond:
+            self.steps += 1
+            self.pending = step
+            self.state = "waiting"
+            self.cond.notify_all()
+        self._wait_grant()
+        t0 = time.perf_counter()
+        detail: dict[str, Any] = {"sql" if step.on_server else "call": step.text}
+        if step.params is not None:
+            detail["params"] = jsonable(step.params)
+        try:
+            value = execute()
+        except psycopg.Error as exc:
+            detail.update(outcome="error", sqlstate=exc.sqlstate, error=_first_line(str(exc)))
+            self._finish(detail, t0)
+            raise
+        except ProviderError as exc:
+            detail.update(outcome="error", status=exc.status, error=str(exc))
+            self._finish(detail, t0)
+            raise
+        detail["outcome"] = "ok"
+        if isinstance(value, list):
+            detail["rows"] = jsonable(value[:_MAX_ROWS])
+            if len(value) > _MAX_ROWS:
+                detail["row_count"] = len(value)
+        elif isinstance(value, ThreadPage):
+            detail["threads"] = [t.get("id") for t in value.threads]
+            detail["next_cursor"] = value.next_cursor
+        self._finish(detail, t0)
+        return value
+
+    def _finish(self, detail: dict[str, Any], t0: float) -> None:
+        detail["wall_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+        if self.early_found:
+            detail["early"] = self.early_found
+            self.early_found = []
+        self.result = detail
+        if self.on_result is not None:
+            self.on_result(self, detail)
+
+    # --- statements (run on the actor thread, inside a granted step) ---------------------------
+
+    def execute(self, sql: str, params: Params | None) -> list[Row]:
+        conn = self._connection()
+        self._sync_clock(conn)
+        with conn.cursor(row_factory=dict_row) as cur:
+            # Handlers' SQL comes from .sql files, never from user data.
+            cur.execute(sql.encode(), params)
+            rows = cur.fetchall() if cur.description else []
+            if self.detect_early and (self.in_txn or self._implicit_txn):
+                cur.execute(EARLY_SQL.encode())
+                self.early_found = cur.fetchall()
+        return rows
+
+    def execute_control(self, sql: str) -> list[Row]:
+        conn = self._connection()
+        conn.execute(sql.encode())
+        if sql == "ROLLBACK" and self._clock_set_in_txn:
+            self._conn_clock = -1  # SET is transactional: the rollback undid it
+        if sql in ("COMMIT", "ROLLBACK"):
+            self._clock_set_in_txn = False
+        return []
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self.conn is None:
+            if self.dsn is None:
+                raise RuntimeError(f"actor {self.id} has no database")
+            self.connect()
+        assert self.conn is not None
+        return self.conn
+
+    def _sync_clock(self, conn: psycopg.Connection[Any]) -> None:
+        if self._conn_clock == self.clock.version:
+            return
+        conn.execute("SELECT set_config('threadsync.now', %s, false)", (self.clock.sql_value(),))
+        self._conn_clock = self.clock.version
+        if self.in_txn or self._implicit_txn:
+            self._clock_set_in_txn = True
+
+
+class InstrumentedDatabase:
+    """The `Database` a handler gets: each statement and transaction boundary is a granted step."""
+
+    def __init__(self, actor: Actor) -> None:
+        self._actor = actor
+
+    def query(self, sql: str, params: Params | None = None) -> list[Row]:
+        a = self._actor
+        if not a.detect_early or a.in_txn:
+            return a.step(Step("statement", sql, params), lambda: a.execute(sql, params))
+
+        # Early deliveries need the statement's transaction to stay open after it returns: run it
+        # as BEGIN; stmt; (look for queued requests); and COMMIT as a step of its own.
+        def implicit() -> list[Row]:
+            a.execute_control("BEGIN")
+            a._implicit_txn = True
+            try:
+                rows = a.execute(sql, params)
+            except BaseException:
+                a._implicit_txn = False
+                with suppress(psycopg.Error):
+                    a.execute_control("ROLLBACK")
+                raise
+            if not a.early_found:
+                a._implicit_txn = False
+                a.execute_control("COMMIT")
+            return rows
+
+        rows = a.step(Step("statement", sql, params), implicit)
+        if a._implicit_txn:
+            a._implicit_txn = False
+            a.step(Step("commit", "COMMIT -- implicit"), lambda: a.execute_control("COMMIT"))
+        return rows
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        a = self._actor
+        if a.in_txn:
+            raise RuntimeError(f"actor {a.id}: nested transaction() is not supported")
+        a.step(Step("begin", "BEGIN"), lambda: a.execute_control("BEGIN"))
+        a.in_txn = True
+        try:
+            yield
+        except ActorCrashed:
+            raise
+        except BaseException:
+            a.in_txn = False
+            # If the connection is gone the server rolled back; the original error matters more.
+            with contextlib.suppress(psycopg.Error):
+                a.step(Step("rollback", "ROLLBACK"), lambda: a.execute_control("ROLLBACK"))
+            raise
+        else:
+            a.in_txn = False
+            a.step(Step("commit", "COMMIT"), lambda: a.execute_control("COMMIT"))
+        finally:
+            a.in_txn = False
+
+
+class GatedAPI:
+    """The threads API a handler gets: each call is a granted step."""
+
+    def __init__(self, actor: Actor, api: ThreadsProvider) -> None:
+        self._actor = actor
+        self._api = api
+
+    def fetch_page(self, cursor: str | None, page_size: int) -> ThreadPage:
+        text = f"fetch_page(cursor={cursor!r}, page_size={page_size})"
+        return self._actor.step(Step("api", text), lambda: self._api.fetch_page(cursor, page_size))
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe copy, long strings shortened (histories stay small and diffable)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > _MAX_TEXT:
+        return f"{text[:_MAX_TEXT]}...({len(text)} chars)"
+    return text
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return text.strip()
+
+
+def body_text(body: Any) -> str:
+    return body if isinstance(body, str) else json.dumps(body)
+
+
+__all__ = ["Actor", "ActorFn", "GatedAPI", "InstrumentedDatabase", "Step", "jsonable"]

@@ -1,0 +1,79 @@
+"""Asks the server whether an actor's statement waits on a lock, and ends backends on purpose.
+
+Never a timeout as a verdict: a statement is finished or reported blocked by the server; the
+safety timeout only turns a hang into an EngineError that names every actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from harness.engine.errors import EngineError
+
+BLOCKED_SQL = (
+    "SELECT pg_isolation_test_session_is_blocked(%(pid)s, %(others)s) AS blocked, "
+    "pg_blocking_pids(%(pid)s) AS by"
+)
+
+
+class Monitor:
+    """The engine's own connection: lock-wait checks, backend termination, the deliverer's reads."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True)
+        self.polls = 0
+
+    def reconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.conn = psycopg.connect(self.dsn, autocommit=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def blocked(self, pid: int, others: Sequence[int]) -> tuple[bool, list[int]]:
+        """Whether `pid` waits on a lock held by one of `others` (and every pid it waits on)."""
+        self.polls += 1
+        row = self.conn.execute(BLOCKED_SQL, {"pid": pid, "others": list(others)}).fetchone()
+        assert row is not None
+        return bool(row[0]), list(row[1] or [])
+
+    def blockers(self, pid: int) -> list[int]:
+        row = self.conn.execute("SELECT pg_blocking_pids(%s)", (pid,)).fetchone()
+        return list(row[0] or []) if row else []
+
+    def terminate(self, pid: int, timeout: float = 5.0) -> bool:
+        """End a backend and wait until it is gone, so its transaction has rolled back.
+
+        Polled here rather than with pg_terminate_backend's own timeout, which sleeps in 100 ms
+        steps; the backend's status entry goes only after it released its locks.
+        """
+        row = self.conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
+        if not (row and row[0]):
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            gone = self.conn.execute(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", (pid,)
+            ).fetchone()
+            if gone and gone[0]:
+                return True
+            time.sleep(0.0002)
+        raise EngineError(f"backend {pid} still exists {timeout:g}s after pg_terminate_backend")
+
+    def activity(self, pids: Sequence[int]) -> dict[int, str]:
+        rows = self.conn.execute(
+            "SELECT pid, coalesce(wait_event_type || ':' || wait_event, state, '?') || ' ' || "
+            "left(coalesce(query, ''), 80) FROM pg_stat_activity WHERE pid = ANY(%s)",
+            (list(pids),),
+        ).fetchall()
+        return {int(r[0]): str(r[1]) for r in rows}
+
+
+__all__ = ["Monitor"]

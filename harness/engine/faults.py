@@ -1,0 +1,237 @@
+"""Fault plans: small frozen rules, composed with `|`, saved as JSON.
+
+Delivery rules match a queued request by `index` (the n-th request the deliverer saw, 0-based),
+by `function` (the Edge Function name, the URL's last segment) and/or by `occurrence` (the n-th
+request to that function, 0-based); a rule with no match field matches every request. Actor
+rules (Crash, Stall, KillConnection, CallerTimeout) act on the normal delivery of a matched
+request, never on its duplicates or early copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from harness.fakeapi import ApiCall, ApiFault
+
+
+@dataclass(frozen=True)
+class _Match:
+    index: int | None = None
+    function: str | None = None
+    occurrence: int | None = None
+
+    def matches(self, index: int, function: str, occurrence: int) -> bool:
+        return (
+            (self.index is None or self.index == index)
+            and (self.function is None or self.function == function)
+            and (self.occurrence is None or self.occurrence == occurrence)
+        )
+
+
+@dataclass(frozen=True)
+class Drop(_Match):
+    """The request is never delivered (pg_net gave up, the function never saw it)."""
+
+
+@dataclass(frozen=True)
+class Duplicate(_Match):
+    """The request is delivered `copies` more times, each after its extra delay (virtual s)."""
+
+    copies: int = 1
+    extra_delays: tuple[float, ...] = ()
+
+    def delay_of(self, copy: int) -> float:
+        return self.extra_delays[copy] if copy < len(self.extra_delays) else 0.0
+
+
+@dataclass(frozen=True)
+class Delay(_Match):
+    """The request is delivered `seconds` of virtual time after it was seen."""
+
+    seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Early(_Match):
+    """An extra delivery while the inserting transaction is still open (a synchronous trigger)."""
+
+
+@dataclass(frozen=True)
+class Crash(_Match):
+    """The delivery's instance dies before its `at_step`-th step (0-based); its connection drops."""
+
+    at_step: int = 0
+
+
+@dataclass(frozen=True)
+class CallerTimeout(_Match):
+    """The caller gives up (reply `info`) at step `after_steps`, or `seconds` of virtual time
+    after the invoke (if the handler is still running then); the handler runs on."""
+
+    after_steps: int | None = 1
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Stall(_Match):
+    """Before step `at_step` the actor is unschedulable for `seconds` of virtual time."""
+
+    at_step: int = 1
+    seconds: float = 600.0
+
+
+@dataclass(frozen=True)
+class KillConnection(_Match):
+    """Before step `at_step` the actor's backend is terminated; its next statement fails."""
+
+    at_step: int = 1
+
+
+@dataclass(frozen=True)
+class ApiFaults:
+    """Faults of the threads API by call index: (index, kind, retry_after) with fakeapi's kinds."""
+
+    calls: tuple[tuple[int, str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class RestartServer:
+    """An immediate (crash-like) server restart at virtual time `at_time`, or once
+    `after_delivery` deliveries have started."""
+
+    at_time: float | None = None
+    after_delivery: int | None = None
+
+
+Rule = (
+    Drop
+    | Duplicate
+    | Delay
+    | Early
+    | Crash
+    | CallerTimeout
+    | Stall
+    | KillConnection
+    | ApiFaults
+    | RestartServer
+)
+RULE_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (
+        Drop,
+        Duplicate,
+        Delay,
+        Early,
+        Crash,
+        CallerTimeout,
+        Stall,
+        KillConnection,
+        ApiFaults,
+        RestartServer,
+    )
+}
+ActorRule = Crash | CallerTimeout | Stall | KillConnection
+DeliveryRule = Drop | Duplicate | Delay | Early | Crash | CallerTimeout | Stall | KillConnection
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """A tuple of rules; `a | b` composes plans (and single rules)."""
+
+    rules: tuple[Rule, ...] = ()
+    NONE: ClassVar[FaultPlan]
+
+    def __or__(self, other: FaultPlan | Rule) -> FaultPlan:
+        more = other.rules if isinstance(other, FaultPlan) else (other,)
+        return FaultPlan(self.rules + more)
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def for_request(self, index: int, function: str, occurrence: int) -> list[DeliveryRule]:
+        return [
+            r
+            for r in self.rules
+            if isinstance(r, _Match) and r.matches(index, function, occurrence)
+        ]
+
+    @property
+    def has_early(self) -> bool:
+        return any(isinstance(r, Early) for r in self.rules)
+
+    def restarts(self) -> list[RestartServer]:
+        return [r for r in self.rules if isinstance(r, RestartServer)]
+
+    def api_plan(self) -> Callable[[ApiCall], ApiFault | None] | None:
+        plan: dict[int, ApiFault] = {}
+        for r in self.rules:
+            if isinstance(r, ApiFaults):
+                for index, kind, retry_after in r.calls:
+                    plan[index] = ApiFault(kind, retry_after)  # type: ignore[arg-type]
+        if not plan:
+            return None
+        return lambda call: plan.get(call.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rules": [{"type": type(r).__name__, **_plain(asdict(r))} for r in self.rules]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FaultPlan:
+        rules: list[Rule] = []
+        for i, raw in enumerate(data.get("rules") or []):
+            kind = raw.get("type")
+            rule_type = RULE_TYPES.get(str(kind))
+            if rule_type is None:
+                raise ValueError(
+                    f"fault rule {i} has type {kind!r}; expected one of {sorted(RULE_TYPES)}"
+                )
+            names = {f.name for f in fields(rule_type)}
+            unknown = set(raw) - names - {"type"}
+            if unknown:
+                raise ValueError(
+                    f"fault rule {i} ({kind}) has unknown fields {sorted(unknown)}; "
+                    f"allowed: {sorted(names)}"
+                )
+            args = {k: _tuples(v) for k, v in raw.items() if k != "type"}
+            rules.append(rule_type(**args))
+        return cls(tuple(rules))
+
+
+FaultPlan.NONE = FaultPlan()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def actor_rules(rules: list[DeliveryRule]) -> tuple[ActorRule, ...]:
+    return tuple(r for r in rules if isinstance(r, Crash | CallerTimeout | Stall | KillConnection))
+
+
+__all__ = [
+    "ActorRule",
+    "ApiFaults",
+    "CallerTimeout",
+    "Crash",
+    "Delay",
+    "DeliveryRule",
+    "Drop",
+    "Duplicate",
+    "Early",
+    "FaultPlan",
+    "KillConnection",
+    "RestartServer",
+    "Rule",
+    "Stall",
+    "actor_rules",
+]

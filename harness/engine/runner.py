@@ -1,0 +1,330 @@
+"""Runs a pipeline (or a handful of ad-hoc actors) under the deterministic scheduler."""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from harness.engine.actor import Actor, ActorFn
+from harness.engine.blocking import Monitor
+from harness.engine.clock import VirtualClock
+from harness.engine.deliverer import Deliverer
+from harness.engine.errors import EngineError
+from harness.engine.faults import ActorRule, FaultPlan, RestartServer
+from harness.engine.scheduler import PlainHooks, Scheduler, Stats
+from harness.engine.strategy import ChoiceList, Chooser, RandomStrategy, Strategy
+from harness.fakeapi import Dataset, FakeThreadsAPI, generate_dataset
+from harness.history import History
+from harness.postgres import Server, TemplateDatabases
+from threadsync.pipeline import Context, Database, Pipeline, Reply
+
+OPEN_WORK_SQL = """
+SELECT EXISTS (SELECT 1 FROM public.sync_page_queue WHERE status IN ('pending', 'processing'))
+    OR EXISTS (SELECT 1 FROM public.thread_processing_queue
+                WHERE status IN ('pending', 'processing'))
+"""
+
+
+@dataclass
+class RunConfig:
+    """One run: which pipeline, which data, which faults, which schedule, which database.
+
+    Give `dsn` for an existing (fresh) database, or `templates` (and `server`) to clone one.
+    `server` is needed for RestartServer faults.
+    """
+
+    pipeline: Pipeline
+    dsn: str | None = None
+    server: Server | None = None
+    templates: TemplateDatabases | None = None
+    dataset_seed: int = 0
+    threads: int = 12
+    page_size: int = 4
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    seed: int = 0
+    choices: Sequence[int] | None = None
+    strategy: Callable[[], Strategy] = RandomStrategy
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    sweep_interval: float = 60.0
+    max_virtual_time: float = 6 * 3600.0
+    max_idle_ticks: int = 30
+    safety_timeout: float = 10.0
+    open_work_sql: str = OPEN_WORK_SQL
+
+
+@dataclass
+class RunResult:
+    """What a run did: its history, where the clock ended, its database, and what went wrong."""
+
+    history: History
+    clock: float
+    dsn: str
+    db_name: str | None
+    choices: list[int]
+    quiesced: bool
+    errors: list[str]
+    stats: Stats
+    wall_s: float
+    api_calls: list[str] = field(default_factory=list)
+    choice_labels: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ActorSpec:
+    """An ad-hoc actor: a function of a Database (its return value is recorded)."""
+
+    id: str
+    fn: Callable[[Database], object]
+    faults: tuple[ActorRule, ...] = ()
+    role: str = "actor"
+
+
+@functools.lru_cache(maxsize=16)
+def dataset(seed: int, threads: int) -> Dataset:
+    """The run's source threads; cached, since Faker is slow and a Dataset is never changed."""
+    return generate_dataset(seed, threads)
+
+
+def _chooser(seed: int, choices: Sequence[int] | None) -> Chooser:
+    return Chooser(seed) if choices is None else ChoiceList(choices)
+
+
+def run_actors(
+    dsn: str,
+    actors: Sequence[ActorSpec],
+    *,
+    seed: int = 0,
+    choices: Sequence[int] | None = None,
+    strategy: Strategy | None = None,
+    safety_timeout: float = 10.0,
+) -> RunResult:
+    """Run ad-hoc actors to completion under the scheduler; EngineError if one hangs."""
+    t0 = time.perf_counter()
+    chooser = _chooser(seed, choices)
+    monitor = Monitor(dsn)
+    s = Scheduler(
+        dsn,
+        monitor,
+        chooser=chooser,
+        strategy=strategy or RandomStrategy(),
+        safety_timeout=safety_timeout,
+    )
+    try:
+        for spec in actors:
+            s.spawn(spec.id, spec.role, _db_actor(spec.fn), faults=spec.faults)
+        s.run(PlainHooks())
+    except EngineError as exc:
+        exc.history = s.history()  # type: ignore[attr-defined]
+        raise
+    finally:
+        s.shutdown()
+        monitor.close()
+    return RunResult(
+        history=s.history(),
+        clock=s.clock.now,
+        dsn=dsn,
+        db_name=None,
+        choices=list(chooser.made),
+        quiesced=True,
+        errors=_errors(s.finished),
+        stats=s.stats,
+        wall_s=time.perf_counter() - t0,
+        choice_labels=list(chooser.labels),
+    )
+
+
+def _db_actor(fn: Callable[[Database], object]) -> ActorFn:
+    def actor(ctx: Context) -> Reply | None:
+        value = fn(ctx.db)
+        if isinstance(value, Reply):
+            return value
+        return Reply(200, {"value": value}) if value is not None else None
+
+    return actor
+
+
+def _errors(actors: Sequence[Actor]) -> list[str]:
+    out = []
+    for a in actors:
+        if a.outcome and a.outcome[0] == "exception":
+            exc = a.outcome[1]
+            out.append(f"{a.id} ({a.role}) raised {type(exc).__name__}: {exc}")
+    return out
+
+
+def prepare_database(config: RunConfig) -> tuple[str, str | None]:
+    """The run's DSN and (when cloned here) database name."""
+    if config.dsn is not None:
+        return config.dsn, None
+    if config.templates is None or config.server is None:
+        raise ValueError("RunConfig needs a dsn, or templates and server to clone a database from")
+    name = config.templates.fresh("run")
+    return config.server.dsn(name), name
+
+
+def apply_settings(conn: psycopg.Connection[Any], settings: Mapping[str, Any]) -> None:
+    """Override threadsync.settings columns for this run (e.g. max_attempts, leases)."""
+    if not settings:
+        return
+    columns = {
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'threadsync' AND table_name = 'settings'"
+        ).fetchall()
+    }
+    unknown = sorted(set(settings) - columns)
+    if unknown:
+        raise ValueError(f"unknown threadsync.settings columns {unknown}; known: {sorted(columns)}")
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in settings.items()
+    )
+    conn.execute(sql.SQL("UPDATE threadsync.settings SET {}").format(assignments))
+
+
+class _PipelineHooks:
+    """Deliveries before each choice; sweeper ticks and the end of the run when idle."""
+
+    def __init__(self, config: RunConfig, s: Scheduler, deliverer: Deliverer) -> None:
+        self.config = config
+        self.s = s
+        self.deliverer = deliverer
+        self.idle_ticks = 0
+        self.sweeps = 0
+        self.quiesced = False
+
+    def before_choose(self) -> None:
+        self.deliverer.poll()
+
+    def on_early(self, actor: Actor, rows: list[dict[str, Any]]) -> None:
+        self.deliverer.early(actor, rows)
+
+    def on_idle(self, next_time: float | None) -> float | None:
+        interval = self.config.sweep_interval
+        tick = (math.floor(self.s.clock.now / interval) + 1) * interval
+        if tick > self.config.max_virtual_time:
+            if next_time is not None and next_time <= self.config.max_virtual_time:
+                return next_time
+            self.quiesced = not self._open_work()
+            return None
+        if next_time is not None and next_time <= tick:
+            return next_time
+        if next_time is None:
+            if not self._open_work():
+                self.quiesced = True
+                return None
+            if self.idle_ticks >= self.config.max_idle_ticks:
+                return None
+            self.idle_ticks += 1
+        self.s.add_timer(tick, "sweep", self._sweep)
+        return tick
+
+    def _sweep(self) -> None:
+        self.sweeps += 1
+        pipeline = self.config.pipeline
+
+        def sweep(ctx: Context) -> Reply:
+            return pipeline.sweeper(ctx)
+
+        self.s.spawn(f"s{self.sweeps}", "sweeper", sweep, info={"tick": self.sweeps})
+
+    def _open_work(self) -> bool:
+        assert self.s.monitor is not None
+        row = self.s.monitor.conn.execute(self.config.open_work_sql.encode()).fetchone()
+        return bool(row and row[0])
+
+
+def run(config: RunConfig) -> RunResult:
+    """Run one sync of `config.pipeline` from start to quiescence; EngineError if it hangs."""
+    t0 = time.perf_counter()
+    dsn, db_name = prepare_database(config)
+    plan = config.faults
+    if plan.restarts() and (config.server is None or config.server.kind != "embedded"):
+        raise ValueError("RestartServer faults need RunConfig.server (an embedded server)")
+    chooser = _chooser(config.seed, config.choices)
+    monitor = Monitor(dsn)
+    apply_settings(monitor.conn, config.settings)
+    api = FakeThreadsAPI(dataset(config.dataset_seed, config.threads), plan.api_plan())
+    s = Scheduler(
+        dsn,
+        monitor,
+        chooser=chooser,
+        strategy=config.strategy(),
+        clock=VirtualClock(),
+        safety_timeout=config.safety_timeout,
+    )
+
+    def restart(rule: RestartServer) -> Callable[[], None]:
+        def action() -> None:
+            assert config.server is not None
+            s.record(None, "fault", {"fault": "restart_server"})
+            config.server.restart(immediate=True)
+            monitor.reconnect()
+            deliverer.reset_ids()
+
+        return action
+
+    after_delivery = {r.after_delivery: r for r in plan.restarts() if r.after_delivery is not None}
+
+    def on_started(n: int) -> None:
+        rule = after_delivery.get(n)
+        if rule is not None:
+            s.add_timer(s.clock.now, "restart", restart(rule))
+
+    deliverer = Deliverer(s, config.pipeline, plan, api, on_started)
+    hooks = _PipelineHooks(config, s, deliverer)
+    for rule in plan.restarts():
+        if rule.at_time is not None:
+            s.add_timer(rule.at_time, "restart", restart(rule))
+    pipeline, page_size = config.pipeline, config.page_size
+
+    def start(ctx: Context) -> Reply:
+        return pipeline.start_sync(ctx, page_size)
+
+    try:
+        s.spawn("o1", "orchestrator", start, info={"page_size": page_size})
+        s.run(hooks)
+    except EngineError as exc:
+        exc.history = s.history()  # type: ignore[attr-defined]
+        raise
+    finally:
+        s.shutdown()
+        monitor.close()
+    errors = _errors(s.finished)
+    if not hooks.quiesced:
+        errors.append(
+            f"did not quiesce: open work remained after {hooks.idle_ticks} idle sweeper ticks "
+            f"(virtual time {s.clock.now:g}s)"
+        )
+    return RunResult(
+        history=s.history(),
+        clock=s.clock.now,
+        dsn=dsn,
+        db_name=db_name,
+        choices=list(chooser.made),
+        quiesced=hooks.quiesced,
+        errors=errors,
+        stats=s.stats,
+        wall_s=time.perf_counter() - t0,
+        api_calls=api.outcomes(),
+        choice_labels=list(chooser.labels),
+    )
+
+
+__all__ = [
+    "OPEN_WORK_SQL",
+    "ActorSpec",
+    "RunConfig",
+    "RunResult",
+    "apply_settings",
+    "prepare_database",
+    "run",
+    "run_actors",
+]

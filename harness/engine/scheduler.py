@@ -1,0 +1,416 @@
+"""The deterministic scheduler: grants one actor step at a time, waits until it finished or blocked.
+
+Every choice goes through the Chooser (via the Strategy); time moves only when no actor can run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.engine.actor import Actor, ActorFn, Step
+from harness.engine.blocking import Monitor
+from harness.engine.clock import VirtualClock
+from harness.engine.errors import EngineError
+from harness.engine.faults import ActorRule, CallerTimeout, Crash, KillConnection, Stall
+from harness.engine.strategy import Chooser, Strategy
+from harness.history import Event, History
+from threadsync.pipeline import Reply
+
+# How long the scheduler waits on the actor's Condition between two monitor queries: most
+# statements finish within it, so a monitor query is only sent for the slow or blocked ones.
+_FIRST_WAIT_S = 0.0003
+
+
+@dataclass(order=True)
+class Timer:
+    at: float
+    seq: int
+    kind: str = field(compare=False)
+    action: Callable[[], None] = field(compare=False)
+
+
+class Hooks(Protocol):
+    """What a runner plugs into the loop: new work before each choice, and what to do when idle."""
+
+    def before_choose(self) -> None: ...
+
+    def on_early(self, actor: Actor, rows: list[dict[str, Any]]) -> None: ...
+
+    def on_idle(self, next_time: float | None) -> float | None: ...
+
+
+class PlainHooks:
+    """No deliveries, no sweeper: run until nothing is left, moving time only to timers."""
+
+    def before_choose(self) -> None:
+        pass
+
+    def on_early(self, actor: Actor, rows: list[dict[str, Any]]) -> None:
+        pass
+
+    def on_idle(self, next_time: float | None) -> float | None:
+        return next_time
+
+
+@dataclass
+class Stats:
+    steps: int = 0
+    detections: int = 0
+    detect_polls: list[int] = field(default_factory=list)
+    detect_ms: list[float] = field(default_factory=list)
+    monitor_polls: int = 0
+
+
+class Scheduler:
+    """Owns the actors, the timers, the clock and the history of one run."""
+
+    def __init__(
+        self,
+        dsn: str | None,
+        monitor: Monitor | None,
+        *,
+        chooser: Chooser,
+        strategy: Strategy,
+        clock: VirtualClock | None = None,
+        safety_timeout: float = 10.0,
+    ) -> None:
+        self.dsn = dsn
+        self.monitor = monitor
+        self.chooser = chooser
+        self.strategy = strategy
+        self.clock = clock or VirtualClock()
+        self.safety_timeout = safety_timeout
+        self.cond = threading.Condition()
+        self.live: list[Actor] = []
+        self.finished: list[Actor] = []
+        self.events: list[Event] = []
+        self.timers: list[Timer] = []
+        self._timer_seq = itertools.count()
+        self.last: str | None = None
+        self.stats = Stats()
+        self.granted: dict[str, Step] = {}
+
+    # --- history -------------------------------------------------------------------------------
+
+    def record(self, actor: Actor | None, kind: str, detail: Mapping[str, Any]) -> Event:
+        event = Event(
+            seq=len(self.events),
+            time=round(self.clock.now, 6),
+            actor=actor.id if actor else "engine",
+            role=actor.role if actor else "engine",
+            kind=kind,
+            detail=dict(detail),
+        )
+        self.events.append(event)
+        return event
+
+    def history(self) -> History:
+        return History(tuple(self.events))
+
+    # --- actors and timers ---------------------------------------------------------------------
+
+    def spawn(
+        self,
+        actor_id: str,
+        role: str,
+        fn: ActorFn,
+        *,
+        api: Any = None,
+        faults: tuple[ActorRule, ...] = (),
+        info: Mapping[str, Any] | None = None,
+        detect_early: bool = False,
+    ) -> Actor:
+        actor = Actor(
+            id=actor_id,
+            role=role,
+            fn=fn,
+            cond=self.cond,
+            clock=self.clock,
+            dsn=self.dsn,
+            api=api,
+            faults=faults,
+            info=dict(info or {}),
+            detect_early=detect_early,
+        )
+        actor.not_before = self.clock.now
+        actor.connect()
+        actor.start()
+        self.live.append(actor)
+        return actor
+
+    def add_timer(self, at: float, kind: str, action: Callable[[], None]) -> None:
+        heapq.heappush(
+            self.timers, Timer(max(at, self.clock.now), next(self._timer_seq), kind, action)
+        )
+
+    def next_time(self) -> float | None:
+        times = [t.at for t in self.timers[:1]]
+        times += [a.not_before for a in self.live if a.state == "waiting"]
+        return min(times) if times else None
+
+    def advance(self, to: float) -> None:
+        if to > self.clock.now:
+            self.clock.advance_to(to)
+            self.record(None, "clock", {"now": self.clock.sql_value()})
+        while self.timers and self.timers[0].at <= self.clock.now:
+            heapq.heappop(self.timers).action()
+
+    def runnable(self) -> list[Actor]:
+        now = self.clock.now
+        return [a for a in self.live if a.state == "waiting" and a.not_before <= now]
+
+    def blocked(self) -> list[Actor]:
+        return [a for a in self.live if a.blocked_by is not None]
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run(self, hooks: Hooks) -> None:
+        self.hooks = hooks
+        while True:
+            self.advance(self.clock.now)  # timers due now (a restart after the n-th delivery)
+            hooks.before_choose()
+            runnable = self.runnable()
+            if runnable:
+                ids = [a.id for a in runnable]
+                actor = runnable[self.strategy.pick(ids, self.last, self.chooser)]
+                self.last = actor.id
+                self._grant(actor)
+                continue
+            blocked = self.blocked()
+            if blocked and self._waits_only_on_server(blocked):
+                self._wait_blocked_change(blocked)
+                continue
+            nxt = hooks.on_idle(self.next_time())
+            if nxt is None:
+                if blocked:
+                    self._wait_blocked_change(blocked)
+                    continue
+                return
+            self.advance(nxt)
+
+    def _waits_only_on_server(self, blocked: list[Actor]) -> bool:
+        """True when some blocked actor waits only on other blocked actors (a deadlock cycle the
+        server will break), so time must not move; otherwise a waiting actor holds the lock."""
+        ids = {a.id for a in blocked}
+        return any(set(a.blocked_by or ()) <= ids for a in blocked)
+
+    def _grant(self, actor: Actor) -> None:
+        step = actor.pending
+        assert step is not None
+        command = "go"
+        for rule in actor.faults:
+            if isinstance(rule, Crash) and rule.at_step == actor.steps:
+                command = "crash"
+                self.record(actor, "fault", {"fault": "crash", "at_step": actor.steps})
+                self._terminate(actor)
+            elif isinstance(rule, KillConnection) and rule.at_step == actor.steps:
+                self.record(actor, "fault", {"fault": "kill_connection", "at_step": actor.steps})
+                self._terminate(actor)
+        if step.kind == "invoke":
+            self.record(actor, "invoke", actor.info)
+            for rule in actor.faults:
+                if isinstance(rule, CallerTimeout) and rule.seconds is not None:
+                    self.add_timer(
+                        self.clock.now + rule.seconds, "caller_timeout", self._timeout(actor)
+                    )
+        self.granted[actor.id] = step
+        self.stats.steps += 1
+        actor.grant(command)
+        self._settle(actor, step)
+        self._settle_blocked()
+
+    def _timeout(self, actor: Actor) -> Callable[[], None]:
+        def fire() -> None:
+            if actor.state != "done" and not actor.caller_gone:
+                actor.caller_gone = True
+                self.record(actor, "reply", {"outcome": "info", "error": "caller timed out"})
+
+        return fire
+
+    def _terminate(self, actor: Actor) -> None:
+        if self.monitor is not None and actor.pid is not None:
+            self.monitor.terminate(actor.pid)
+
+    def _settle(self, actor: Actor, step: Step) -> None:
+        """Wait until the granted step finished (the actor asks again or is done) or blocked."""
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + self.safety_timeout
+        polls = 0
+        wait = _FIRST_WAIT_S
+        while True:
+            with self.cond:
+                if actor.state == "running":
+                    self.cond.wait(wait if step.on_server else 0.05)
+                if actor.state != "running":
+                    break
+            if step.on_server and actor.pid is not None and self.monitor is not None:
+                polls += 1
+                others = [a.pid for a in self.live if a is not actor and a.pid is not None]
+                is_blocked, by = self.monitor.blocked(actor.pid, others)
+                if is_blocked:
+                    names = self._names(by)
+                    actor.blocked_by = names
+                    self.stats.detections += 1
+                    self.stats.detect_polls.append(polls)
+                    ms = round((time.perf_counter() - t0) * 1000, 3)
+                    self.stats.detect_ms.append(ms)
+                    self.record(
+                        actor,
+                        "blocked",
+                        {
+                            "sql": step.text,
+                            "outcome": "blocked",
+                            "blocked_by": list(names),
+                            "polls": polls,
+                            "detect_ms": ms,
+                        },
+                    )
+                    return
+                if polls > 200:
+                    wait = 0.002  # a long statement or a hang: stop hammering the server
+            if time.monotonic() > deadline:
+                raise EngineError(
+                    f"actor {actor.id} did not finish step {step.kind} {step.text[:80]!r} "
+                    f"and the server does not report it blocked by another actor after "
+                    f"{self.safety_timeout:g}s; {self.describe()}"
+                )
+        self._observe(actor, step)
+
+    def _names(self, pids: list[int]) -> tuple[str, ...]:
+        by_pid = {a.pid: a.id for a in self.live if a.pid is not None}
+        return tuple(sorted(by_pid.get(p, f"pid:{p}") for p in pids))
+
+    def _settle_blocked(self) -> None:
+        """After a step, find actors it released; wait for each to finish or block again."""
+        changed = True
+        while changed:
+            changed = False
+            for b in self.blocked():
+                step = self.granted[b.id]
+                with self.cond:
+                    running = b.state == "running"
+                if running and b.pid is not None and self.monitor is not None:
+                    others = [a.pid for a in self.live if a is not b and a.pid is not None]
+                    still, by = self.monitor.blocked(b.pid, others)
+                    if still:
+                        b.blocked_by = self._names(by)
+                        continue
+                b.blocked_by = None
+                changed = True
+                self.record(b, "released", {"sql": step.text})
+                if running:
+                    self._settle(b, step)
+                else:
+                    self._observe(b, step)
+
+    def _wait_blocked_change(self, blocked: list[Actor]) -> None:
+        deadline = time.monotonic() + self.safety_timeout
+        with self.cond:
+            while all(b.state == "running" for b in blocked):
+                if time.monotonic() > deadline:
+                    raise EngineError(
+                        f"every actor that could run is blocked and none was released after "
+                        f"{self.safety_timeout:g}s; {self.describe()}"
+                    )
+                self.cond.wait(0.002)
+        self._settle_blocked()
+
+    def _observe(self, actor: Actor, step: Step) -> None:
+        """Turn a finished step into history, then look at what the actor does next."""
+        detail = actor.result
+        if step.kind != "invoke" and detail is not None:
+            early = detail.pop("early", None)
+            self.record(actor, step.kind, detail)
+            if early:
+                self.hooks.on_early(actor, early)
+        if actor.state == "waiting":
+            self._on_request(actor)
+        elif actor.state == "done":
+            self._on_done(actor)
+
+    def _on_request(self, actor: Actor) -> None:
+        for rule in actor.faults:
+            if isinstance(rule, CallerTimeout) and rule.after_steps == actor.steps:
+                if not actor.caller_gone:
+                    actor.caller_gone = True
+                    self.record(
+                        actor,
+                        "reply",
+                        {"outcome": "info", "error": "caller timed out", "at_step": actor.steps},
+                    )
+            elif isinstance(rule, Stall) and rule.at_step == actor.steps:
+                actor.not_before = self.clock.now + rule.seconds
+                self.record(
+                    actor,
+                    "fault",
+                    {"fault": "stall", "at_step": actor.steps, "until": actor.not_before},
+                )
+
+    def _on_done(self, actor: Actor) -> None:
+        self.live.remove(actor)
+        self.finished.append(actor)
+        kind, value = actor.outcome or ("exception", RuntimeError("no outcome"))
+        detail: dict[str, Any]
+        if kind == "crashed":
+            self.record(actor, "crash", {"outcome": "crashed", "at_step": actor.steps})
+            detail = {"outcome": "info", "error": "instance crashed"}
+        elif kind == "exception":
+            detail = {"outcome": "fail", "error": f"{type(value).__name__}: {value}"}
+        elif isinstance(value, Reply):
+            detail = {
+                "outcome": "ok" if value.ok else "fail",
+                "status": value.status,
+                "body": _plain(dict(value.body)),
+            }
+        else:
+            detail = {"outcome": "ok", "value": None if value is None else str(value)}
+        if actor.caller_gone:
+            detail["caller_gone"] = True
+        self.record(actor, "reply", detail)
+
+    # --- diagnostics and cleanup ---------------------------------------------------------------
+
+    def describe(self) -> str:
+        activity: dict[int, str] = {}
+        if self.monitor is not None:
+            try:
+                activity = self.monitor.activity([a.pid for a in self.live if a.pid is not None])
+            except Exception as exc:  # diagnostics must not hide the real error
+                activity = {-1: f"(pg_stat_activity unavailable: {exc})"}
+        parts = []
+        for a in self.live:
+            step = self.granted.get(a.id) if a.state == "running" else a.pending
+            text = f"{step.kind} {step.text[:60]!r}" if step else "-"
+            extra = f", blocked by {','.join(a.blocked_by)}" if a.blocked_by else ""
+            if a.not_before > self.clock.now:
+                extra += f", stalled until t={a.not_before:g}"
+            server = activity.get(a.pid, "no backend") if a.pid is not None else "no connection"
+            parts.append(f"{a.id} ({a.role}) {a.state} {text}{extra}; server: {server}")
+        return "actors: " + (" | ".join(parts) if parts else "none")
+
+    def shutdown(self) -> None:
+        """Unwind every actor still alive: waiting ones crash, stuck ones lose their backend."""
+        for a in list(self.live):
+            if a.state == "waiting":
+                a.grant("crash")
+            elif a.state == "running":
+                with contextlib.suppress(Exception):
+                    self._terminate(a)
+        for a in list(self.live):
+            a.join(0.5)
+
+
+def _plain(value: Any) -> Any:
+    from harness.engine.actor import jsonable
+
+    return jsonable(value)
+
+
+__all__ = ["Hooks", "PlainHooks", "Scheduler", "Stats", "Timer"]
