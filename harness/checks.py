@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.attribution import events_for, targets
 from harness.fakeapi import Dataset
 from harness.history import Event, History
 from harness.state import FinalState, Row
@@ -77,23 +78,31 @@ def related_steps(
     history: History, table: str, ids: Iterable[int], limit: int = 12
 ) -> tuple[str, ...]:
     """The deliveries, replies and faults that concerned these rows, as transcript lines."""
-    wanted = {int(i) for i in ids}
+    owner = targets(history)
     lines = []
-    for event in history.events:
-        if event.kind not in {"delivery", "reply", "fault", "crash"}:
-            continue
-        if event.detail.get("table") == table and event.detail.get("record_id") in wanted:
-            lines.append(describe(event))
-    return tuple(lines[-limit:])
+    for e in events_for(history, table, ids)[-limit:]:
+        line = describe(e)
+        if e.actor in owner and e.detail.get("record_id") is None:
+            line += f" #{owner[e.actor][1]}"
+        lines.append(line)
+    return tuple(lines)
 
 
 def describe(event: Event) -> str:
     """One event in words: time, actor, what happened."""
     d = event.detail
-    what = d.get("what") or d.get("fault") or d.get("outcome") or ""
-    target = f" {d.get('table')}#{d.get('record_id')}" if d.get("record_id") is not None else ""
-    extra = f" ({d['reason']})" if d.get("reason") else ""
-    return f"t={event.time:g}s {event.actor} {event.kind}{target} {what}{extra}".rstrip()
+    parts = [f"t={event.time:g}s", event.actor, event.kind]
+    if d.get("function"):
+        parts.append(str(d["function"]))
+    if d.get("record_id") is not None:
+        parts.append(f"#{d['record_id']}")
+    for key in ("copy", "outcome", "fault", "at_step", "delay"):
+        if d.get(key) not in (None, "", 0):
+            parts.append(f"{key}={d[key]}")
+    body = d.get("body")
+    if isinstance(body, dict) and body.get("reason"):
+        parts.append(f"({body['reason']})")
+    return " ".join(parts)
 
 
 def page_exactly_once(inp: CheckInput) -> Violation | None:
@@ -190,7 +199,8 @@ def _excused_failures(inp: CheckInput) -> tuple[dict[int, int], set[int]]:
 
 
 def _caused(inp: CheckInput, table: str, row: Row) -> bool:
-    return inp.injected.get((table, int(row["id"])), 0) >= int(row["attempts"])
+    """Injected faults broke enough attempts to exhaust them: the only excuse for a dead letter."""
+    return inp.injected.get((table, int(row["id"])), 0) >= int(row["max_attempts"])
 
 
 def no_lost_work(inp: CheckInput) -> Violation | None:
@@ -302,8 +312,9 @@ def no_dead_letter_without_cause(inp: CheckInput) -> Violation | None:
                 ids.append(int(r["id"]))
                 injected = inp.injected.get((table, int(r["id"])), 0)
                 problems.append(
-                    f"{table} row {r['id']} dead-lettered after {r['attempts']} attempts, "
-                    f"{injected} of them failed by injected faults: {r['last_error']}"
+                    f"{table} row {r['id']} dead-lettered after {r['attempts']} of "
+                    f"{r['max_attempts']} attempts, {injected} broken by injected faults: "
+                    f"{r['last_error']}"
                 )
     if not problems:
         return None

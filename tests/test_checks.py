@@ -92,24 +92,26 @@ def sound_state() -> FinalState:
 
 
 HISTORY = History(
-    events=[
+    events=(
         Event(
             0,
             0.0,
-            "w1",
-            "page_worker",
+            "engine",
+            "engine",
             "delivery",
-            {"table": "sync_page_queue", "record_id": 2, "what": "delivered"},
+            {"function": "sync-threads-page-worker", "record_id": 2, "outcome": "queued"},
         ),
         Event(
             1,
-            5.0,
+            0.0,
             "w1",
             "page_worker",
-            "crash",
-            {"table": "sync_page_queue", "record_id": 2, "what": "crashed at step 3"},
+            "invoke",
+            {"function": "sync-threads-page-worker", "record_id": 2, "copy": 0},
         ),
-    ]
+        Event(2, 5.0, "w1", "page_worker", "fault", {"fault": "crash", "at_step": 3}),
+        Event(3, 5.0, "w1", "page_worker", "crash", {"outcome": "crashed", "at_step": 3}),
+    )
 )
 
 
@@ -210,7 +212,7 @@ def test_a_dead_letter_caused_by_injected_faults_is_excused() -> None:
     s = sound_state()
     failed = replace(
         s,
-        pages=set_row(s.pages, 1, status="failed", attempts=3),
+        pages=set_row(s.pages, 1, status="failed", attempts=3, max_attempts=3),
         entries=s.entries[:2],
         threads=s.threads[:2],
         effects=tuple(
@@ -226,7 +228,7 @@ def test_a_dead_letter_caused_by_injected_faults_is_excused() -> None:
     assert CHECKS["no-lost-work"](caused) is None
     uncaused = inp(failed, injected={("sync_page_queue", 2): 2})
     v = CHECKS["no-dead-letter-without-cause"](uncaused)
-    assert v is not None and "2 of them failed by injected faults" in v.rows[0]
+    assert v is not None and "2 broken by injected faults" in v.rows[0]
     assert CHECKS["no-lost-work"](uncaused) is not None
 
 
@@ -235,7 +237,8 @@ def test_violations_name_the_steps_that_led_there() -> None:
     stuck = replace(s, pages=set_row(s.pages, 1, status="processing", locked_until="x"))
     v = CHECKS["no-stuck-work"](inp(stuck))
     assert v is not None
-    assert any("crash" in step and "sync_page_queue#2" in step for step in v.steps)
+    assert any("crash" in step and "#2" in step for step in v.steps)
+    assert any("delivery" in step and "queued" in step for step in v.steps)
 
 
 @pytest.fixture(scope="module")

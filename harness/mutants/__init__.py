@@ -20,6 +20,7 @@ MUTANTS: dict[str, str] = {
         "no_fencing",
         "job_completion_race",
         "stage_outside_transaction",
+        "eager_dead_letter",
     )
 }
 

@@ -1,0 +1,132 @@
+"""Runs a scenario on the engine, checks the outcome, and gives its verdict: scenario -> verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import psycopg
+
+from harness.attribution import injected_failures
+from harness.checks import CheckInput, Violation, run_checks
+from harness.engine import PCTStrategy, RandomStrategy, RunConfig, RunResult, run
+from harness.engine.runner import dataset as cached_dataset
+from harness.engine.strategy import Strategy
+from harness.impl import load_pipeline
+from harness.postgres import Server, TemplateDatabases, start_server
+from harness.scenario import Scenario
+from harness.sql import harness_migrations
+from harness.state import FinalState, capture
+from threadsync.pipeline import Pipeline
+
+PCT_MAX_STEPS = 400
+
+
+@dataclass
+class Verdict:
+    """A scenario's outcome: the violations found, and whether that is what it expected."""
+
+    scenario: Scenario
+    violations: list[Violation]
+    result: RunResult
+    state: FinalState
+
+    @property
+    def violated(self) -> list[str]:
+        return [v.check for v in self.violations]
+
+    @property
+    def as_expected(self) -> bool:
+        return self.scenario.expect.matches(self.violated)
+
+    @property
+    def label(self) -> str:
+        return "pass" if not self.violations else "fail: " + ", ".join(self.violated)
+
+    def recorded(self) -> Scenario:
+        """The scenario with the exact choices this run made, so it replays without a seed."""
+        schedule = replace(self.scenario.schedule, choices=tuple(self.result.choices))
+        return replace(self.scenario, schedule=schedule)
+
+
+@dataclass
+class Workbench:
+    """One server and one migrated template per pipeline, shared by many scenario runs."""
+
+    server: Server
+    templates: dict[str, TemplateDatabases] = field(default_factory=dict)
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+
+    def pipeline(self, impl: str) -> Pipeline:
+        if impl not in self.pipelines:
+            self.pipelines[impl] = load_pipeline(impl)
+        return self.pipelines[impl]
+
+    def template(self, impl: str) -> TemplateDatabases:
+        if impl not in self.templates:
+            pipeline = self.pipeline(impl)
+            self.templates[impl] = TemplateDatabases(
+                self.server, harness_migrations(pipeline), name_hint=pipeline.name
+            )
+        return self.templates[impl]
+
+    def close(self) -> None:
+        for tpl in self.templates.values():
+            tpl.close()
+        self.templates.clear()
+
+
+@contextmanager
+def workbench(kind: str = "embedded", **server_args: Any) -> Iterator[Workbench]:
+    """Start a server for a batch of scenarios; everything is dropped and stopped on exit."""
+    with start_server(kind, **server_args) as server:
+        bench = Workbench(server)
+        try:
+            yield bench
+        finally:
+            bench.close()
+
+
+def _strategy(scenario: Scenario) -> type[Strategy] | Any:
+    if scenario.schedule.strategy == "pct":
+        depth = scenario.schedule.pct_depth
+        return lambda: PCTStrategy(depth=depth, max_steps=PCT_MAX_STEPS)
+    return RandomStrategy
+
+
+def run_scenario(bench: Workbench, scenario: Scenario, impl: str | None = None) -> Verdict:
+    """Run one scenario (optionally against another implementation) and check it."""
+    impl = impl or scenario.impl
+    pipeline = bench.pipeline(impl)
+    templates = bench.template(impl)
+    ds = scenario.dataset
+    config = RunConfig(
+        pipeline=pipeline,
+        server=bench.server,
+        templates=templates,
+        dataset_seed=ds.seed,
+        threads=ds.threads,
+        page_size=ds.page_size,
+        faults=scenario.faults,
+        seed=scenario.schedule.seed,
+        choices=scenario.schedule.choices,
+        strategy=_strategy(scenario),
+        settings=dict(scenario.settings),
+    )
+    result = run(config)
+    try:
+        with psycopg.connect(result.dsn, autocommit=True) as conn:
+            state = capture(conn)
+    finally:
+        if result.db_name:
+            templates.drop(result.db_name)
+    inp = CheckInput(
+        history=result.history,
+        state=state,
+        dataset=cached_dataset(ds.seed, ds.threads),
+        page_size=ds.page_size,
+        injected=injected_failures(result.history),
+    )
+    return Verdict(replace(scenario, impl=impl), run_checks(inp), result, state)
