@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -42,3 +44,29 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (prints medians and ratios): server start, clone, full run, cost vs queue size."""
     _install(session)
     session.run("python", "benchmarks/bench_pipeline.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def chaos(session: nox.Session) -> None:
+    """Replay every saved scenario, then explore the reference for a budget (`-- --budget N`)."""
+    _install(session)
+    budget = os.environ.get("THREADSYNC_CHAOS_BUDGET", "120")
+    args = list(session.posargs)
+    if "--budget" in args:
+        i = args.index("--budget")
+        budget = args[i + 1]
+        del args[i : i + 2]
+    session.run("threadsync", "replay", "scenarios", "--junit", "reports/junit-replay.xml", *args)
+    session.run(
+        "threadsync",
+        "explore",
+        "--budget",
+        budget,
+        "--profile",
+        "ci",
+        "--save",
+        "reports/found",
+        "--junit",
+        "reports/junit-explore.xml",
+        *args,
+    )

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness import junit
 from harness.impl import DEFAULT_IMPL, ImplError, load_pipeline
 from harness.postgres import EnvironmentProblem, TemplateDatabases, start_server
 from harness.profiles import PROFILES, fault_plan
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--impl", help="run every scenario against this pipeline instead")
     replay.add_argument("--history", type=Path, help="write each run's history JSON here")
     replay.add_argument("--quiet", action="store_true", help="no report for unexpected verdicts")
+    replay.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     _server_options(replay)
 
     explore = sub.add_parser(
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--budget", type=float, default=120.0, help="seconds to search (120)")
     explore.add_argument("--seed", type=int, default=0, help="search seed (0)")
     explore.add_argument("--profile", choices=("ci", "dev", "deep"), default="dev")
+    explore.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     explore.add_argument(
         "--save", type=Path, default=Path("scenarios/found"), help="where found scenarios go"
     )
@@ -207,6 +210,7 @@ def _replay(args: argparse.Namespace) -> int:
     # Every file is loaded and validated before anything runs: a bad file fails fast.
     scenarios = [(path, load(path)) for path in _scenario_files(args.paths)]
     unexpected: list[Verdict] = []
+    cases: list[junit.Case] = []
     t0 = time.perf_counter()
     with workbench(_server_kind(args), **_server_args(args)) as bench:
         for n, (path, scenario) in enumerate(scenarios, 1):
@@ -220,8 +224,12 @@ def _replay(args: argparse.Namespace) -> int:
             )
             if args.history:
                 write_history(verdict, args.history)
+            failure = None if verdict.as_expected else text_report(verdict)
+            cases.append(junit.Case(str(path), verdict.result.wall_s, failure))
             if not verdict.as_expected:
                 unexpected.append(verdict)
+    if args.junit:
+        junit.write(args.junit, "threadsync.replay", cases)
     for verdict in unexpected:
         if not args.quiet:
             _say("")
@@ -252,6 +260,15 @@ def _explore(args: argparse.Namespace) -> int:
     )
     for flaky in result.flaky:
         _say(f"FLAKY: {flaky}")
+    if args.junit:
+        failure = "\n\n".join(text_report(f.verdict) for f in result.found) or None
+        if result.flaky:
+            failure = (failure or "") + "\n".join(f"FLAKY: {f}" for f in result.flaky)
+        junit.write(
+            args.junit,
+            "threadsync.explore",
+            [junit.Case(f"explore {args.impl}", result.wall_s, failure)],
+        )
     if not result.found:
         _say(f"no violation found in {args.impl}")
         return EXIT_VIOLATION if result.flaky else EXIT_OK

@@ -1,0 +1,38 @@
+"""Writes JUnit XML so CI systems show each scenario (or exploration) as a test case."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test case: its name, seconds taken, and the failure text (None when it passed)."""
+
+    name: str
+    seconds: float
+    failure: str | None = None
+
+
+def write(path: Path, suite: str, cases: list[Case]) -> None:
+    """Write one <testsuite> with `cases` to `path` (folders are created)."""
+    failures = sum(1 for c in cases if c.failure is not None)
+    root = ET.Element(
+        "testsuite",
+        name=suite,
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors="0",
+        time=f"{sum(c.seconds for c in cases):.3f}",
+    )
+    for case in cases:
+        el = ET.SubElement(
+            root, "testcase", classname=suite, name=case.name, time=f"{case.seconds:.3f}"
+        )
+        if case.failure is not None:
+            fail = ET.SubElement(el, "failure", message=case.failure.splitlines()[0][:200])
+            fail.text = case.failure
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
