@@ -102,7 +102,14 @@ class Scenario:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        data = self.to_dict()
+        # Hundreds of choices one per line would drown the parts a reader edits: keep them on one.
+        choices = data["schedule"].pop("choices", None)
+        text = json.dumps(data, indent=2)
+        if choices is not None:
+            marker = '"strategy": '
+            text = text.replace(marker, f'"choices": {json.dumps(choices)},\n    {marker}', 1)
+        return text + "\n"
 
 
 def _field(data: Mapping[str, Any], key: str, where: str, kind: type, default: Any = ...) -> Any:

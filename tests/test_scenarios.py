@@ -1,0 +1,154 @@
+"""The saved scenarios under `scenarios/`: each replays to the verdict it records, every mutant
+scenario is passed by the reference, every check is some mutant's expected failure, replays are
+deterministic, and corrupt files are refused with a one-line error naming the file and the field.
+
+Regenerate the files with `scripts/make_scenarios.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.checks import CHECKS
+from harness.mutants import MUTANTS
+from harness.replay import Verdict, Workbench, run_scenario, workbench
+from harness.scenario import Scenario, ScenarioError, discover, load
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+PATHS = discover(SCENARIOS)
+IDS = [p.relative_to(SCENARIOS).as_posix() for p in PATHS]
+REFERENCE = "threadsync.reference:pipeline"
+MUTANT_PREFIX = "harness.mutants."
+# The mutants that must each have a saved scenario (newer ones may not have one yet).
+COVERED_MUTANTS = {
+    "polling_worker",
+    "nonatomic_claim",
+    "fallback_polling_processor",
+    "webhook_filter",
+    "no_recovery",
+    "processed_at_first",
+    "no_fencing",
+    "job_completion_race",
+    "stage_outside_transaction",
+    "eager_dead_letter",
+}
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[Workbench]:
+    with workbench() as b:
+        yield b
+
+
+def explain(path: Path, verdict: Verdict) -> str:
+    expect = verdict.scenario.expect
+    wanted = expect.verdict + (f"/{expect.check}" if expect.check else "")
+    rendered = "\n".join(v.render() for v in verdict.violations) or "(no violations)"
+    return (
+        f"{path.relative_to(ROOT)} with impl {verdict.scenario.impl}: expected {wanted}, "
+        f"got {verdict.label}\n{rendered}"
+    )
+
+
+def is_mutant(scenario: Scenario) -> bool:
+    return scenario.impl.startswith(MUTANT_PREFIX)
+
+
+def mutant_scenarios() -> list[tuple[Path, Scenario]]:
+    loaded = [(p, load(p)) for p in PATHS]
+    return [(p, sc) for p, sc in loaded if is_mutant(sc)]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_scenario_replays_as_expected(bench: Workbench, path: Path) -> None:
+    scenario = load(path)
+    assert scenario.name == path.stem, f"{path}: name {scenario.name!r} differs from the file name"
+    verdict = run_scenario(bench, scenario)
+    assert verdict.as_expected, explain(path, verdict)
+    if is_mutant(scenario):
+        ref = run_scenario(bench, scenario, impl=REFERENCE)
+        assert not ref.violations, "the reference must pass every mutant scenario\n" + explain(
+            path, ref
+        )
+
+
+def test_every_check_is_some_mutants_expected_failure() -> None:
+    expected = {sc.expect.check for _, sc in mutant_scenarios() if sc.expect.verdict == "fail"}
+    missing = sorted(set(CHECKS) - expected)
+    assert not missing, f"no saved mutant scenario expects these checks to fail: {missing}"
+
+
+def test_every_mutant_has_a_scenario() -> None:
+    by_impl = {impl: name for name, impl in MUTANTS.items()}
+    covered = {by_impl[sc.impl] for _, sc in mutant_scenarios() if sc.impl in by_impl}
+    unknown = sorted(COVERED_MUTANTS - set(MUTANTS))
+    assert not unknown, f"not in harness.mutants.MUTANTS: {unknown}"
+    missing = sorted(COVERED_MUTANTS - covered)
+    assert not missing, f"no saved scenario under scenarios/ runs these mutants: {missing}"
+    for path, sc in mutant_scenarios():
+        assert sc.expect.verdict == "fail", f"{path}: a mutant scenario should expect a failure"
+
+
+def test_replay_is_deterministic(bench: Workbench) -> None:
+    path = SCENARIOS / "mutants" / "no_fencing.json"
+    scenario = load(path)
+    first = run_scenario(bench, scenario)
+    second = run_scenario(bench, scenario)
+    assert first.result.choices == second.result.choices
+    assert first.result.history.comparable() == second.result.history.comparable()
+    assert first.violated == second.violated == ["thread-exactly-once"]
+
+
+def _valid() -> dict[str, Any]:
+    return Scenario(name="corrupt").to_dict()
+
+
+def _set(keys: tuple[str, ...], value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        target = data
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+
+    return edit
+
+
+CORRUPT: dict[str, tuple[Callable[[dict[str, Any]], None] | str, tuple[str, ...]]] = {
+    # name: (an edit of a valid scenario, or raw file text; words the message must contain)
+    "bad-json": ('{"version": 1, "name": ', ("not valid JSON", "line 1")),
+    "version-99": (_set(("version",), 99), ("'version'", "99")),
+    "threads-ten": (_set(("dataset", "threads"), "ten"), ("dataset", "'threads'", "'ten'")),
+    "unknown-fault": (
+        _set(("faults", "rules"), [{"type": "Explode", "function": None}]),
+        ("'faults'", "'Explode'"),
+    ),
+    "unknown-check": (
+        _set(("expect",), {"verdict": "fail", "check": "no-gremlins"}),
+        ("expect.check", "'no-gremlins'"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPT))
+def test_corrupt_scenario_is_refused_with_one_line(tmp_path: Path, case: str) -> None:
+    edit, words = CORRUPT[case]
+    path = tmp_path / f"{case}.json"
+    if isinstance(edit, str):
+        path.write_text(edit, encoding="utf-8")
+    else:
+        data = _valid()
+        edit(data)
+        path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load(path)
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert message.startswith(f"{path}:"), message
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
