@@ -70,3 +70,10 @@ def chaos(session: nox.Session) -> None:
         "reports/junit-explore.xml",
         *args,
     )
+
+
+@nox.session(python=PYTHON)
+def mutation(session: nox.Session) -> None:
+    """Explore every mutant from scratch with 10 seeds (60 s budget each); print the table."""
+    _install(session)
+    session.run("python", "benchmarks/mutation.py", *session.posargs)

@@ -260,6 +260,8 @@ def _explore(args: argparse.Namespace) -> int:
     )
     for flaky in result.flaky:
         _say(f"FLAKY: {flaky}")
+    for error in result.errors:
+        _say(f"engine error (run not judged): {error}")
     if args.junit:
         failure = "\n\n".join(text_report(f.verdict) for f in result.found) or None
         if result.flaky:

@@ -156,6 +156,14 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "The second API call (the first fetch of page 2) is rate limited once (429, Retry-After "
         "30 s); the page is dead-lettered without cause and the rest of the job is lost.",
     ),
+    "unguarded_claim": MutantRecipe(
+        "page-exactly-once",
+        plan(Duplicate(function=P, occurrence=0)),
+        "The page claim has no status guard: a webhook re-claims a page that is processing or "
+        "done, with a fresh token.",
+        "The first page's webhook is delivered twice; the copy claims the page again and "
+        "processes it a second time.",
+    ),
 }
 
 

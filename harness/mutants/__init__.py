@@ -21,6 +21,7 @@ MUTANTS: dict[str, str] = {
         "job_completion_race",
         "stage_outside_transaction",
         "eager_dead_letter",
+        "unguarded_claim",
     )
 }
 

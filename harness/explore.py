@@ -1,0 +1,584 @@
+"""Exploration: Hypothesis searches datasets, fault plans and schedules for a run that violates a
+check, shrinks it, confirms it by replaying it, and saves it as a scenario: `threadsync explore`.
+
+The search is `hypothesis.find` over `scenarios(impl)`, seeded (`random=Random(seed)`), with no
+example database, no deadline and no health checks (a run takes ~0.15 s, far slower than
+Hypothesis expects). It stops on the wall clock, not on a count: the condition raises a private
+BaseException (which Hypothesis does not treat as a test failure, and lets through) once the
+search budget is spent, or once shrinking has had its own bound; the smallest failing scenario
+seen so far is kept, so an interrupted shrink still has a result.
+
+A schedule is an explicit list of choices. The engine's Chooser takes each one modulo the number
+of options and gives 0 past the end of the list, so shorter lists of smaller numbers are simpler,
+which is exactly the order Hypothesis shrinks towards. A found scenario is saved with the choices
+its run actually made (`Verdict.recorded()`), and is replayed twice before it is reported: if a
+replay gives another verdict it is reported as flaky, with every verdict, instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from random import Random
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, find, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
+
+from harness.engine.faults import (
+    ApiFaults,
+    CallerTimeout,
+    Crash,
+    Delay,
+    Drop,
+    Duplicate,
+    Early,
+    FaultPlan,
+    KillConnection,
+    RestartServer,
+    Rule,
+    Stall,
+)
+from harness.impl import DEFAULT_IMPL
+from harness.replay import Verdict, Workbench, run_scenario
+from harness.scenario import Dataset, Expect, Scenario, Schedule, save
+
+PAGE_FUNCTION = "sync-threads-page-worker"
+PROCESSOR_FUNCTION = "sync-threads-processor"
+FUNCTIONS = (PAGE_FUNCTION, PROCESSOR_FUNCTION)
+
+# Small parameter sets, listed simplest first (Hypothesis shrinks towards the first).
+STALL_SECONDS = (5.0, 90.0, 200.0, 700.0)
+DELAY_SECONDS = (5.0, 45.0, 130.0)
+DUPLICATE_DELAYS = (0.0, 5.0, 45.0)
+API_KINDS = ("server_error", "rate_limit", "timeout")
+API_RETRY_AFTER = (1.0, 30.0)
+# Rule types drawn by fault_rules(), simplest first; Early is drawn apart, rarely.
+RULE_KINDS = (
+    "Duplicate",
+    "Drop",
+    "Delay",
+    "Crash",
+    "Stall",
+    "CallerTimeout",
+    "KillConnection",
+    "ApiFaults",
+)
+EARLY_ONE_IN = 16
+PROGRESS_EVERY_S = 5.0
+PLACEHOLDER_NAME = "explore"
+
+
+# ---------------------------------------------------------------------------------------------
+# Strategies
+
+
+def datasets(max_threads: int = 12) -> st.SearchStrategy[Dataset]:
+    """Fake-API data: seed 0..3, 1..max_threads threads, 2..6 a page (shrinks towards small)."""
+    return st.builds(
+        Dataset,
+        seed=st.integers(0, 3),
+        threads=st.integers(1, max_threads),
+        page_size=st.integers(2, 6),
+    )
+
+
+@st.composite
+def _match(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "function": draw(st.sampled_from(FUNCTIONS)),
+        "occurrence": draw(st.integers(0, 3)),
+    }
+
+
+@st.composite
+def fault_rules(draw: st.DrawFn, *, early: bool = True, restart: bool = False) -> Rule:
+    """One fault rule with small parameters. Early is rare (about one rule in EARLY_ONE_IN);
+    RestartServer only with `restart=True` (it is slow and needs an embedded server)."""
+    kinds = RULE_KINDS + (("RestartServer",) if restart else ())
+    kind = draw(st.sampled_from(kinds))
+    # A separate draw, so the shrinker can turn an Early back into a plain rule by zeroing it.
+    if early and draw(st.integers(0, EARLY_ONE_IN - 1)) == EARLY_ONE_IN // 2:
+        kind = "Early"
+    if kind == "RestartServer":
+        return RestartServer(after_delivery=draw(st.integers(0, 5)))
+    if kind == "ApiFaults":
+        calls = draw(
+            st.lists(
+                st.tuples(
+                    st.integers(0, 5), st.sampled_from(API_KINDS), st.sampled_from(API_RETRY_AFTER)
+                ),
+                min_size=1,
+                max_size=2,
+                unique_by=lambda c: c[0],
+            )
+        )
+        return ApiFaults(calls=tuple(calls))
+    m = draw(_match())
+    step = st.integers(0, 5)
+    if kind == "Duplicate":
+        copies = draw(st.integers(1, 2))
+        delays = tuple(draw(st.sampled_from(DUPLICATE_DELAYS)) for _ in range(copies))
+        return Duplicate(**m, copies=copies, extra_delays=delays)
+    if kind == "Drop":
+        return Drop(**m)
+    if kind == "Delay":
+        return Delay(**m, seconds=draw(st.sampled_from(DELAY_SECONDS)))
+    if kind == "Crash":
+        return Crash(**m, at_step=draw(step))
+    if kind == "Stall":
+        return Stall(**m, at_step=draw(step), seconds=draw(st.sampled_from(STALL_SECONDS)))
+    if kind == "CallerTimeout":
+        return CallerTimeout(**m, after_steps=draw(step))
+    if kind == "KillConnection":
+        return KillConnection(**m, at_step=draw(step))
+    return Early(**m)
+
+
+def fault_plans(
+    max_rules: int = 4, *, early: bool = True, restart: bool = False
+) -> st.SearchStrategy[FaultPlan]:
+    """Up to `max_rules` rules (shrinks towards fewer, simpler ones)."""
+    return st.lists(fault_rules(early=early, restart=restart), max_size=max_rules).map(
+        lambda rules: FaultPlan(tuple(rules))
+    )
+
+
+def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
+    """A random-strategy schedule given as an explicit list of choices (0 once it runs out)."""
+    return st.lists(st.integers(0, 7), max_size=max_choices).map(
+        lambda choices: Schedule(strategy="random", seed=0, choices=tuple(choices))
+    )
+
+
+def scenarios(
+    impl: str = DEFAULT_IMPL,
+    *,
+    max_threads: int = 12,
+    max_rules: int = 4,
+    max_choices: int = 60,
+    early: bool = True,
+    restart: bool = False,
+) -> st.SearchStrategy[Scenario]:
+    """Whole scenarios for `impl`, expecting a pass; explore() names the ones it saves."""
+    return st.builds(
+        Scenario,
+        name=st.just(PLACEHOLDER_NAME),
+        impl=st.just(impl),
+        dataset=datasets(max_threads),
+        faults=fault_plans(max_rules, early=early, restart=restart),
+        schedule=schedules(max_choices),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a profile lets the search draw, and how long shrinking may take."""
+
+    max_threads: int
+    max_rules: int
+    max_choices: int
+    shrink_share: float  # shrinking's time bound, as a share of the search budget...
+    min_shrink_s: float  # ...but never less than this
+    max_shrink_runs: int
+
+
+# Hypothesis profiles are global, so ours are registered under a prefix and never replace a
+# project's own "ci" or "dev"; explore(profile="ci") loads "threadsync-explore-ci".
+PROFILE_PREFIX = "threadsync-explore-"
+PROFILES: dict[str, Limits] = {
+    "ci": Limits(
+        max_threads=8,
+        max_rules=3,
+        max_choices=40,
+        shrink_share=0.5,
+        min_shrink_s=10,
+        max_shrink_runs=100,
+    ),
+    "dev": Limits(
+        max_threads=12,
+        max_rules=4,
+        max_choices=60,
+        shrink_share=0.5,
+        min_shrink_s=15,
+        max_shrink_runs=200,
+    ),
+    "deep": Limits(
+        max_threads=24,
+        max_rules=6,
+        max_choices=120,
+        shrink_share=1.0,
+        min_shrink_s=60,
+        max_shrink_runs=1000,
+    ),
+}
+_MAX_EXAMPLES = {"ci": 5_000, "dev": 20_000, "deep": 1_000_000}
+
+for _name, _max in _MAX_EXAMPLES.items():
+    settings.register_profile(
+        PROFILE_PREFIX + _name,
+        max_examples=_max,
+        database=None,  # no example database: nothing written, every search starts from its seed
+        deadline=None,
+        derandomize=False,  # reproducible through the seed explore() passes instead
+        phases=(Phase.generate, Phase.shrink),  # no explain phase: it would cost extra runs
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+        report_multiple_bugs=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class Size:
+    """How big a found scenario is: actors and scheduler steps of its run, rules, choices."""
+
+    actors: int
+    steps: int
+    faults: int
+    choices: int
+    threads: int
+
+
+@dataclass
+class FoundFailure:
+    """A confirmed violation: the shrunk scenario (recorded choices, expecting the failure)."""
+
+    scenario: Scenario
+    verdict: Verdict
+    check: str
+    shrink_runs: int
+    shrink_s: float
+    shrink_complete: bool  # False when shrinking was cut short by its bound
+    time_to_first_failure_s: float
+    first_violated: list[str]
+    size: Size
+
+
+@dataclass
+class FlakyFailure:
+    """A shrunk scenario whose replays did not all give the verdict its search run gave."""
+
+    scenario: Scenario
+    labels: list[str]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.scenario.name}: verdicts differ between runs of the same scenario: "
+            + " / ".join(self.labels)
+        )
+
+
+@dataclass
+class ExploreResult:
+    """What an exploration did and found."""
+
+    impl: str
+    seed: int
+    profile: str
+    budget_s: float
+    runs: int = 0  # every scenario run: search, shrink and confirmation
+    search_runs: int = 0
+    wall_s: float = 0.0
+    found: list[FoundFailure] = field(default_factory=list)
+    flaky: list[FlakyFailure] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # runs the engine itself could not finish
+
+    @property
+    def runs_per_s(self) -> float:
+        return self.runs / self.wall_s if self.wall_s > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The search
+
+
+class _OutOfBudget(BaseException):
+    """Raised inside the condition to end the search; a BaseException, so Hypothesis lets it
+    through instead of treating it as the failure it is looking for."""
+
+
+MAX_ERRORS_KEPT = 20
+
+
+def _key(scenario: Scenario) -> str:
+    return scenario.to_json()
+
+
+def _simplicity(scenario: Scenario) -> tuple[int, ...]:
+    """Our own "smaller" order, used only when shrinking is cut short."""
+    choices = scenario.schedule.choices or ()
+    return (
+        len(scenario.faults.rules),
+        scenario.dataset.threads,
+        len(choices),
+        sum(choices),
+        scenario.dataset.page_size,
+        scenario.dataset.seed,
+        len(_key(scenario)),
+    )
+
+
+class _Search:
+    """The condition given to `hypothesis.find`: runs a scenario, and says whether it fails."""
+
+    def __init__(
+        self,
+        bench: Workbench,
+        result: ExploreResult,
+        limits: Limits,
+        progress: Callable[[str], None] | None,
+    ) -> None:
+        self.bench = bench
+        self.result = result
+        self.limits = limits
+        self.progress = progress
+        self.t0 = time.monotonic()
+        self.search_deadline = self.t0 + result.budget_s
+        self.shrink_deadline = float("inf")
+        self.last_progress = self.t0
+        self.outcomes: dict[str, list[str] | None] = {}  # key -> violated (None: engine error)
+        self.target: str | None = None
+        self.first_at: float | None = None
+        self.first_violated: list[str] = []
+        self.shrink_runs = 0
+        self.best: tuple[Scenario, Verdict] | None = None
+        self.latest: tuple[Scenario, Verdict] | None = None
+
+    def fails(self, violated: list[str] | None) -> bool:
+        if not violated:
+            return False
+        return self.target is None or self.target in violated
+
+    def __call__(self, scenario: Scenario) -> bool:
+        key = _key(scenario)
+        if key in self.outcomes:  # e.g. Hypothesis's final replay of the shrunk example
+            return self.fails(self.outcomes[key])
+        now = time.monotonic()
+        if self.first_at is None:
+            if now >= self.search_deadline:
+                raise _OutOfBudget
+        elif now >= self.shrink_deadline or self.shrink_runs >= self.limits.max_shrink_runs:
+            raise _OutOfBudget
+        verdict = self._run(scenario)
+        violated = None if verdict is None else verdict.violated
+        self.outcomes[key] = violated
+        failed = self.fails(violated)
+        if failed and verdict is not None:
+            self._failed(scenario, verdict)
+        self._report()
+        return failed
+
+    def _run(self, scenario: Scenario) -> Verdict | None:
+        self.result.runs += 1
+        if self.first_at is None:
+            self.result.search_runs += 1
+        else:
+            self.shrink_runs += 1
+        try:
+            return run_scenario(self.bench, scenario)
+        except Exception as exc:  # an engine or harness failure, not a verdict: keep searching
+            if len(self.result.errors) < MAX_ERRORS_KEPT:
+                self.result.errors.append(
+                    f"{type(exc).__name__}: {exc} (scenario {scenario.to_dict()})"
+                )
+            return None
+
+    def _failed(self, scenario: Scenario, verdict: Verdict) -> None:
+        now = time.monotonic()
+        if self.first_at is None:
+            self.first_at = now
+            self.first_violated = verdict.violated
+            self.target = verdict.violated[0]
+            bound = max(self.limits.min_shrink_s, self.limits.shrink_share * self.result.budget_s)
+            self.shrink_deadline = now + bound
+            self._say(
+                f"explore: found {verdict.label} after {self.result.runs} runs "
+                f"({now - self.t0:.1f} s); shrinking for at most {bound:.0f} s"
+            )
+        self.latest = (scenario, verdict)
+        if self.best is None or _simplicity(scenario) < _simplicity(self.best[0]):
+            self.best = (scenario, verdict)
+
+    def verdict_of(self, scenario: Scenario) -> Verdict | None:
+        for kept in (self.latest, self.best):
+            if kept is not None and _key(kept[0]) == _key(scenario):
+                return kept[1]
+        return None
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_progress < PROGRESS_EVERY_S:
+            return
+        self.last_progress = now
+        elapsed = now - self.t0
+        rate = self.result.runs / elapsed if elapsed > 0 else 0.0
+        if self.first_at is None:
+            left = f"{max(0.0, self.search_deadline - now):.0f} s of search left"
+            found = 0
+        else:
+            left = (
+                f"shrinking, {max(0.0, self.shrink_deadline - now):.0f} s / "
+                f"{self.limits.max_shrink_runs - self.shrink_runs} runs left"
+            )
+            found = 1
+        self._say(
+            f"explore: {self.result.runs} runs, {rate:.1f} runs/s, "
+            f"{found} violation(s) found, {left}"
+        )
+
+    def _say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+
+
+def _size(scenario: Scenario, verdict: Verdict) -> Size:
+    return Size(
+        actors=len(verdict.result.history.actors()),
+        steps=verdict.result.stats.steps,
+        faults=len(scenario.faults.rules),
+        choices=len(scenario.schedule.choices or ()),
+        threads=scenario.dataset.threads,
+    )
+
+
+def explore(
+    bench: Workbench,
+    impl: str = DEFAULT_IMPL,
+    *,
+    budget_s: float,
+    seed: int = 0,
+    profile: str = "dev",
+    progress: Callable[[str], None] | None = None,
+    restart: bool = False,
+) -> ExploreResult:
+    """Search `impl` for a violation for `budget_s` seconds (plus shrinking's own bound, plus
+    two confirming replays). The same seed gives the same search, run for run, as long as the
+    runs themselves are deterministic and the budget is not what ends it."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown explore profile {profile!r}; expected one of {list(PROFILES)}")
+    limits = PROFILES[profile]
+    result = ExploreResult(impl=impl, seed=seed, profile=profile, budget_s=budget_s)
+    search = _Search(bench, result, limits, progress)
+    strategy = scenarios(
+        impl,
+        max_threads=limits.max_threads,
+        max_rules=limits.max_rules,
+        max_choices=limits.max_choices,
+        restart=restart,
+    )
+    found: Scenario | None = None
+    shrink_complete = False
+    try:
+        found = find(
+            strategy,
+            search,
+            settings=settings.get_profile(PROFILE_PREFIX + profile),
+            random=Random(seed),
+        )
+        shrink_complete = True
+    except _OutOfBudget:
+        found = search.best[0] if search.best is not None else None
+    except NoSuchExample:
+        found = None
+    shrink_end = time.monotonic()
+    if found is not None and search.first_at is not None:
+        _confirm(bench, result, search, found, shrink_complete, shrink_end)
+    result.wall_s = time.monotonic() - search.t0
+    search._say(
+        f"explore: done, {result.runs} runs in {result.wall_s:.1f} s "
+        f"({result.runs_per_s:.1f} runs/s), {len(result.found)} violation(s), "
+        f"{len(result.flaky)} flaky"
+    )
+    return result
+
+
+def _confirm(
+    bench: Workbench,
+    result: ExploreResult,
+    search: _Search,
+    shrunk: Scenario,
+    shrink_complete: bool,
+    shrink_end: float,
+) -> None:
+    """Replay the shrunk scenario, with the choices its run made, twice; record what it gives."""
+    assert search.first_at is not None and search.target is not None
+    original = search.verdict_of(shrunk)
+    if original is None:  # not kept (Hypothesis's minimal example is not ours): run it again
+        original = run_scenario(bench, shrunk)
+        result.runs += 1
+    pipeline_name = bench.pipeline(result.impl).name
+    target = search.target
+    name = f"{pipeline_name}-{target}-{result.seed}"
+    recorded = original.recorded()
+    replays: list[Verdict] = []
+    labels = [original.label]
+    for _ in range(2):
+        result.runs += 1
+        try:
+            replays.append(run_scenario(bench, recorded))
+        except Exception as exc:  # a replay the engine cannot finish is no confirmation either
+            labels.append(f"error: {type(exc).__name__}: {exc}")
+        else:
+            labels.append(replays[-1].label)
+    if (
+        len(replays) < 2
+        or any(v.violated != original.violated for v in replays)
+        or target not in original.violated
+    ):
+        result.flaky.append(FlakyFailure(replace(recorded, name=name), labels))
+        return
+    description = (
+        f"Found by threadsync explore (seed {result.seed}, profile {result.profile}) after "
+        f"{result.search_runs} runs; first failure: "
+        f"{', '.join(search.first_violated)}. Shrunk in {search.shrink_runs} runs"
+        f"{'' if shrink_complete else ' (cut short by its bound)'}; it violates "
+        f"{', '.join(original.violated)}."
+    )
+    scenario = replace(recorded, name=name, description=description, expect=Expect("fail", target))
+    result.found.append(
+        FoundFailure(
+            scenario=scenario,
+            verdict=replace(replays[-1], scenario=scenario),
+            check=target,
+            shrink_runs=search.shrink_runs,
+            shrink_s=shrink_end - search.first_at,
+            shrink_complete=shrink_complete,
+            time_to_first_failure_s=search.first_at - search.t0,
+            first_violated=search.first_violated,
+            size=_size(scenario, original),
+        )
+    )
+
+
+def save_found(result: ExploreResult, directory: Path) -> list[Path]:
+    """Save every found scenario in `directory` (one path per `result.found`, in order)."""
+    return [save(found.scenario, directory) for found in result.found]
+
+
+__all__ = [
+    "PROFILES",
+    "ExploreResult",
+    "FlakyFailure",
+    "FoundFailure",
+    "Limits",
+    "Size",
+    "datasets",
+    "explore",
+    "fault_plans",
+    "fault_rules",
+    "save_found",
+    "scenarios",
+    "schedules",
+]
