@@ -397,3 +397,17 @@ def test_actor_waiting_on_an_outside_lock_is_an_engine_error(dsn: str) -> None:
         with pytest.raises(EngineError, match="actor waits") as info:
             run_actors(dsn, [ActorSpec("waits", waits)], safety_timeout=1.5)
         assert "Lock:advisory" in str(info.value)
+
+
+def test_a_fault_aimed_past_the_last_step_is_reported_unfired(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    plan = FaultPlan((Crash(function="sync-threads-processor", occurrence=0, at_step=9),))
+    result = run(
+        RunConfig(
+            reference, server=server, templates=templates, threads=2, page_size=2, faults=plan
+        )
+    )
+    unfired = [e for e in result.history.events if e.detail.get("fault") == "unfired"]
+    assert len(unfired) == 1 and unfired[0].detail["rule"] == "Crash"
+    assert unfired[0].detail["steps_taken"] < 9

@@ -356,6 +356,21 @@ class Scheduler:
     def _on_done(self, actor: Actor) -> None:
         self.live.remove(actor)
         self.finished.append(actor)
+        # A rule aimed past the handler's last step never happened: say so, or a scenario that
+        # tests nothing would pass silently.
+        for rule in actor.faults:
+            at = rule.after_steps if isinstance(rule, CallerTimeout) else rule.at_step
+            if at is not None and at >= actor.steps:
+                self.record(
+                    actor,
+                    "fault",
+                    {
+                        "fault": "unfired",
+                        "rule": type(rule).__name__,
+                        "at_step": at,
+                        "steps_taken": actor.steps,
+                    },
+                )
         kind, value = actor.outcome or ("exception", RuntimeError("no outcome"))
         detail: dict[str, Any]
         if kind == "crashed":
