@@ -1,7 +1,12 @@
-"""Shared fixtures: one embedded PostgreSQL per test process, a migrated template, fresh clones."""
+"""Shared fixtures: one PostgreSQL per test process, a migrated template, fresh clones.
+
+The server is embedded unless THREADSYNC_DSN names an existing one: then every xdist worker uses
+that one server, each with databases of its own (prefixed `threadsync_`, dropped after use).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import psycopg
@@ -14,7 +19,8 @@ from threadsync.reference import pipeline as reference
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
-    with start_server("embedded") as server:
+    kind = "dsn" if os.environ.get("THREADSYNC_DSN") else "embedded"
+    with start_server(kind) as server:
         yield server
 
 

@@ -15,7 +15,8 @@ from harness.engine.faults import RestartServer, Rule
 from harness.explore import RULE_KINDS, ExploreResult, explore, fault_rules, save_found, scenarios
 from harness.impl import DEFAULT_IMPL
 from harness.mutants import MUTANTS
-from harness.replay import Workbench, run_scenario, workbench
+from harness.postgres import Server
+from harness.replay import Workbench, run_scenario
 from harness.scenario import Expect, Scenario, from_dict, load
 
 MUTANT = MUTANTS["unguarded_claim"]
@@ -28,9 +29,10 @@ MUTANT_CHECK = "page-exactly-once"
 
 
 @pytest.fixture(scope="module")
-def bench() -> Iterator[Workbench]:
-    with workbench() as b:
-        yield b
+def bench(pg_server: Server) -> Iterator[Workbench]:
+    b = Workbench(pg_server)
+    yield b
+    b.close()
 
 
 @settings(max_examples=60, database=None, deadline=None, suppress_health_check=list(HealthCheck))

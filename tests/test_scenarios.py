@@ -16,7 +16,8 @@ import pytest
 
 from harness.checks import CHECKS
 from harness.mutants import MUTANTS
-from harness.replay import Verdict, Workbench, run_scenario, workbench
+from harness.postgres import Server
+from harness.replay import Verdict, Workbench, run_scenario
 from harness.scenario import Scenario, ScenarioError, discover, load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,9 +31,10 @@ COVERED_MUTANTS = set(MUTANTS)
 
 
 @pytest.fixture(scope="module")
-def bench() -> Iterator[Workbench]:
-    with workbench() as b:
-        yield b
+def bench(pg_server: Server) -> Iterator[Workbench]:
+    b = Workbench(pg_server)
+    yield b
+    b.close()
 
 
 def explain(path: Path, verdict: Verdict) -> str:
