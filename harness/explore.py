@@ -138,19 +138,37 @@ def fault_rules(draw: st.DrawFn, *, early: bool = True, restart: bool = False) -
     return Early(**m)
 
 
+@st.composite
+def overlaps(draw: st.DrawFn) -> tuple[Rule, ...]:
+    """One request delivered twice while the original stalls mid-handler: the two invocations
+    overlap, which is how a duplicate webhook meets a worker that has not finished."""
+    m = draw(_match())
+    return (
+        Duplicate(**m, copies=1, extra_delays=(0.0,)),
+        Stall(**m, at_step=draw(st.integers(1, 3)), seconds=draw(st.sampled_from(STALL_SECONDS))),
+    )
+
+
 def fault_plans(
     max_rules: int = 4, *, early: bool = True, restart: bool = False
 ) -> st.SearchStrategy[FaultPlan]:
-    """Up to `max_rules` rules (shrinks towards fewer, simpler ones)."""
-    return st.lists(fault_rules(early=early, restart=restart), max_size=max_rules).map(
-        lambda rules: FaultPlan(tuple(rules))
+    """Up to `max_rules` rules or overlap pairs (shrinks towards fewer, simpler ones)."""
+    single = fault_rules(early=early, restart=restart).map(lambda rule: (rule,))
+    return st.lists(st.one_of(single, overlaps()), max_size=max_rules).map(
+        lambda groups: FaultPlan(tuple(rule for group in groups for rule in group))
     )
 
 
 def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
-    """A random-strategy schedule given as an explicit list of choices (0 once it runs out)."""
-    return st.lists(st.integers(0, 7), max_size=max_choices).map(
-        lambda choices: Schedule(strategy="random", seed=0, choices=tuple(choices))
+    """A schedule: a short explicit prefix of choices, then a seeded strategy (uniform random
+    or PCT) for the rest. Hypothesis mutates and shrinks the prefix; the seed reaches the deep
+    interleavings a short list cannot, and the run's recorded choices replay it exactly."""
+    return st.builds(
+        Schedule,
+        strategy=st.sampled_from(("random", "pct")),
+        seed=st.integers(0, 2**16),
+        choices=st.lists(st.integers(0, 7), max_size=max_choices).map(tuple),
+        pct_depth=st.integers(2, 3),
     )
 
 

@@ -78,7 +78,7 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         schedule: dict[str, Any] = {"strategy": self.schedule.strategy, "seed": self.schedule.seed}
-        if self.schedule.strategy == "pct":
+        if self.schedule.strategy == "pct" or self.schedule.pct_depth != Schedule.pct_depth:
             schedule["pct_depth"] = self.schedule.pct_depth
         if self.schedule.choices is not None:
             schedule["choices"] = list(self.schedule.choices)

@@ -93,7 +93,7 @@ def dataset(seed: int, threads: int) -> Dataset:
 
 
 def _chooser(seed: int, choices: Sequence[int] | None) -> Chooser:
-    return Chooser(seed) if choices is None else ChoiceList(choices)
+    return Chooser(seed) if choices is None else ChoiceList(choices, seed)
 
 
 def run_actors(

@@ -14,9 +14,9 @@ class Chooser:
     recorded list holds only real decisions (which is what Hypothesis should shrink).
     """
 
-    def __init__(self, seed: int = 0, choices: Sequence[int] | None = None) -> None:
+    def __init__(self, seed: int | None = 0, choices: Sequence[int] | None = None) -> None:
         self.seed = seed
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed or 0)
         self._given = None if choices is None else list(choices)
         self._pos = 0
         self.made: list[int] = []
@@ -27,22 +27,26 @@ class Chooser:
             raise ValueError(f"choose({n_options}, {label!r}): need at least one option")
         if n_options == 1:
             return 0
-        if self._given is None:
-            value = self._rng.randrange(n_options)
-        else:
-            # Past the end of a replayed list every choice is the simplest one, as in Hypothesis.
-            value = self._given[self._pos] % n_options if self._pos < len(self._given) else 0
+        if self._given is not None and self._pos < len(self._given):
+            value = self._given[self._pos] % n_options
             self._pos += 1
+        elif self._given is not None and self.seed is None:
+            # Past the end of a list with no seed every choice is the simplest one, as in
+            # Hypothesis, so a shorter list is a simpler schedule.
+            value = 0
+        else:
+            value = self._rng.randrange(n_options)
         self.made.append(value)
         self.labels.append(label)
         return value
 
 
 class ChoiceList(Chooser):
-    """A Chooser that replays an explicit list of choices (0 once the list runs out)."""
+    """A Chooser that replays an explicit list of choices, then draws from `seed` (or gives 0
+    when `seed` is None) once the list runs out."""
 
-    def __init__(self, choices: Sequence[int]) -> None:
-        super().__init__(seed=0, choices=choices)
+    def __init__(self, choices: Sequence[int], seed: int | None = None) -> None:
+        super().__init__(seed=seed, choices=choices)
 
 
 class Strategy(Protocol):
