@@ -117,7 +117,10 @@ def main() -> int:
         _, tail = rest.split(END, 1)
         README.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
         print(f"\nwrote the table into {README}")
-    missed = [n for n in names if sum(1 for a in results[n] if a.check) < len(results[n])]
+    # The bar: each mutant caught from scratch in at least 9 runs out of 10.
+    missed = [n for n in names if sum(1 for a in results[n] if a.check) < 0.9 * len(results[n])]
+    for name in missed:
+        print(f"{name}: caught in fewer than 9 of 10 explorations", file=sys.stderr)
     return 1 if missed else 0
 
 
