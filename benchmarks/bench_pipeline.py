@@ -50,7 +50,7 @@ def per_item_costs(conn: psycopg.Connection[Any], items: int) -> dict[str, float
     )
     for i in range(items):
         cur.execute(q("start_sync").encode(), {"page_size": 50})
-        page_id = cur.execute(b"SELECT max(id) AS id FROM sync_page_queue").fetchone()["id"]
+        page_id = cur.execute(FILL["newest_page"]).fetchone()["id"]
         t0 = time.perf_counter()
         claim = cur.execute(q("claim_page").encode(), {"page_id": page_id}).fetchone()
         cur.execute(
@@ -63,7 +63,7 @@ def per_item_costs(conn: psycopg.Connection[Any], items: int) -> dict[str, float
             },
         )
         page_us.append((time.perf_counter() - t0) * 1e6)
-        entry = cur.execute(b"SELECT max(id) AS id FROM thread_processing_queue").fetchone()["id"]
+        entry = cur.execute(FILL["newest_entry"]).fetchone()["id"]
         t0 = time.perf_counter()
         claim = cur.execute(q("claim_thread").encode(), {"entry_id": entry}).fetchone()
         cur.execute(

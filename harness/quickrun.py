@@ -57,7 +57,7 @@ def quick_run(
                 break
             # Work is left (a retry waits out its backoff, or a webhook led nowhere): move the
             # clock past every lease and backoff in this session, then let the sweeper rescue it.
-            clock_offset += _seconds_to_next_due(conn)
+            clock_offset += _seconds_to_last_due(conn)
             conn.execute(INSPECT["advance_session_clock"], {"offset": clock_offset})
             pipeline.sweeper(ctx)
             result.sweeps += 1
@@ -95,6 +95,6 @@ def _open_work(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def _seconds_to_next_due(conn: psycopg.Connection[Any]) -> float:
+def _seconds_to_last_due(conn: psycopg.Connection[Any]) -> float:
     row = conn.execute(INSPECT["seconds_to_last_due"]).fetchone()
     return float(row[0]) if row and row[0] is not None else 1.0

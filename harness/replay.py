@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -89,7 +89,7 @@ def workbench(kind: str = "embedded", **server_args: Any) -> Iterator[Workbench]
             bench.close()
 
 
-def _strategy(scenario: Scenario) -> type[Strategy] | Any:
+def _strategy(scenario: Scenario) -> Callable[[], Strategy]:
     if scenario.schedule.strategy == "pct":
         depth = scenario.schedule.pct_depth
         return lambda: PCTStrategy(depth=depth, max_steps=PCT_MAX_STEPS)

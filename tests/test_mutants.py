@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from sqlhelp import Conn, at, new_page, one, rows, webhook
 
 from harness.fakeapi import FakeThreadsAPI, generate_dataset
 from harness.impl import load_pipeline
@@ -22,47 +20,14 @@ from harness.mutants import nonatomic_claim as nonatomic_mod
 from harness.mutants import polling_worker as polling_mod
 from harness.mutants._base import PAGE_FUNCTION, PROCESSOR_FUNCTION
 from harness.postgres import Server, TemplateDatabases
+from harness.sql import EFFECTS_SQL
 from harness.supabase import migrations
 from threadsync.db import PsycopgDatabase
 from threadsync.pipeline import Context, Database, Params, Pipeline, Row
 from threadsync.processor import summarise
 from threadsync.reference import pipeline as reference
 
-Conn = psycopg.Connection[Any]
-T0 = "2026-01-01 00:00:00+00"
-EFFECTS_SQL = (Path(__file__).parents[1] / "harness" / "sql" / "effects.sql").read_text()
 OpenDb = Callable[[str], tuple[str, Conn]]
-
-
-def rows(conn: Conn, sql: str, params: Any = None) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-
-
-def one(conn: Conn, sql: str, params: Any = None) -> dict[str, Any]:
-    (row,) = rows(conn, sql, params)
-    return row
-
-
-def at(conn: Conn, seconds: float) -> None:
-    """Set this session's virtual clock to T0 + seconds."""
-    conn.execute(
-        "SELECT set_config('threadsync.now', (%s::timestamptz + make_interval(secs => %s))::text,"
-        " false)",
-        (T0, seconds),
-    )
-
-
-def webhook(table: str, ident: object) -> str:
-    return json.dumps(
-        {"type": "INSERT", "table": table, "schema": "public", "record": {"id": ident}}
-    )
-
-
-def new_page(conn: Conn, page_size: int = 5) -> int:
-    job = one(conn, "SELECT * FROM start_sync(%s)", (page_size,))
-    return int(one(conn, "SELECT id FROM sync_page_queue WHERE job_id = %s", (job["id"],))["id"])
 
 
 def last_request(conn: Conn) -> int:
@@ -160,7 +125,7 @@ def open_db(
         dsn = pg_server.dsn(db)
         conn = psycopg.connect(dsn, autocommit=True)
         conns.append(conn)
-        conn.execute(EFFECTS_SQL.encode())
+        conn.execute(EFFECTS_SQL.read_bytes())
         return dsn, conn
 
     yield open_

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from sqlhelp import Conn, at, new_page, one, rows, webhook
 
 from harness.fakeapi import ApiFault, FakeThreadsAPI, faults_for_page, generate_dataset
 from harness.quickrun import quick_run
@@ -17,46 +17,6 @@ from threadsync import page_worker, processor
 from threadsync.db import PsycopgDatabase
 from threadsync.pipeline import Context
 from threadsync.reference import pipeline as reference
-
-Conn = psycopg.Connection[Any]
-T0 = "2026-01-01 00:00:00+00"
-
-
-def rows(conn: Conn, sql: str, params: Any = None) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else []
-
-
-def one(conn: Conn, sql: str, params: Any = None) -> dict[str, Any]:
-    (row,) = rows(conn, sql, params)
-    return row
-
-
-def at(conn: Conn, seconds: float) -> None:
-    """Set this session's virtual clock to T0 + seconds."""
-    conn.execute(
-        "SELECT set_config('threadsync.now', (%s::timestamptz + make_interval(secs => %s))::text,"
-        " false)",
-        (T0, seconds),
-    )
-
-
-def webhook(table: str, ident: object) -> str:
-    return json.dumps(
-        {
-            "type": "INSERT",
-            "table": table,
-            "schema": "public",
-            "record": {"id": ident},
-            "old_record": None,
-        }
-    )
-
-
-def new_page(conn: Conn, page_size: int = 5) -> int:
-    job = one(conn, "SELECT * FROM start_sync(%s)", (page_size,))
-    return int(one(conn, "SELECT id FROM sync_page_queue WHERE job_id = %s", (job["id"],))["id"])
 
 
 def race(dsn: str, n: int, action: Callable[[Conn, int, int], Any], reps: int) -> list[list[Any]]:

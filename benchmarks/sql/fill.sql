@@ -21,3 +21,9 @@ SELECT job_id, id, 'done', 5, threadsync.now(), 1, threadsync.now() FROM staged;
 
 -- name: analyze
 ANALYZE;
+
+-- name: newest_page
+SELECT max(id) AS id FROM public.sync_page_queue;
+
+-- name: newest_entry
+SELECT max(id) AS id FROM public.thread_processing_queue;

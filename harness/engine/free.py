@@ -73,18 +73,7 @@ class _FreeScheduler(Scheduler):
         info: Mapping[str, Any] | None = None,
         detect_early: bool = False,
     ) -> Actor:
-        actor = Actor(
-            id=actor_id,
-            role=role,
-            fn=fn,
-            cond=self.cond,
-            clock=self.clock,
-            dsn=self.dsn,
-            api=api,
-            faults=faults,
-            info=dict(info or {}),
-            gated=False,
-        )
+        actor = self.new_actor(actor_id, role, fn, api, faults, info, gated=False)
         actor.before_step = self._before_step
         actor.on_result = self._on_result
         with self.lock:

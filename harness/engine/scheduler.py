@@ -116,6 +116,33 @@ class Scheduler:
 
     # --- actors and timers ---------------------------------------------------------------------
 
+    def new_actor(
+        self,
+        actor_id: str,
+        role: str,
+        fn: ActorFn,
+        api: Any,
+        faults: tuple[ActorRule, ...],
+        info: Mapping[str, Any] | None,
+        *,
+        detect_early: bool = False,
+        gated: bool = True,
+    ) -> Actor:
+        """An actor bound to this run's clock, condition and database, not yet started."""
+        return Actor(
+            id=actor_id,
+            role=role,
+            fn=fn,
+            cond=self.cond,
+            clock=self.clock,
+            dsn=self.dsn,
+            api=api,
+            faults=faults,
+            info=dict(info or {}),
+            detect_early=detect_early,
+            gated=gated,
+        )
+
     def spawn(
         self,
         actor_id: str,
@@ -127,18 +154,7 @@ class Scheduler:
         info: Mapping[str, Any] | None = None,
         detect_early: bool = False,
     ) -> Actor:
-        actor = Actor(
-            id=actor_id,
-            role=role,
-            fn=fn,
-            cond=self.cond,
-            clock=self.clock,
-            dsn=self.dsn,
-            api=api,
-            faults=faults,
-            info=dict(info or {}),
-            detect_early=detect_early,
-        )
+        actor = self.new_actor(actor_id, role, fn, api, faults, info, detect_early=detect_early)
         actor.not_before = self.clock.now
         actor.connect()
         actor.start()
