@@ -22,7 +22,7 @@ SELECT set_config('threadsync.now',
                   (now() + make_interval(secs => %(offset)s))::text, false) AS now;
 
 -- name: synced_threads
-SELECT external_id, content_hash FROM public.threads ORDER BY external_id;
+SELECT external_id, content_hash, participants FROM public.threads ORDER BY external_id;
 
 -- name: unfinished_pages
 SELECT id, page_number, status, attempts, last_error FROM public.sync_page_queue
@@ -52,7 +52,7 @@ SELECT q.id, q.job_id, s.external_id, s.page_id, q.status::text AS status, q.att
  ORDER BY q.id;
 
 -- name: state_threads
-SELECT external_id, content_hash FROM public.threads ORDER BY external_id;
+SELECT external_id, content_hash, participants FROM public.threads ORDER BY external_id;
 
 -- name: state_jobs
 SELECT id, status::text AS status, page_size FROM public.sync_jobs ORDER BY id;
