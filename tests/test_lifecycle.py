@@ -29,6 +29,8 @@ from harness.postgres.names import owner_application_name, owner_token, token_of
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "harness.cli"]
+# The runs here say which server they use; a THREADSYNC_DSN of the suite's own must not decide it.
+ENV = {k: v for k, v in os.environ.items() if k != "THREADSYNC_DSN"}
 # Big enough to still be delivering webhooks when the signal arrives (about 20 s here).
 RUN_THREADS = "2000"
 
@@ -286,7 +288,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={**os.environ, **(env or {})},
+        env={**ENV, **(env or {})},
         timeout=300,
     )
 
@@ -349,6 +351,7 @@ def _start_run(*extra: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
+        env=ENV,
     )
     assert proc.stdout is not None
     # Signal only once the run is busy: webhooks are being delivered (or the chaos engine runs).

@@ -19,7 +19,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.postgres import binaries as pgmod
 from harness.postgres import (
     DB_PREFIX,
     EnvironmentProblem,
@@ -29,6 +28,7 @@ from harness.postgres import (
     start_server,
     unique_db_name,
 )
+from harness.postgres import binaries as pgmod
 
 REPO = Path(__file__).resolve().parent.parent
 
