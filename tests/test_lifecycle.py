@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ import pytest
 from psycopg import sql
 
 from harness.cli import main
-from harness.postgres import Server, ownership, reaping, start_server, unique_db_name
+from harness.postgres import Server, clusters, ownership, reaping, start_server, unique_db_name
 from harness.postgres.names import owner_application_name, owner_token, token_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -220,6 +221,39 @@ def test_restart_from_a_thread_that_then_exits_keeps_the_server(server: Server) 
     assert _alive(pid)
     with psycopg.connect(server.dsn("postgres")) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.fixture
+def cluster_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A cluster cache of this test's own, in a folder the server account can enter."""
+    with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="threadsync-test-") as tmp:
+        os.chmod(tmp, 0o755)
+        monkeypatch.setattr(clusters, "CACHE_ROOT", Path(tmp))
+        monkeypatch.setattr(clusters, "CLUSTER_CACHE", Path(tmp) / "clusters")
+        monkeypatch.delenv(clusters.CACHE_ENV, raising=False)
+        yield Path(tmp) / "clusters"
+
+
+def test_a_broken_cached_cluster_is_discarded_and_the_server_still_starts(
+    cluster_cache: Path,
+) -> None:
+    with start_server() as srv, psycopg.connect(srv.dsn("postgres")) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    (entry,) = cluster_cache.iterdir()
+    assert (entry / "data" / "PG_VERSION").is_file()
+    (entry / "data" / "global" / "pg_control").unlink()
+    with start_server() as srv, psycopg.connect(srv.dsn("postgres")) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert not entry.exists()
+
+
+def test_the_cluster_cache_can_be_turned_off(
+    cluster_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(clusters.CACHE_ENV, "0")
+    with start_server() as srv, psycopg.connect(srv.dsn("postgres")) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert not cluster_cache.exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -237,6 +237,14 @@ def copy_installation(root: Path, libs: Path | None, version: str) -> Path:
 
 
 _prepared: dict[tuple[Path, int | None], Path] = {}
+_versions: dict[Path, str] = {}
+
+
+def version_of(bindir: Path) -> str:
+    """The `postgres --version` of a bin folder prepare_pg_bin returned (asked once)."""
+    if bindir not in _versions:
+        _versions[bindir] = _server_version(bindir, None)
+    return _versions[bindir]
 
 
 def prepare_pg_bin(bindir: Path, run_as: RunAs | None) -> Path:
@@ -250,6 +258,6 @@ def prepare_pg_bin(bindir: Path, run_as: RunAs | None) -> Path:
         if not _tree_readable_by_others(parts):
             version = _server_version(bindir, None)
             result = copy_installation(root, libs, version)
-    _server_version(result, run_as)
+    _versions[result] = _server_version(result, run_as)
     _prepared[cache_key] = result
     return result

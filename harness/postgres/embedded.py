@@ -17,8 +17,14 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from harness.postgres import lifecycle
-from harness.postgres.binaries import RunAs, find_pg_bin, prepare_pg_bin, server_account
+from harness.postgres import clusters, lifecycle
+from harness.postgres.binaries import (
+    RunAs,
+    find_pg_bin,
+    prepare_pg_bin,
+    server_account,
+    version_of,
+)
 from harness.postgres.errors import EnvironmentProblem
 from harness.postgres.launcher import launch
 from harness.postgres.ownership import write_owner
@@ -70,26 +76,40 @@ class EmbeddedPostgres:
         self.log = self.tmp / "postgres.log"
         self.port = SOCKET_PORT
         self.proc: subprocess.Popen[bytes] | None = None
+        self.cache_key: str | None = None
         self._stopped = False
 
     def _kwargs(self) -> dict[str, Any]:
         return self.run_as.popen_kwargs() if self.run_as else {}
 
     def initdb(self) -> None:
-        """Create the cluster (owned by the server account)."""
-        for folder in (self.data, self.sockdir):
-            folder.mkdir(mode=0o700)
+        """Create the cluster (owned by the server account): a copy of a cached one if possible."""
+        self.sockdir.mkdir(mode=0o700)
         if self.run_as is not None:
-            for path in (self.tmp, self.data, self.sockdir):
+            for path in (self.tmp, self.sockdir):
                 os.chown(path, self.run_as.uid, self.run_as.gid)
-        cmd = [str(self.bindir / "initdb"), "-D", str(self.data), "--no-sync", "-A", "trust"]
-        cmd += ["-U", "postgres", "-E", "UTF8", "--locale=C"]
+        if clusters.enabled():
+            key = clusters.cache_key(self.bindir, version_of(self.bindir), self.run_as)
+            try:
+                source = clusters.pristine(key, self.run_as, self._run_initdb)
+                clusters.copy_cluster(source, self.data, {**self._kwargs(), "cwd": self.tmp})
+            except (OSError, EnvironmentProblem):
+                # An unusable cache (full disk, no /var/tmp, a broken entry) costs only the time
+                # of initdb; a genuine initdb failure shows again, and is raised, below.
+                shutil.rmtree(self.data, ignore_errors=True)
+            else:
+                self.cache_key = key
+                return
+        self._run_initdb(self.data)
+
+    def _run_initdb(self, data: Path) -> None:
+        cmd = [str(self.bindir / "initdb"), "-D", str(data), *clusters.INITDB_ARGS]
         proc = launch(
             cmd,
             signal.SIGKILL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            cwd=self.tmp,
+            cwd=data.parent,
             **self._kwargs(),
         )
         try:
@@ -103,9 +123,23 @@ class EmbeddedPostgres:
             last = " | ".join(line.strip() for line in text.strip().splitlines()[-3:])
             raise EnvironmentProblem(
                 f"initdb failed (exit {proc.returncode}): {last}; check that {self.bindir} is a "
-                f"complete PostgreSQL installation and {self.tmp.parent} has free space, "
+                f"complete PostgreSQL installation and {data.parent} has free space, "
                 "or pass --pg-bin DIR"
             )
+
+    def initdb_and_start(self) -> None:
+        """initdb and start; a copied cluster that will not start is discarded and made anew."""
+        self.initdb()
+        try:
+            self.start()
+        except EnvironmentProblem:
+            if self.cache_key is None:
+                raise
+            clusters.discard(self.cache_key)
+            self.cache_key = None
+            shutil.rmtree(self.data, ignore_errors=True)
+            self._run_initdb(self.data)
+            self.start()
 
     def start(self) -> None:
         """Launch postgres on its private socket and wait until it accepts connections."""
@@ -201,8 +235,7 @@ def embedded(pg_bin: str | None) -> Iterator[Server]:
     lifecycle.install_signal_handlers()
     lifecycle.register(id(pg), pg.stop)
     try:
-        pg.initdb()
-        pg.start()
+        pg.initdb_and_start()
         yield Server(
             kind="embedded",
             host=str(pg.sockdir),

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from harness.postgres.errors import EnvironmentProblem
+from harness.postgres.errors import EnvironmentProblem, first_line
 from harness.postgres.names import check_harness_name, owner_application_name
 from threadsync.queries import load_named
 
@@ -75,12 +75,18 @@ class Server:
     def claim(self) -> None:
         """Hold a session named after this process's owner token, marking its databases live."""
         self.release()
-        self._owner = psycopg.connect(
-            self.dsn(self.admin_dbname),
-            autocommit=True,
-            connect_timeout=5,
-            application_name=owner_application_name(),
-        )
+        try:
+            self._owner = psycopg.connect(
+                self.dsn(self.admin_dbname),
+                autocommit=True,
+                connect_timeout=5,
+                application_name=owner_application_name(),
+            )
+        except psycopg.Error as exc:
+            raise EnvironmentProblem(
+                f"cannot open the owner session on the {self.kind} server: "
+                f"{first_line(str(exc))}; check that it accepts one more connection"
+            ) from None
 
     def release(self) -> None:
         """Close the owner session (after this process's databases are gone)."""
