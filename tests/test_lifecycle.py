@@ -378,9 +378,9 @@ def _scratch_of(pid: int) -> list[Path]:
     return found
 
 
-def _start_run(*extra: str) -> subprocess.Popen[str]:
+def _start(args: list[str], busy: tuple[str, ...]) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [*CLI, "run", "--threads", RUN_THREADS, *extra],
+        [*CLI, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -388,14 +388,18 @@ def _start_run(*extra: str) -> subprocess.Popen[str]:
         env=ENV,
     )
     assert proc.stdout is not None
-    # Signal only once the run is busy: webhooks are being delivered (or the chaos engine runs).
+    # Signal only once the command is busy (a line it prints while working).
     for line in proc.stdout:
-        if "webhooks delivered" in line or "fault rules" in line:
+        if any(marker in line for marker in busy):
             break
     else:
         proc.wait()
-        pytest.fail(f"run ended before it got busy: {proc.stderr.read() if proc.stderr else ''}")
+        pytest.fail(f"{args} ended before it got busy: {proc.stderr.read() if proc.stderr else ''}")
     return proc
+
+
+def _start_run(*extra: str) -> subprocess.Popen[str]:
+    return _start(["run", "--threads", RUN_THREADS, *extra], ("webhooks delivered",))
 
 
 EXPECTED = {
@@ -435,18 +439,23 @@ def test_embedded_run_leaves_nothing_whatever_ends_it(sig: signal.Signals) -> No
     assert not ownership.postgres_processes_in(folders[0])
 
 
-def test_interrupting_a_chaos_run_prints_one_line() -> None:
+@pytest.mark.parametrize("command", ["run-chaos", "replay", "explore"])
+def test_interrupting_the_engine_prints_one_line(command: str, tmp_path: Path) -> None:
     """Actor threads and monitor connections must not spray tracebacks while unwinding."""
-    proc = _start_run("--faults", "chaos")
+    args, busy = {
+        "run-chaos": (["run", "--threads", RUN_THREADS, "--faults", "chaos"], "fault rules"),
+        "replay": (["replay", "scenarios"], "[1/"),
+        "explore": (["explore", "--budget", "120", "--save", str(tmp_path)], "explore:"),
+    }[command]
+    proc = _start(args, (busy,))
     try:
-        # The fault rules are printed before the server starts: wait for it, then for the engine.
+        # Wait for the server, then give the engine time to get going with its actors.
         assert _wait_until(lambda: bool(_scratch_of(proc.pid)), 60)
         folders = _scratch_of(proc.pid)
-        time.sleep(3)
+        time.sleep(2)
         _end(proc, signal.SIGINT)
     finally:
         _stop(proc)
-    assert folders
     assert not [f for f in folders if f.exists()]
 
 

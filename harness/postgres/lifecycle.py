@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -48,6 +49,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         previous(signum, frame)
         return
     threading.excepthook = _silent
+    # A query cut off mid-flight makes psycopg log "error ignored in rollback" while unwinding.
+    logging.getLogger("psycopg").setLevel(logging.CRITICAL)
     if signum == signal.SIGTERM:
         raise Terminated("terminated")
     raise KeyboardInterrupt
