@@ -12,6 +12,7 @@ from pathlib import Path
 from harness import junit
 from harness.impl import DEFAULT_IMPL, ImplError, load_pipeline
 from harness.postgres import EnvironmentProblem, TemplateDatabases, start_server
+from harness.postgres.lifecycle import Terminated, install_signal_handlers
 from harness.profiles import PROFILES, fault_plan
 from harness.quickrun import quick_run
 from harness.replay import Verdict, run_scenario, workbench
@@ -91,12 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--save", type=Path, default=Path("scenarios/found"), help="where found scenarios go"
     )
     _server_options(explore)
+
+    clean = sub.add_parser(
+        "clean",
+        help="remove what dead runs left behind: servers, scratch folders, DSN databases",
+        description="Stop the embedded servers of runs whose process is gone and remove their "
+        "scratch folders; with --dsn (or THREADSYNC_DSN) also drop the databases of dead runs on "
+        "that server. Live runs are never touched. Prints what it removed.",
+    )
+    clean.add_argument("--dsn", help="also drop dead runs' databases here (THREADSYNC_DSN)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    install_signal_handlers()  # SIGTERM unwinds (and cleans up) like Ctrl-C
     try:
+        if args.command == "clean":
+            from harness.clean import clean
+
+            return clean(args.dsn, _say)
         if args.command == "run":
             return _run(args)
         if args.command == "replay":
@@ -106,7 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EnvironmentProblem, ImplError, ScenarioError) as exc:
         print(f"threadsync: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            print("threadsync: terminated", file=sys.stderr)
+            return 143
         print("threadsync: interrupted", file=sys.stderr)
         return 130
     raise AssertionError(f"unhandled command {args.command!r}")
@@ -115,7 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _server_kind(args: argparse.Namespace) -> str:
     if args.pg:
         return str(args.pg)
-    return "dsn" if (args.dsn or os.environ.get("THREADSYNC_DSN")) else "embedded"
+    if args.dsn:
+        return "dsn"
+    # An explicit --pg-bin asks for the embedded server: it wins over THREADSYNC_DSN.
+    return "dsn" if os.environ.get("THREADSYNC_DSN") and not args.pg_bin else "embedded"
 
 
 def _say(message: str) -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness import postgres as pgmod
 from harness.postgres import (
     DB_PREFIX,
     EnvironmentProblem,
@@ -29,6 +28,7 @@ from harness.postgres import (
     start_server,
     unique_db_name,
 )
+from harness.postgres import binaries as pgmod
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -133,11 +133,14 @@ def _run_start_server_as(tmp_path: Path, python: str, nobody: pwd.struct_passwd)
     pkg_root = tmp_path / "pkg"
     (pkg_root / "harness").mkdir(parents=True)
     (pkg_root / "harness" / "__init__.py").write_text("")
-    shutil.copy(REPO / "harness" / "postgres.py", pkg_root / "harness" / "postgres.py")
-    for path in (tmp_path, pkg_root, pkg_root / "harness"):
-        path.chmod(0o755)
-    for path in (pkg_root / "harness").iterdir():
-        path.chmod(0o644)
+    shutil.copytree(REPO / "harness" / "postgres", pkg_root / "harness" / "postgres")
+    (pkg_root / "threadsync").mkdir()
+    (pkg_root / "threadsync" / "__init__.py").write_text("")
+    shutil.copy(REPO / "threadsync" / "queries.py", pkg_root / "threadsync" / "queries.py")
+    for dirpath, _dirs, files in os.walk(tmp_path):
+        Path(dirpath).chmod(0o755)
+        for name in files:
+            (Path(dirpath) / name).chmod(0o644)
     site_packages = Path(psycopg.__file__).resolve().parent.parent
     script = textwrap.dedent(
         """
@@ -195,7 +198,8 @@ def test_sigterm_to_parent_leaves_no_orphan_server() -> None:
         pid = int(pid_text)
         assert _pid_alive(pid)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == -signal.SIGTERM
+        # SIGTERM is raised in the main thread as Terminated (a KeyboardInterrupt), so it unwinds.
+        assert proc.wait(timeout=10) != 0
         assert _wait_until(lambda: not _pid_alive(pid), 5.0)
         assert not Path(tmp_text).exists()
     finally:
@@ -213,7 +217,8 @@ MIGRATIONS = [
 def test_template_clones_are_fresh_and_independent(server: Server) -> None:
     tpl = TemplateDatabases(server, MIGRATIONS, name_hint="clone test")
     try:
-        assert tpl.template_name.startswith(DB_PREFIX + "clone_test_")
+        assert tpl.template_name.startswith(DB_PREFIX)
+        assert "_clone_test_" in tpl.template_name
         first, second = tpl.fresh("a"), tpl.fresh("b")
         assert first != second
         for name in (first, second):
@@ -346,7 +351,7 @@ def test_concurrent_copies_of_an_installation_agree(
 
     def copy() -> None:
         try:
-            results.append(pgmod._copy_installation(root, None, "postgres (PostgreSQL) 0"))
+            results.append(pgmod.copy_installation(root, None, "postgres (PostgreSQL) 0"))
         except BaseException as exc:
             errors.append(exc)
 

@@ -60,6 +60,8 @@ def mutant_scenarios() -> list[tuple[Path, Scenario]]:
 def test_scenario_replays_as_expected(bench: Workbench, path: Path) -> None:
     scenario = load(path)
     assert scenario.name == path.stem, f"{path}: name {scenario.name!r} differs from the file name"
+    if scenario.faults.restarts() and bench.server.kind != "embedded":
+        pytest.skip(f"restarts the server: needs the embedded one, not {bench.server.kind}")
     verdict = run_scenario(bench, scenario)
     assert verdict.as_expected, explain(path, verdict)
     if is_mutant(scenario):

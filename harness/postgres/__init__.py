@@ -1,0 +1,78 @@
+"""PostgreSQL servers for the harness: embedded (default), Docker, or an existing server by DSN.
+
+One module per job: embedded, docker and dsn backends, binaries (finding and preparing them),
+templates (migrated template + clones), names (owner tokens in database names), ownership and
+reaping (what dead runs left behind), launcher and lifecycle (dying with us, signals).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from harness.postgres import lifecycle
+from harness.postgres.binaries import CACHE_ROOT, PG_BIN_ENV, find_pg_bin, prepare_pg_bin
+from harness.postgres.docker import DOCKER_IMAGE, docker, docker_available
+from harness.postgres.dsn import DSN_ENV, existing
+from harness.postgres.embedded import embedded
+from harness.postgres.errors import EnvironmentProblem
+from harness.postgres.lifecycle import Terminated, install_signal_handlers
+from harness.postgres.names import DB_PREFIX, unique_db_name
+from harness.postgres.reaping import reap_databases, reap_quietly, reap_scratch
+from harness.postgres.server import SERVER_SETTINGS, Server
+from harness.postgres.templates import TemplateDatabases
+
+KINDS = ("embedded", "docker", "dsn")
+
+
+@contextmanager
+def start_server(
+    kind: str = "embedded", *, pg_bin: str | None = None, dsn: str | None = None
+) -> Iterator[Server]:
+    """Start (or attach to) a PostgreSQL server for the harness and stop it on exit.
+
+    Every start first removes what dead runs left behind: their servers and scratch folders
+    here, and on a DSN server their databases. The server is held (Server.claim) while in use.
+    """
+    backend: AbstractContextManager[Server]
+    if kind == "embedded":
+        backend = embedded(pg_bin)
+    elif kind == "docker":
+        backend = docker()
+    elif kind == "dsn":
+        backend = existing(dsn)
+    else:
+        raise EnvironmentProblem(f"unknown server kind {kind!r}; use embedded, docker or dsn")
+    lifecycle.install_signal_handlers()
+    reap_quietly()
+    with backend as server:
+        server.claim()
+        try:
+            if kind == "dsn":
+                reap_databases(server)
+            yield server
+        finally:
+            server.release()
+
+
+__all__ = [
+    "CACHE_ROOT",
+    "DB_PREFIX",
+    "DOCKER_IMAGE",
+    "DSN_ENV",
+    "KINDS",
+    "PG_BIN_ENV",
+    "SERVER_SETTINGS",
+    "EnvironmentProblem",
+    "Server",
+    "TemplateDatabases",
+    "Terminated",
+    "docker_available",
+    "find_pg_bin",
+    "install_signal_handlers",
+    "prepare_pg_bin",
+    "reap_databases",
+    "reap_scratch",
+    "start_server",
+    "unique_db_name",
+]

@@ -1,0 +1,108 @@
+"""A cache of freshly initialised data folders, copied into place instead of running initdb.
+
+initdb costs seconds on a busy machine; copying its result costs a tenth of that. One pristine
+cluster is kept per server binary folder, server version, server account and initdb options.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.postgres import ownership
+from harness.postgres.binaries import CACHE_ROOT, RunAs
+from harness.postgres.errors import EnvironmentProblem, one_line
+from harness.postgres.launcher import launch
+
+CLUSTER_CACHE = CACHE_ROOT / "clusters"
+CACHE_ENV = "THREADSYNC_INITDB_CACHE"  # "0" turns the cache off
+INITDB_ARGS: tuple[str, ...] = (
+    "--no-sync",
+    "-A",
+    "trust",
+    "-U",
+    "postgres",
+    "-E",
+    "UTF8",
+    "--locale=C",
+)
+
+
+def enabled() -> bool:
+    """Tell whether initialised clusters are cached (THREADSYNC_INITDB_CACHE=0 turns it off)."""
+    return os.environ.get(CACHE_ENV, "1") != "0"
+
+
+def cache_key(bindir: Path, version: str, run_as: RunAs | None) -> str:
+    """The cache entry for one installation, version, server account and set of initdb options."""
+    uid = run_as.uid if run_as else os.geteuid()
+    text = f"{bindir.resolve()}\0{version}\0{uid}\0{' '.join(INITDB_ARGS)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _reap_staging() -> None:
+    """Remove half-made entries whose maker died (each carries an owner record)."""
+    try:
+        entries = list(CLUSTER_CACHE.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            owner = ownership.read_owner(entry)
+            if owner is not None and not ownership.is_alive(owner):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def pristine(key: str, run_as: RunAs | None, initdb: Callable[[Path], None]) -> Path:
+    """The cached cluster for key, made once with initdb(folder) and published atomically."""
+    final = CLUSTER_CACHE / key
+    if (final / "data" / "PG_VERSION").is_file():
+        return final / "data"
+    CLUSTER_CACHE.mkdir(parents=True, exist_ok=True)
+    os.chmod(CACHE_ROOT, 0o755)
+    os.chmod(CLUSTER_CACHE, 0o755)
+    _reap_staging()
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=CLUSTER_CACHE))
+    try:
+        ownership.write_owner(staging)
+        if run_as is not None:
+            os.chown(staging, run_as.uid, run_as.gid)
+        initdb(staging / "data")
+        (staging / ownership.OWNER_FILE).unlink()
+        try:
+            os.rename(staging, final)
+        except OSError:
+            # Another process published the same entry first: use theirs.
+            if not (final / "data" / "PG_VERSION").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final / "data"
+
+
+def discard(key: str) -> None:
+    """Drop a cache entry that did not work (so the next start runs initdb again)."""
+    shutil.rmtree(CLUSTER_CACHE / key, ignore_errors=True)
+
+
+def copy_cluster(source: Path, target: Path, popen_kwargs: dict[str, object]) -> None:
+    """Copy a pristine cluster into place as the server account, keeping modes (cp -a)."""
+    proc = launch(
+        ["cp", "-a", str(source), str(target)],
+        signal.SIGKILL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **popen_kwargs,
+    )
+    out, _ = proc.communicate(timeout=120)
+    if proc.returncode != 0:
+        raise EnvironmentProblem(
+            f"copying the cached cluster {source} failed: {one_line(out.decode(errors='replace'))}"
+            f"; remove {CLUSTER_CACHE} or set {CACHE_ENV}=0"
+        )

@@ -1,0 +1,86 @@
+"""Migrations applied once into a template database, and a fresh clone of it per scenario."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from types import TracebackType
+
+import psycopg
+
+from harness.postgres.errors import EnvironmentProblem, first_line
+from harness.postgres.names import unique_db_name
+from harness.postgres.server import Server
+
+
+class TemplateDatabases:
+    """Migrations applied once into a template database; a fresh clone per scenario."""
+
+    def __init__(
+        self, server: Server, migrations: Sequence[tuple[str, str]], name_hint: str = "tpl"
+    ) -> None:
+        self._server = server
+        self._clones: list[str] = []
+        self.template_name = unique_db_name(name_hint)
+        server.create_database(self.template_name)
+        try:
+            self._migrate(migrations)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                server.drop_database(self.template_name)
+            raise
+
+    def _migrate(self, migrations: Sequence[tuple[str, str]]) -> None:
+        """Apply each migration in its own transaction, then close so the template can be cloned."""
+        with psycopg.connect(self._server.dsn(self.template_name), connect_timeout=5) as conn:
+            for label, sql_text in migrations:
+                try:
+                    conn.execute(sql_text.encode())
+                    conn.commit()
+                except psycopg.Error as exc:
+                    conn.rollback()
+                    raise EnvironmentProblem(
+                        f"migration {label} failed: {first_line(str(exc))}; fix that SQL file"
+                    ) from exc
+
+    def fresh(self, hint: str = "run") -> str:
+        """Create a new database cloned from the template and return its name."""
+        name = unique_db_name(hint)
+        self._server.create_database(name, template=self.template_name)
+        self._clones.append(name)
+        return name
+
+    def drop(self, name: str) -> None:
+        """Drop one clone."""
+        self._server.drop_database(name)
+        if name in self._clones:
+            self._clones.remove(name)
+
+    def close(self) -> None:
+        """Drop every remaining clone and the template; the first failure is raised at the end."""
+        failures: list[Exception] = []
+        for name in [*self._clones, self.template_name]:
+            try:
+                self._server.drop_database(name)
+            except Exception as exc:  # try the rest: each one left behind is an orphan
+                failures.append(exc)
+        self._clones.clear()
+        if failures:
+            raise failures[0]
+
+    def __enter__(self) -> TemplateDatabases:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # Unwinding already (Ctrl-C, a failure): a cleanup error must not replace the real one;
+        # whatever could not be dropped is an orphan that the next command removes.
+        with contextlib.suppress(Exception):
+            self.close()
