@@ -41,7 +41,7 @@ def row_id(body: str | bytes, table: str) -> int:
     # bool is an int subclass in Python; true is not a row id.
     if isinstance(ident, bool) or not isinstance(ident, int) or not 1 <= ident <= MAX_ROW_ID:
         raise BadWebhook(
-            f"'record.id' must be an integer from 1 to {MAX_ROW_ID} (a bigint row id), "
+            f"'record.id' must be a positive integer up to {MAX_ROW_ID} (a bigint row id), "
             f"got {_short(ident)}"
         )
     return ident
