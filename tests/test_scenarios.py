@@ -222,3 +222,16 @@ def test_corrupt_scenario_is_refused_with_one_line(tmp_path: Path, case: str) ->
     assert message.startswith(f"{path}:"), message
     for word in words:
         assert word in message, f"{word!r} not in {message!r}"
+
+
+def test_thread_exactly_once_counts_the_threads_it_names(bench: Workbench) -> None:
+    verdict = run_scenario(bench, load(SCENARIOS / "mutants" / "no_fencing.json"))
+    (violation,) = [v for v in verdict.violations if v.check == "thread-exactly-once"]
+    thread_of = {str(e["id"]): str(e["external_id"]) for e in verdict.state.entries}
+    named = set()
+    for row in violation.rows:
+        kind, name = row.split()[:2]
+        named.add(name if kind == "thread" else thread_of[name])
+    # no_fencing commits one thread twice: its `threads` write and its queue entry name one thread.
+    assert len(violation.rows) == 2 and len(named) == 1, violation.rows
+    assert violation.summary == "1 thread was processed more than once"
