@@ -182,16 +182,9 @@ def _run(args: argparse.Namespace) -> int:
                 record=args.history is not None,
             )
     if args.history:
-        about = {
-            "impl": args.impl,
-            "threads": args.threads,
-            "page_size": args.page_size,
-            "seed": args.seed,
-            "server": kind,
-        }
-        path = quickrun.write_history(
-            result, args.history, name=f"run-none-{args.seed}", about=about
-        )
+        about = {k: getattr(args, k) for k in ("impl", "threads", "page_size", "seed")}
+        name = f"run-none-{args.seed}"
+        path = quickrun.write_history(result, args.history, name=name, about=about)
         _say(f"wrote {path}")
     outcome = result.outcome
     assert outcome is not None
