@@ -1,17 +1,31 @@
-"""Sessions: `run` (a verified sync), `tests`, `lint`. Each installs what it needs itself."""
+"""Sessions: `run` (a verified sync), `tests`, `lint`. Each installs what it needs itself.
+
+Every session runs on the interpreter that runs nox (`python=None`), so `python3.12 -m nox` and
+`python3.13 -m nox` work where no 3.11 is installed. Each interpreter gets its own virtualenvs
+(`.nox/py3.12/...`), so two runs under two versions never share or clobber one. A session that
+cannot find its interpreter fails rather than being skipped: a CI job that ran nothing is red.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import nox
 
+OLDEST = (3, 11)
+VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+PYTHON = None  # the interpreter running nox
+
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
-PYTHON = "3.11"
+nox.options.error_on_missing_interpreters = True
+nox.options.envdir = f".nox/py{VERSION}"
 
 
 def _install(session: nox.Session) -> None:
+    if sys.version_info < OLDEST:
+        session.error(f"threadsync needs Python 3.11 or newer; nox runs on Python {VERSION}")
     session.install("-e", ".[dev]")
 
 
@@ -27,7 +41,8 @@ def run(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite, against real PostgreSQL servers (one embedded server per xdist worker)."""
     _install(session)
-    session.run("pytest", "-n", "auto", "--junitxml=reports/junit-tests.xml", *session.posargs)
+    junit = f"--junitxml=reports/junit-tests-py{VERSION}.xml"
+    session.run("pytest", "-n", "auto", junit, *session.posargs)
 
 
 @nox.session(python=PYTHON)

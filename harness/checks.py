@@ -169,13 +169,17 @@ def thread_exactly_once(inp: CheckInput) -> Violation | None:
     if not problems:
         return None
     by_thread = {str(e["external_id"]): int(e["id"]) for e in inp.state.entries}
+    thread_of = {str(e["id"]): str(e["external_id"]) for e in inp.state.entries}
+    named: set[str] = set()  # a thread and its own queue entry are one thread, counted once
     for p in problems:
-        name = p.split()[1]
+        kind, name = p.split()[:2]
+        named.add(name if kind == "thread" else thread_of.get(name, f"entry {name}"))
         if name in by_thread:
             entry_ids.append(by_thread[name])
+    count = len(named)
     return Violation(
         "thread-exactly-once",
-        f"{len(problems)} threads were processed more than once",
+        f"{count} thread{'s were' if count != 1 else ' was'} processed more than once",
         _few(problems),
         related_steps(inp.history, ENTRY, entry_ids),
     )

@@ -7,9 +7,12 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 
-from harness import junit
+from harness import cli_checks, junit, quickrun
+from harness.cli_checks import UsageError
 from harness.impl import DEFAULT_IMPL, ImplError, load_pipeline
 from harness.postgres import EnvironmentProblem, TemplateDatabases, start_server
 from harness.postgres.lifecycle import Terminated, install_signal_handlers
@@ -17,7 +20,8 @@ from harness.profiles import PROFILES, fault_plan
 from harness.quickrun import quick_run
 from harness.replay import Verdict, run_scenario, workbench
 from harness.report import text_report, write_history
-from harness.scenario import Dataset, Scenario, ScenarioError, Schedule, discover, load
+from harness.scenario import Dataset, Expect, Scenario, ScenarioError, Schedule, discover, load
+from harness.scenario_check import MAX_RUN_THREADS, MAX_SCENARIO_THREADS
 from harness.supabase import migrations
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
@@ -41,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="threadsync",
         description="Run and verify the threadsync webhook pipeline against a real PostgreSQL.",
     )
+    parser.add_argument("--version", action="version", version=f"threadsync {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
@@ -50,7 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         "run the sweeper, then verify: every source thread in `threads` exactly once with its "
         "content, every page and entry done, the job completed.",
     )
-    run.add_argument("--threads", type=int, default=500, help="threads in the dataset (500)")
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=500,
+        help=f"threads in the dataset (500); at most {MAX_RUN_THREADS:,}, or "
+        f"{MAX_SCENARIO_THREADS:,} with --faults",
+    )
     run.add_argument("--page-size", type=int, default=50, help="threads per API page (50)")
     run.add_argument("--seed", type=int, default=0, help="dataset seed (0)")
     run.add_argument("--impl", default=DEFAULT_IMPL, help=f"pipeline to run ({DEFAULT_IMPL})")
@@ -61,17 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="fault profile: 'none' delivers every webhook once, in order; any other runs the "
         "deterministic chaos engine with that profile's faults drawn from --seed",
     )
-    run.add_argument("--history", type=Path, help="write the run's history and timeline here")
+    run.add_argument(
+        "--history",
+        type=Path,
+        help="write the run's history here: with --faults the engine's history and timeline, "
+        "without it every delivery and sweep in order",
+    )
     _server_options(run)
 
     replay = sub.add_parser(
         "replay",
         help="replay saved scenarios and compare each verdict with the one it expects",
         description="Replay scenario files (or every *.json under a folder). Exit 0 when every "
-        "verdict is the expected one, 1 when one is not.",
+        "verdict is the expected one, 1 when one is not. With --impl naming another pipeline "
+        "than a scenario's own, that pipeline is judged instead: every check must hold. A "
+        "scenario the chosen server cannot run is reported as skipped, with the reason.",
     )
     replay.add_argument("paths", nargs="+", type=Path, help="scenario files or folders")
-    replay.add_argument("--impl", help="run every scenario against this pipeline instead")
+    replay.add_argument(
+        "--impl",
+        help="judge this pipeline on every scenario (every check must hold) instead of "
+        "comparing each scenario's own pipeline with its expected verdict",
+    )
     replay.add_argument("--history", type=Path, help="write each run's history JSON here")
     replay.add_argument("--quiet", action="store_true", help="no report for unexpected verdicts")
     replay.add_argument("--junit", type=Path, help="write a JUnit XML report here")
@@ -84,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         "found, 1 when a violation was found (it is shrunk, replayed and saved).",
     )
     explore.add_argument("--impl", default=DEFAULT_IMPL, help=f"pipeline ({DEFAULT_IMPL})")
-    explore.add_argument("--budget", type=float, default=120.0, help="seconds to search (120)")
+    explore.add_argument(
+        "--budget", type=float, default=120.0, help="seconds to search, finite and > 0 (120)"
+    )
     explore.add_argument("--seed", type=int, default=0, help="search seed (0)")
     explore.add_argument("--profile", choices=("ci", "dev", "deep"), default="dev")
     explore.add_argument("--junit", type=Path, help="write a JUnit XML report here")
@@ -118,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "explore":
             return _explore(args)
-    except (EnvironmentProblem, ImplError, ScenarioError) as exc:
+    except (EnvironmentProblem, ImplError, ScenarioError, UsageError) as exc:
         print(f"threadsync: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
@@ -128,6 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("threadsync: interrupted", file=sys.stderr)
         return 130
     raise AssertionError(f"unhandled command {args.command!r}")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("threadsync")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _server_kind(args: argparse.Namespace) -> str:
@@ -144,12 +175,12 @@ def _say(message: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.threads < 0:
-        print(f"threadsync: --threads must be >= 0, got {args.threads}", file=sys.stderr)
-        return EXIT_USAGE
+    cli_checks.threads(args.threads, chaos=args.faults != "none")
     if not 1 <= args.page_size <= 1000:
         print(f"threadsync: --page-size must be 1..1000, got {args.page_size}", file=sys.stderr)
         return EXIT_USAGE
+    if args.history:
+        cli_checks.writable_dir(args.history, "--history")
     pipeline = load_pipeline(args.impl)
     if args.faults != "none":
         return _run_chaos(args)
@@ -169,7 +200,13 @@ def _run(args: argparse.Namespace) -> int:
                 page_size=args.page_size,
                 seed=args.seed,
                 progress=_say,
+                record=args.history is not None,
             )
+    if args.history:
+        about = {k: getattr(args, k) for k in ("impl", "threads", "page_size", "seed")}
+        name = f"run-none-{args.seed}"
+        path = quickrun.write_history(result, args.history, name=name, about=about)
+        _say(f"wrote {path}")
     outcome = result.outcome
     assert outcome is not None
     replies = ", ".join(f"{n}×{status}" for status, n in sorted(result.replies.items()))
@@ -203,6 +240,9 @@ def _run_chaos(args: argparse.Namespace) -> int:
         schedule=Schedule(strategy="random", seed=args.seed),
     )
     _say(f"{len(faults.rules)} fault rules from profile {args.faults!r} (seed {args.seed})")
+    reason = cli_checks.unsupported(scenario, _server_kind(args))
+    if reason:
+        raise UsageError(f"--faults {args.faults} cannot run here: {reason}")
     with workbench(_server_kind(args), **_server_args(args)) as bench:
         verdict = run_scenario(bench, scenario)
     _say(text_report(verdict, transcript=bool(verdict.violations)))
@@ -228,20 +268,45 @@ def _scenario_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    # Every file is loaded and validated before anything runs: a bad file fails fast.
+    # Every file is loaded and validated, every output path and pipeline checked, before anything
+    # runs: a bad input fails fast.
     scenarios = [(path, load(path)) for path in _scenario_files(args.paths)]
+    if args.history:
+        cli_checks.writable_dir(args.history, "--history")
+    if args.junit:
+        cli_checks.writable_file(args.junit, "--junit")
+    for impl in sorted({args.impl} if args.impl else {sc.impl for _, sc in scenarios}):
+        load_pipeline(impl)
+    kind = _server_kind(args)
     unexpected: list[Verdict] = []
     cases: list[junit.Case] = []
+    skipped = judged = 0
     t0 = time.perf_counter()
-    with workbench(_server_kind(args), **_server_args(args)) as bench:
+    with workbench(kind, **_server_args(args)) as bench:
         for n, (path, scenario) in enumerate(scenarios, 1):
+            where = f"[{n}/{len(scenarios)}]"
+            reason = cli_checks.unsupported(scenario, kind)
+            if reason:
+                skipped += 1
+                _say(f"{where} SKIP {path}: {reason}")
+                cases.append(junit.Case(str(path), 0.0, skipped=reason))
+                continue
             verdict = run_scenario(bench, scenario, impl=args.impl)
+            own = args.impl is None or args.impl == scenario.impl
+            if own:
+                wanted = scenario.expect.verdict + (
+                    f" {scenario.expect.check}" if scenario.expect.check else ""
+                )
+                how = f"expected {wanted}"
+            else:
+                # Another pipeline than the scenario's own: judge it. Every check must hold.
+                judged += 1
+                verdict = replace(verdict, scenario=verdict.scenario.with_expect(Expect("pass")))
+                how = f"judged {args.impl}: every check must hold"
             mark = "ok " if verdict.as_expected else "BAD"
             _say(
-                f"[{n}/{len(scenarios)}] {mark} {path}: {verdict.label} "
-                f"(expected {scenario.expect.verdict}"
-                + (f" {scenario.expect.check}" if scenario.expect.check else "")
-                + f") {verdict.result.wall_s * 1000:.0f} ms"
+                f"{where} {mark} {path}: {verdict.label} ({how}) "
+                f"{verdict.result.wall_s * 1000:.0f} ms"
             )
             if args.history:
                 write_history(verdict, args.history)
@@ -255,16 +320,24 @@ def _replay(args: argparse.Namespace) -> int:
         if not args.quiet:
             _say("")
             _say(text_report(verdict))
-    _say(
-        f"{len(scenarios) - len(unexpected)} of {len(scenarios)} scenarios gave their expected "
-        f"verdict ({_ms(t0)})"
-    )
+    ran = len(scenarios) - skipped
+    parts = [f"{ran - len(unexpected)} of {ran} scenarios run were ok"]
+    if judged:
+        parts.append(f"{judged} judged {args.impl} (every check must hold)")
+    if ran - judged:
+        parts.append(f"{ran - judged} compared with their expected verdict")
+    parts.append(f"{skipped} skipped")
+    _say("; ".join(parts) + f" ({_ms(t0)})")
     return EXIT_OK if not unexpected else EXIT_VIOLATION
 
 
 def _explore(args: argparse.Namespace) -> int:
     from harness.explore import explore, save_found
 
+    cli_checks.budget(args.budget)
+    if args.junit:
+        cli_checks.writable_file(args.junit, "--junit")
+    cli_checks.writable_dir(args.save, "--save")
     load_pipeline(args.impl)
     with workbench(_server_kind(args), **_server_args(args)) as bench:
         result = explore(

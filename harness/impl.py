@@ -24,8 +24,13 @@ def load_pipeline(spec: str = DEFAULT_IMPL) -> Pipeline:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ImplError(
-            f"--impl {spec!r}: cannot import module {module_name!r} ({exc}); "
+            f"--impl {spec!r}: cannot import module {module_name!r} ({_one_line(exc)}); "
             "is it installed or on PYTHONPATH?"
+        ) from None
+    except (Exception, SystemExit) as exc:  # the module's own code failed while importing
+        raise ImplError(
+            f"--impl {spec!r}: importing module {module_name!r} raised "
+            f"{type(exc).__name__}: {_one_line(exc)}; fix the module or name another"
         ) from None
     try:
         obj = getattr(module, attr)
@@ -47,3 +52,8 @@ def load_pipeline(spec: str = DEFAULT_IMPL) -> Pipeline:
                 "map every Edge Function name its webhooks call"
             )
     return obj
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + ("..." if len(text) > 300 else "")

@@ -9,22 +9,26 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Case:
-    """One test case: its name, seconds taken, and the failure text (None when it passed)."""
+    """One test case: its name, seconds taken, the failure text (None when it passed), and why it
+    was skipped (None when it ran)."""
 
     name: str
     seconds: float
     failure: str | None = None
+    skipped: str | None = None
 
 
 def write(path: Path, suite: str, cases: list[Case]) -> None:
     """Write one <testsuite> with `cases` to `path` (folders are created)."""
     failures = sum(1 for c in cases if c.failure is not None)
+    skipped = sum(1 for c in cases if c.skipped is not None)
     root = ET.Element(
         "testsuite",
         name=suite,
         tests=str(len(cases)),
         failures=str(failures),
         errors="0",
+        skipped=str(skipped),
         time=f"{sum(c.seconds for c in cases):.3f}",
     )
     for case in cases:
@@ -34,5 +38,7 @@ def write(path: Path, suite: str, cases: list[Case]) -> None:
         if case.failure is not None:
             fail = ET.SubElement(el, "failure", message=case.failure.splitlines()[0][:200])
             fail.text = case.failure
+        if case.skipped is not None:
+            ET.SubElement(el, "skipped", message=case.skipped)
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

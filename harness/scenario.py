@@ -8,20 +8,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness import scenario_check
 from harness.checks import CHECKS
 from harness.engine.faults import FaultPlan
 from harness.impl import DEFAULT_IMPL
+from harness.scenario_check import MAX_PAGE_SIZE, MAX_SCENARIO_THREADS, MAX_SEED, RangeError
 
 VERSION = 1
 STRATEGIES = ("random", "pct")
-SETTINGS = {
-    "page_lease_seconds": int,
-    "thread_lease_seconds": int,
-    "max_attempts": int,
-    "backoff_base_seconds": float,
-    "backoff_cap_seconds": float,
-    "emit_grace_seconds": int,
-}
+MAX_PCT_DEPTH = 100
+MAX_NAME = 200
 
 
 class ScenarioError(ValueError):
@@ -142,28 +138,37 @@ def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
             "upgrade threadsync or re-save the scenario"
         )
     name = _field(data, "name", source, str)
+    if (
+        not 1 <= len(name) <= MAX_NAME
+        or name.startswith(".")
+        or not name.isprintable()
+        or ("/" in name or "\\" in name)
+    ):
+        # The name becomes a file name (saved scenarios, histories): it must not be a path.
+        raise ScenarioError(
+            f"{source}: field 'name' must be 1..{MAX_NAME} printable characters without '/' or "
+            f"'\\', not starting with '.', got {name[:60]!r}"
+        )
     ds = _field(data, "dataset", source, dict)
     dataset = Dataset(
         seed=_field(ds, "seed", f"{source}: dataset", int),
         threads=_field(ds, "threads", f"{source}: dataset", int),
         page_size=_field(ds, "page_size", f"{source}: dataset", int),
     )
-    if dataset.threads < 0 or not 1 <= dataset.page_size <= 1000:
-        raise ScenarioError(
-            f"{source}: dataset needs threads >= 0 and page_size 1..1000, "
-            f"got threads={dataset.threads} page_size={dataset.page_size}"
-        )
     raw_settings = _field(data, "settings", source, dict, {})
-    settings: dict[str, float] = {}
-    for key in raw_settings:
-        if key not in SETTINGS:
-            raise ScenarioError(
-                f"{source}: settings has unknown field {key!r}; allowed: {', '.join(SETTINGS)}"
-            )
-        settings[key] = _field(raw_settings, key, f"{source}: settings", SETTINGS[key])
+    raw_faults = _field(data, "faults", source, dict, {"rules": []})
     try:
-        faults = FaultPlan.from_dict(_field(data, "faults", source, dict, {"rules": []}))
-    except (TypeError, ValueError) as exc:
+        scenario_check.number(dataset.seed, "dataset.seed", int, -MAX_SEED, MAX_SEED)
+        scenario_check.number(dataset.threads, "dataset.threads", int, 0, MAX_SCENARIO_THREADS)
+        scenario_check.number(dataset.page_size, "dataset.page_size", int, 1, MAX_PAGE_SIZE)
+        scenario_check.settings(raw_settings)
+        scenario_check.faults(raw_faults)
+    except RangeError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
+    settings: dict[str, float] = dict(raw_settings)
+    try:
+        faults = FaultPlan.from_dict(raw_faults)
+    except (TypeError, ValueError, AttributeError) as exc:
         raise ScenarioError(f"{source}: field 'faults': {exc}") from None
     sch = _field(data, "schedule", source, dict, {})
     strategy = _field(sch, "strategy", f"{source}: schedule", str, "random")
@@ -182,6 +187,11 @@ def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
         choices=None if choices is None else tuple(choices),
         pct_depth=_field(sch, "pct_depth", f"{source}: schedule", int, 3),
     )
+    try:
+        scenario_check.number(schedule.seed, "schedule.seed", int, -MAX_SEED, MAX_SEED)
+        scenario_check.number(schedule.pct_depth, "schedule.pct_depth", int, 1, MAX_PCT_DEPTH)
+    except RangeError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
     exp = _field(data, "expect", source, dict)
     verdict = _field(exp, "verdict", f"{source}: expect", str)
     check = _field(exp, "check", f"{source}: expect", str, None)
@@ -210,12 +220,21 @@ def load(path: Path) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save the scenario as UTF-8 JSON"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ScenarioError(
             f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: JSON nested too deeply to be a scenario") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python will parse
+        raise ScenarioError(f"{path}: unreadable JSON value ({exc})") from None
     return from_dict(data, str(path))
 
 

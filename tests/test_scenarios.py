@@ -119,12 +119,90 @@ CORRUPT: dict[str, tuple[Callable[[dict[str, Any]], None] | str, tuple[str, ...]
     "threads-ten": (_set(("dataset", "threads"), "ten"), ("dataset", "'threads'", "'ten'")),
     "unknown-fault": (
         _set(("faults", "rules"), [{"type": "Explode", "function": None}]),
-        ("'faults'", "'Explode'"),
+        ("faults.rules[0]", "'Explode'"),
     ),
     "unknown-check": (
         _set(("expect",), {"verdict": "fail", "check": "no-gremlins"}),
         ("expect.check", "'no-gremlins'"),
     ),
+    "not-utf8": (
+        '{"version": 1, "name": "caf\udce9"}',
+        ("not UTF-8", "0xe9", "offset 27"),
+    ),
+    "deeply-nested": ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", ("nested too deeply",)),
+    "rules-as-object": (
+        _set(("faults", "rules"), {"type": "Drop"}),
+        ("faults.rules must be a list", "dict"),
+    ),
+    "rule-not-an-object": (_set(("faults", "rules"), ["Drop"]), ("faults.rules[0]", "object")),
+    "faults-unknown-field": (_set(("faults", "rulez"), []), ("faults", "'rulez'")),
+    "max-attempts-negative": (
+        _set(("settings",), {"max_attempts": -1}),
+        ("settings.max_attempts", "1..100", "-1"),
+    ),
+    "lease-zero": (_set(("settings",), {"page_lease_seconds": 0}), ("page_lease_seconds",)),
+    "backoff-nan": (
+        _set(("settings",), {"backoff_base_seconds": float("nan")}),
+        ("backoff_base_seconds", "finite"),
+    ),
+    "unknown-setting": (_set(("settings",), {"sweep_speed": 1}), ("'sweep_speed'",)),
+    "stall-1e300": (
+        _set(("faults", "rules"), [{"type": "Stall", "at_step": 1, "seconds": 1e300}]),
+        ("faults.rules[0] (Stall).seconds", "0..86400", "1e+300"),
+    ),
+    "stall-nan": (
+        _set(("faults", "rules"), [{"type": "Stall", "at_step": 1, "seconds": float("nan")}]),
+        ("faults.rules[0] (Stall).seconds", "finite"),
+    ),
+    "stall-step-string": (
+        _set(("faults", "rules"), [{"type": "Stall", "at_step": "1"}]),
+        ("(Stall).at_step", "int"),
+    ),
+    "delay-infinite": (
+        _set(("faults", "rules"), [{"type": "Delay", "seconds": float("inf")}]),
+        ("(Delay).seconds", "finite"),
+    ),
+    "duplicate-copies-huge": (
+        _set(("faults", "rules"), [{"type": "Duplicate", "copies": 10**9}]),
+        ("(Duplicate).copies", "1..100"),
+    ),
+    "duplicate-delay-negative": (
+        _set(("faults", "rules"), [{"type": "Duplicate", "extra_delays": [-1]}]),
+        ("(Duplicate).extra_delays[0]",),
+    ),
+    "crash-step-negative": (
+        _set(("faults", "rules"), [{"type": "Crash", "at_step": -3}]),
+        ("(Crash).at_step", "-3"),
+    ),
+    "match-index-float": (
+        _set(("faults", "rules"), [{"type": "Drop", "index": 1.5}]),
+        ("(Drop).index", "int"),
+    ),
+    "caller-timeout-nan": (
+        _set(("faults", "rules"), [{"type": "CallerTimeout", "seconds": float("nan")}]),
+        ("(CallerTimeout).seconds", "finite"),
+    ),
+    "api-kind": (
+        _set(("faults", "rules"), [{"type": "ApiFaults", "calls": [[0, "teapot", 0]]}]),
+        ("calls[0]", "'teapot'"),
+    ),
+    "api-retry-after-nan": (
+        _set(("faults", "rules"), [{"type": "ApiFaults", "calls": [[0, "timeout", float("nan")]]}]),
+        ("calls[0] retry_after", "finite"),
+    ),
+    "restart-at-inf": (
+        _set(("faults", "rules"), [{"type": "RestartServer", "at_time": float("inf")}]),
+        ("(RestartServer).at_time", "finite"),
+    ),
+    "threads-10-to-the-12": (
+        _set(("dataset", "threads"), 10**12),
+        ("dataset.threads", "0..10000", "1e+12"),
+    ),
+    "page-size-0": (_set(("dataset", "page_size"), 0), ("dataset.page_size", "1..1000")),
+    "seed-huge": (_set(("dataset", "seed"), 2**70), ("dataset.seed",)),
+    "pct-depth-0": (_set(("schedule", "pct_depth"), 0), ("schedule.pct_depth", "0")),
+    "name-is-a-path": (_set(("name",), "../../etc/x"), ("field 'name'", "'/'")),
+    "huge-integer": ('{"version": ' + "9" * 5000 + "}", ("unreadable JSON value",)),
 }
 
 
@@ -133,7 +211,8 @@ def test_corrupt_scenario_is_refused_with_one_line(tmp_path: Path, case: str) ->
     edit, words = CORRUPT[case]
     path = tmp_path / f"{case}.json"
     if isinstance(edit, str):
-        path.write_text(edit, encoding="utf-8")
+        # surrogateescape turns a lone \udcXX back into the raw byte XX: a file that is not UTF-8.
+        path.write_bytes(edit.encode("utf-8", "surrogateescape"))
     else:
         data = _valid()
         edit(data)
@@ -145,3 +224,16 @@ def test_corrupt_scenario_is_refused_with_one_line(tmp_path: Path, case: str) ->
     assert message.startswith(f"{path}:"), message
     for word in words:
         assert word in message, f"{word!r} not in {message!r}"
+
+
+def test_thread_exactly_once_counts_the_threads_it_names(bench: Workbench) -> None:
+    verdict = run_scenario(bench, load(SCENARIOS / "mutants" / "no_fencing.json"))
+    (violation,) = [v for v in verdict.violations if v.check == "thread-exactly-once"]
+    thread_of = {str(e["id"]): str(e["external_id"]) for e in verdict.state.entries}
+    named = set()
+    for row in violation.rows:
+        kind, name = row.split()[:2]
+        named.add(name if kind == "thread" else thread_of[name])
+    # no_fencing commits one thread twice: its `threads` write and its queue entry name one thread.
+    assert len(violation.rows) == 2 and len(named) == 1, violation.rows
+    assert violation.summary == "1 thread was processed more than once"
