@@ -31,6 +31,7 @@ from harness.engine import (
     run_actors,
     run_free,
 )
+from harness.engine.scheduler import has_cycle
 from harness.engine.strategy import Chooser
 from harness.history import Event, History
 from harness.postgres import Server, TemplateDatabases, start_server
@@ -192,6 +193,50 @@ def test_deadlock_is_broken_by_the_server_and_seen_by_one_actor(dsn: str) -> Non
     errors = [e for e in result.history.by_kind("statement") if e.outcome == "error"]
     assert [e.detail["sqlstate"] for e in errors] == ["40P01"]
     assert len(result.errors) == 1 and "DeadlockDetected" in result.errors[0]
+
+
+def test_waits_behind_a_stalled_lock_holder_move_time_instead_of_hanging(dsn: str) -> None:
+    """Issue 14's false deadlock: a stalled worker holds a lock, two actors wait on it, a third
+    waits on one of those. No cycle, so time moves to the stalled worker's wake-up."""
+    _table(dsn)
+
+    def holder(db: Database) -> None:
+        with db.transaction():  # BEGIN (step 0), UPDATE (1), stalled before COMMIT (2)
+            db.query("UPDATE t SET v = v + 1 WHERE id = 1")
+
+    def waiter_holding_2(db: Database) -> None:
+        with db.transaction():
+            db.query("UPDATE t SET v = v + 1 WHERE id = 2")
+            db.query("UPDATE t SET v = v + 1 WHERE id = 1")
+
+    def waiter(db: Database) -> None:
+        db.query("UPDATE t SET v = v + 1 WHERE id = 1")
+
+    def waits_on_waiter(db: Database) -> None:
+        db.query("UPDATE t SET v = v + 1 WHERE id = 2")
+
+    actors = [
+        ActorSpec("w", holder, faults=(Stall(at_step=2, seconds=100.0),)),
+        ActorSpec("p1", waiter_holding_2),
+        ActorSpec("p2", waiter),
+        ActorSpec("s", waits_on_waiter),
+    ]
+    # Always the first runnable actor: w takes its lock and stalls, then p1, p2, s block.
+    result = run_actors(dsn, actors, choices=[0] * 40, safety_timeout=3.0)
+    h = result.history
+    blocked = {e.actor: e.detail["blocked_by"] for e in h.by_kind("blocked")}
+    assert blocked["p1"] == ["w"] and blocked["s"] == ["p1"], blocked
+    assert "p2" in blocked
+    assert result.clock == 100.0 and result.errors == []
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert c.execute("SELECT v FROM t ORDER BY id").fetchall() == [(3,), (2,)]
+
+
+def test_has_cycle_finds_only_real_wait_cycles() -> None:
+    assert has_cycle({"a": {"b"}, "b": {"a"}})
+    assert has_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
+    assert not has_cycle({"p1": {"w"}, "p2": {"w", "p1"}, "s": {"p1"}})
+    assert not has_cycle({})
 
 
 # --- the reference pipeline ----------------------------------------------------------------------
@@ -411,3 +456,16 @@ def test_a_fault_aimed_past_the_last_step_is_reported_unfired(
     unfired = [e for e in result.history.events if e.detail.get("fault") == "unfired"]
     assert len(unfired) == 1 and unfired[0].detail["rule"] == "Crash"
     assert unfired[0].detail["steps_taken"] < 9
+
+
+def test_a_fault_at_the_last_step_fires_and_is_not_reported_unfired(dsn: str) -> None:
+    def two_steps(db: Database) -> None:
+        db.query("SELECT 1")
+        db.query("SELECT 2")  # step 1, the last
+
+    rules = (Stall(at_step=1, seconds=5.0), CallerTimeout(after_steps=1), Crash(at_step=2))
+    h = run_actors(dsn, [ActorSpec("a", two_steps, faults=rules)]).history
+    faults = [e.detail for e in h.by_kind("fault")]
+    assert [f["fault"] for f in faults] == ["stall", "unfired"], faults
+    assert faults[1]["rule"] == "Crash" and faults[1]["at_step"] == 2
+    assert any(e.detail.get("error") == "caller timed out" for e in h.by_kind("reply"))
