@@ -12,6 +12,7 @@ import pytest
 
 from harness.engine import (
     ActorSpec,
+    ApiFaults,
     CallerTimeout,
     ChoiceList,
     Crash,
@@ -469,3 +470,30 @@ def test_a_fault_at_the_last_step_fires_and_is_not_reported_unfired(dsn: str) ->
     assert [f["fault"] for f in faults] == ["stall", "unfired"], faults
     assert faults[1]["rule"] == "Crash" and faults[1]["at_step"] == 2
     assert any(e.detail.get("error") == "caller timed out" for e in h.by_kind("reply"))
+
+
+def test_processor_api_faults_reach_fail_thread_and_the_sync_still_completes(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    plan = FaultPlan(
+        (
+            ApiFaults(
+                calls=((0, "server_error", 0.0), (1, "rate_limit", 30.0), (2, "timeout", 0.0)),
+                function="fetch_thread",
+            ),
+        )
+    )
+    result, (threads, job) = _run(server, templates, faults=plan, threads=4, page_size=4)
+    replies = [e.detail for e in _replies(result.history, "processor")]
+    retries = [r for r in replies if r.get("status") == 503]
+    assert len(retries) == 3 and all(r["body"]["outcome"] == "retry" for r in retries)
+    assert {r["body"]["error"].split(": ", 1)[0] for r in retries} == {"threads API"}
+    assert threads == 4 and job == "completed"
+    failed_calls = [e for e in result.history.by_kind("api") if e.outcome == "error"]
+    assert [e.role for e in failed_calls] == ["processor"] * 3
+    assert result.api_calls.count("ok") == 1 + 4  # one page, four threads
+
+
+def test_api_faults_name_an_api_function() -> None:
+    with pytest.raises(ValueError, match="fetch_everything"):
+        ApiFaults(calls=((0, "timeout", 0.0),), function="fetch_everything")

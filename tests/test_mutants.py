@@ -319,7 +319,7 @@ def test_processed_at_first_loses_the_thread_of_a_crashed_processor(
         at(doomed, 1)
         with pytest.raises(Crashed):
             pipeline.processor(
-                Context(db=CrashBefore(PsycopgDatabase(doomed), 1)),
+                Context(db=CrashBefore(PsycopgDatabase(doomed), 1), api=ctx.api),
                 webhook("thread_processing_queue", doomed_entry),
             )
     assert pipeline.processor(ctx, webhook("thread_processing_queue", other_entry)).ok

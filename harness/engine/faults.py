@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
-from harness.fakeapi import ApiCall, ApiFault
+from harness.fakeapi import API_FUNCTIONS, FETCH_PAGE, ApiCall, ApiFault
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,20 @@ class KillConnection(_Match):
 
 @dataclass(frozen=True)
 class ApiFaults:
-    """Faults of the threads API by call index: (index, kind, retry_after) with fakeapi's kinds."""
+    """Faults of the threads API by call index: (index, kind, retry_after) with fakeapi's kinds.
+
+    `function` is the API call they aim at: `fetch_page` (the page worker's fetch) or
+    `fetch_thread` (the processor's read of its thread); indexes count calls to that one, from 0.
+    """
 
     calls: tuple[tuple[int, str, float], ...] = ()
+    function: str = FETCH_PAGE
+
+    def __post_init__(self) -> None:
+        if self.function not in API_FUNCTIONS:
+            raise ValueError(
+                f"ApiFaults.function is {self.function!r}; expected one of {list(API_FUNCTIONS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -165,14 +176,14 @@ class FaultPlan:
         return [r for r in self.rules if isinstance(r, RestartServer)]
 
     def api_plan(self) -> Callable[[ApiCall], ApiFault | None] | None:
-        plan: dict[int, ApiFault] = {}
+        plan: dict[tuple[str, int], ApiFault] = {}
         for r in self.rules:
             if isinstance(r, ApiFaults):
                 for index, kind, retry_after in r.calls:
-                    plan[index] = ApiFault(kind, retry_after)  # type: ignore[arg-type]
+                    plan[r.function, index] = ApiFault(kind, retry_after)  # type: ignore[arg-type]
         if not plan:
             return None
-        return lambda call: plan.get(call.index)
+        return lambda call: plan.get((call.function, call.index))
 
     def to_dict(self) -> dict[str, Any]:
         return {"rules": [{"type": type(r).__name__, **_plain(asdict(r))} for r in self.rules]}
