@@ -26,6 +26,7 @@ from harness.engine import (
     RestartServer,
     RunConfig,
     RunResult,
+    SlowSteps,
     Stall,
     apply_settings,
     run,
@@ -497,3 +498,70 @@ def test_processor_api_faults_reach_fail_thread_and_the_sync_still_completes(
 def test_api_faults_name_an_api_function() -> None:
     with pytest.raises(ValueError, match="fetch_everything"):
         ApiFaults(calls=((0, "timeout", 0.0),), function="fetch_everything")
+
+
+# --- time passing under live actors --------------------------------------------------------------
+
+WORKERS = ("page_worker", "processor")
+
+
+def _sweeps_under_live_workers(h: History) -> tuple[int, int, int]:
+    """(sweeper steps taken while a worker was mid-handler, sweeper replies that rescued an
+    expired lease while a worker was mid-handler, most sweepers alive at once)."""
+    live: set[str] = set()
+    sweepers: set[str] = set()
+    between = rescues = most = 0
+    for e in h.events:
+        if e.kind == "invoke" and e.role in WORKERS:
+            live.add(e.actor)
+        elif (
+            e.kind == "reply" and e.role in WORKERS and e.detail.get("error") != "caller timed out"
+        ):
+            live.discard(e.actor)
+        if e.role == "sweeper" and e.kind == "invoke":
+            sweepers.add(e.actor)
+            most = max(most, len(sweepers))
+        elif e.role == "sweeper" and e.kind == "reply":
+            sweepers.discard(e.actor)
+            body = e.detail.get("body") or {}
+            if live and (body.get("pages_requeued") or body.get("threads_requeued")):
+                rescues += 1
+        elif e.role == "sweeper" and e.kind == "statement" and live:
+            between += 1
+    return between, rescues, most
+
+
+def test_slow_steps_put_sweeper_ticks_between_steps_of_live_workers(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    found = {"between": 0, "rescues": 0, "queued": 0}
+    for seed in range(6):
+        plan = FaultPlan((SlowSteps(times=2, seconds=120.0),))
+        result, (threads, job) = _run(
+            server, templates, faults=plan, seed=seed, threads=8, page_size=4
+        )
+        h = result.history
+        skips = [e for e in h.by_kind("fault") if e.detail["fault"] == "clock_skip"]
+        assert 1 <= len(skips) <= 2 and all(s.detail["live"] for s in skips)
+        between, rescues, most = _sweeps_under_live_workers(h)
+        assert most == 1, "pg_cron runs one sweep at a time"
+        found["between"] += between
+        found["rescues"] += rescues
+        found["queued"] += sum(1 for e in h.by_kind("info") if e.detail.get("sweep") == "queued")
+        assert threads == 8 and job == "completed"
+    # A tick due while the last sweep still runs was queued behind it, as pg_cron does.
+    assert found["between"] and found["rescues"] and found["queued"], found
+
+
+def test_without_slow_steps_time_never_moves_while_an_actor_can_run(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    result, _ = _run(server, templates, threads=8, page_size=4, seed=3)
+    assert not [e for e in result.history.by_kind("fault") if e.detail["fault"] == "clock_skip"]
+    assert not any(label.startswith("(clock") for label in result.choice_labels)
+
+
+def test_slow_steps_rule_round_trips() -> None:
+    plan = FaultPlan((SlowSteps(times=2, seconds=90.0), SlowSteps()))
+    assert FaultPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    assert plan.clock_skips() == (3, 90.0)

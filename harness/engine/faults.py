@@ -108,6 +108,18 @@ class ApiFaults:
 
 
 @dataclass(frozen=True)
+class SlowSteps:
+    """Up to `times` times, the scheduler may choose (a recorded choice) to move the clock while
+    actors can still run, as if their steps in progress took that long: to the next timer or
+    sweeper tick, or, with `seconds`, to the first sweeper tick at least that far ahead (so a
+    lease of up to `seconds` runs out under its worker). Sweeper ticks then fall between any
+    two steps of live actors."""
+
+    times: int = 1
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class RestartServer:
     """An immediate (crash-like) server restart at virtual time `at_time`, or once
     `after_delivery` deliveries have started."""
@@ -127,6 +139,7 @@ Rule = (
     | KillConnection
     | ApiFaults
     | RestartServer
+    | SlowSteps
 )
 RULE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -141,6 +154,7 @@ RULE_TYPES: dict[str, type[Any]] = {
         KillConnection,
         ApiFaults,
         RestartServer,
+        SlowSteps,
     )
 }
 ActorRule = Crash | CallerTimeout | Stall | KillConnection
@@ -174,6 +188,11 @@ class FaultPlan:
 
     def restarts(self) -> list[RestartServer]:
         return [r for r in self.rules if isinstance(r, RestartServer)]
+
+    def clock_skips(self) -> tuple[int, float]:
+        """How many clock skips the SlowSteps rules allow in all, and how far each goes at least."""
+        slow = [r for r in self.rules if isinstance(r, SlowSteps)]
+        return sum(max(0, r.times) for r in slow), max((r.seconds for r in slow), default=0.0)
 
     def api_plan(self) -> Callable[[ApiCall], ApiFault | None] | None:
         plan: dict[tuple[str, int], ApiFault] = {}
@@ -243,6 +262,7 @@ __all__ = [
     "KillConnection",
     "RestartServer",
     "Rule",
+    "SlowSteps",
     "Stall",
     "actor_rules",
 ]

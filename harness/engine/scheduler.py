@@ -45,6 +45,10 @@ class Hooks(Protocol):
 
     def on_idle(self, next_time: float | None) -> float | None: ...
 
+    def skip_target(self, next_time: float | None) -> float | None: ...
+
+    def on_skip(self, to: float) -> None: ...
+
 
 class PlainHooks:
     """No deliveries, no sweeper: run until nothing is left, moving time only to timers."""
@@ -57,6 +61,12 @@ class PlainHooks:
 
     def on_idle(self, next_time: float | None) -> float | None:
         return next_time
+
+    def skip_target(self, next_time: float | None) -> float | None:
+        return next_time
+
+    def on_skip(self, to: float) -> None:
+        pass
 
 
 @dataclass
@@ -80,6 +90,7 @@ class Scheduler:
         strategy: Strategy,
         clock: VirtualClock | None = None,
         safety_timeout: float = 10.0,
+        clock_skips: int = 0,
     ) -> None:
         self.dsn = dsn
         self.monitor = monitor
@@ -96,6 +107,9 @@ class Scheduler:
         self.last: str | None = None
         self.stats = Stats()
         self.granted: dict[str, Step] = {}
+        # How many more times a choice may move the clock while actors can still run.
+        self.skips_left = clock_skips
+        self.skips = 0
 
     # --- history -------------------------------------------------------------------------------
 
@@ -166,9 +180,12 @@ class Scheduler:
             self.timers, Timer(max(at, self.clock.now), next(self._timer_seq), kind, action)
         )
 
-    def next_time(self) -> float | None:
-        times = [t.at for t in self.timers[:1]]
+    def next_time(self, after: float | None = None) -> float | None:
+        """The earliest timer or stalled actor's wake-up (only those later than `after`)."""
+        times = [t.at for t in self.timers if after is None or t.at > after]
         times += [a.not_before for a in self.live if a.state == "waiting"]
+        if after is not None:
+            times = [t for t in times if t > after]
         return min(times) if times else None
 
     def advance(self, to: float) -> None:
@@ -195,7 +212,20 @@ class Scheduler:
             runnable = self.runnable()
             if runnable:
                 ids = [a.id for a in runnable]
-                actor = runnable[self.strategy.pick(ids, self.last, self.chooser)]
+                target = None
+                # Only while some actor has done work it could lose (a claim, say): a skip
+                # before that would move time with nothing at stake.
+                if self.skips_left > 0 and any(a.steps >= 1 for a in self.live):
+                    target = hooks.skip_target(self.next_time(after=self.clock.now))
+                    if target is not None and target > self.clock.now:
+                        # One more option, last so that the simplest choice (0) never takes it:
+                        # the step in progress takes real time, and the clock runs on.
+                        ids.append(f"(clock {self.skips})")
+                i = self.strategy.pick(ids, self.last, self.chooser)
+                if i == len(runnable) and target is not None:
+                    self._skip(hooks, target)
+                    continue
+                actor = runnable[i]
                 self.last = actor.id
                 self._grant(actor)
                 continue
@@ -210,6 +240,20 @@ class Scheduler:
                     continue
                 return
             self.advance(nxt)
+
+    def _skip(self, hooks: Hooks, to: float) -> None:
+        """Move the clock while actors can run, as if their current steps took that long."""
+        self.skips_left -= 1
+        self.skips += 1
+        # Actors in the middle of a handler: their leases may run out under them.
+        live = [a.id for a in self.live if a.steps >= 0]
+        self.record(
+            None,
+            "fault",
+            {"fault": "clock_skip", "from": self.clock.now, "to": to, "live": live},
+        )
+        hooks.on_skip(to)
+        self.advance(to)
 
     def _waits_only_on_server(self, blocked: list[Actor]) -> bool:
         """True when blocked actors wait on each other in a cycle: a deadlock the server will
