@@ -347,6 +347,11 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "PostgreSQL restarts (crash-like) once 3 deliveries have started; queued pg_net "
         "requests are lost and open transactions roll back; the sweeper recovers everything.",
     ),
+    "server-restart-loses-webhooks": ReferenceRecipe(
+        plan(RestartServer(queued=2)),
+        "PostgreSQL restarts (crash-like) as soon as two webhooks wait in the pg_net queue; "
+        "they are lost, and the sweeper re-sends them after the emit grace.",
+    ),
     "mixed": ReferenceRecipe(
         plan(
             Duplicate(function=P, occurrence=0),

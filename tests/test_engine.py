@@ -38,7 +38,7 @@ from harness.engine.strategy import Chooser
 from harness.history import Event, History
 from harness.postgres import Server, TemplateDatabases, start_server
 from harness.supabase import migrations
-from threadsync.pipeline import Database
+from threadsync.pipeline import Database, Reply
 from threadsync.reference import pipeline as reference
 
 PAGE_WORKER = "sync-threads-page-worker"
@@ -396,8 +396,41 @@ def test_killed_connection_surfaces_as_the_actors_error(
 def test_run_continues_after_a_server_restart(server: Server, templates: TemplateDatabases) -> None:
     plan = FaultPlan((RestartServer(after_delivery=3),))
     result, state = _run(server, templates, faults=plan)
-    assert [e for e in result.history.by_kind("fault") if e.detail["fault"] == "restart_server"]
+    (restart,) = [
+        e for e in result.history.by_kind("fault") if e.detail["fault"] == "restart_server"
+    ]
+    assert isinstance(restart.detail["queued_requests"], int)
     assert state == (12, "completed") and result.quiesced
+
+
+def test_a_restart_records_how_many_queued_requests_it_lost(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    # As soon as two webhooks wait in the pg_net queue (a page's completion queues four).
+    plan = FaultPlan((RestartServer(queued=2),))
+    result, state = _run(server, templates, faults=plan, threads=4, page_size=4)
+    h = result.history
+    (restart,) = [e for e in h.by_kind("fault") if e.detail["fault"] == "restart_server"]
+    lost = restart.detail["queued_requests"]
+    assert lost >= 2
+    # Those webhooks never arrived: only the sweeper's re-sends got their entries processed.
+    before = [e for e in h.by_kind("delivery") if e.seq < restart.seq]
+    assert len([e for e in before if e.detail["function"] == PROCESSOR]) == 4 - lost
+    resent = sum(int(e.detail["body"].get("threads_emitted", 0)) for e in _replies(h, "sweeper"))
+    assert resent >= lost
+    assert state == (4, "completed")
+
+
+def test_a_sweepers_reply_body_is_kept_whole(dsn: str) -> None:
+    long = "x" * 500
+
+    def replies(db: Database) -> Reply:
+        return Reply(200, {"report": long, "rows": list(range(20))})
+
+    h = run_actors(dsn, [ActorSpec("s", replies, role="sweeper"), ActorSpec("a", replies)]).history
+    bodies = {e.actor: e.detail["body"] for e in h.by_kind("reply")}
+    assert bodies["s"] == {"report": long, "rows": list(range(20))}
+    assert bodies["a"]["report"] != long  # other replies are shortened for the history
 
 
 def test_free_mode_runs_the_same_pipeline_with_real_concurrency(

@@ -121,11 +121,13 @@ class SlowSteps:
 
 @dataclass(frozen=True)
 class RestartServer:
-    """An immediate (crash-like) server restart at virtual time `at_time`, or once
-    `after_delivery` deliveries have started."""
+    """An immediate (crash-like) server restart at virtual time `at_time`, once
+    `after_delivery` deliveries have started, or as soon as `queued` requests (or more) wait in
+    the pg_net queue, which the restart loses."""
 
     at_time: float | None = None
     after_delivery: int | None = None
+    queued: int | None = None
 
 
 Rule = (

@@ -206,9 +206,13 @@ class _PipelineHooks:
         self.sweeps = 0
         self.quiesced = False
         self.sweep_queued = False
+        # Runs before the deliverer takes the queue: what a restart may lose is still there.
+        self.before_poll: Callable[[], None] | None = None
         self.skip_seconds = config.faults.clock_skips()[1]
 
     def before_choose(self) -> None:
+        if self.before_poll is not None:
+            self.before_poll()
         self.deliverer.poll()
         if self.sweep_queued and not any(a.role == "sweeper" for a in self.s.live):
             self.sweep_queued = False
@@ -337,6 +341,17 @@ def run(config: RunConfig) -> RunResult:
     for rule in plan.restarts():
         if rule.at_time is not None:
             s.add_timer(rule.at_time, "restart", restart(rule))
+    on_queue = [r for r in plan.restarts() if r.queued is not None]
+
+    def restart_on_queue() -> None:
+        for rule in list(on_queue):
+            row = monitor.conn.execute(QUEUED_SQL).fetchone()
+            if row and int(row[0]) >= (rule.queued or 0):
+                on_queue.remove(rule)
+                restart(rule)()
+
+    if on_queue:
+        hooks.before_poll = restart_on_queue
     pipeline, page_size = config.pipeline, config.page_size
 
     def start(ctx: Context) -> Reply:
