@@ -271,6 +271,29 @@ def test_same_seed_and_plan_replay_identically(
     assert History.from_json(first.history.to_json()).comparable() == expected
 
 
+def test_clock_skips_and_processor_faults_replay_identically(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    plan = FaultPlan(
+        (
+            SlowSteps(times=2, seconds=120.0),
+            ApiFaults(calls=((1, "rate_limit", 30.0),), function="fetch_thread"),
+            Stall(function=PROCESSOR, occurrence=2, at_step=1, seconds=90.0),
+        )
+    )
+    first, state = _run(server, templates, seed=2, faults=plan, threads=8, page_size=4)
+    assert state == (8, "completed")
+    assert [e for e in first.history.by_kind("fault") if e.detail["fault"] == "clock_skip"]
+    expected = first.history.comparable()
+    for _ in range(2):
+        again, _state = _run(server, templates, seed=2, faults=plan, threads=8, page_size=4)
+        assert again.history.comparable() == expected
+    replayed, _state = _run(
+        server, templates, seed=999, faults=plan, choices=first.choices, threads=8, page_size=4
+    )
+    assert replayed.history.comparable() == expected
+
+
 def test_pct_strategy_runs_the_pipeline(server: Server, templates: TemplateDatabases) -> None:
     result, state = _run(server, templates, seed=1, strategy=lambda: PCTStrategy(3, 60))
     assert state == (12, "completed")

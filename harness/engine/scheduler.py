@@ -1,6 +1,7 @@
 """The deterministic scheduler: grants one actor step at a time, waits until it finished or blocked.
 
-Every choice goes through the Chooser (via the Strategy); time moves only when no actor can run.
+Every choice goes through the Chooser (via the Strategy); time moves when no actor can run, or
+when a choice that SlowSteps allows moves it while actors can still run.
 """
 
 from __future__ import annotations
