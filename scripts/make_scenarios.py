@@ -452,7 +452,9 @@ def unfired(faults: FaultPlan, history: History) -> list[str]:
             injected = sum(
                 1
                 for e in history.events
-                if e.kind == "api" and "injected fault" in str(e.detail.get("error", ""))
+                if e.kind == "api"
+                and str(e.detail.get("call", "")).startswith(f"{rule.function}(")
+                and "injected fault" in str(e.detail.get("error", ""))
             )
             ok = injected >= len(rule.calls)
         elif isinstance(rule, SlowSteps):
