@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.attribution import injected_failures
 from harness.checks import CHECKS, CheckInput, run_checks
 from harness.fakeapi import generate_dataset
 from harness.history import Event, History
@@ -341,3 +342,20 @@ def test_no_lost_work_says_what_became_of_a_lost_thread() -> None:
     assert "its entry 4 is pending" in reason(
         replace(s, entries=set_row(s.entries, 3, status="pending"), threads=s.threads[:3])
     )
+
+
+def test_a_clock_skip_counts_as_breaking_the_attempts_it_ran_under() -> None:
+    def invoke(seq: int, actor: str, role: str, record: int) -> Event:
+        return Event(seq, 0.0, actor, role, "invoke", {"record_id": record, "copy": 0})
+
+    h = History(
+        events=(
+            invoke(0, "w1", "page_worker", 1),
+            invoke(1, "p1", "processor", 7),
+            invoke(2, "p2", "processor", 8),
+            Event(
+                3, 0.0, "engine", "engine", "fault", {"fault": "clock_skip", "live": ["w1", "p1"]}
+            ),
+        )
+    )
+    assert injected_failures(h) == {("sync_page_queue", 1): 1, ("thread_processing_queue", 7): 1}
