@@ -8,7 +8,8 @@ from harness.history import Event, History
 
 PAGE, ENTRY = "sync_page_queue", "thread_processing_queue"
 ROLE_TABLE = {"page_worker": PAGE, "processor": ENTRY}
-# Injected faults that end an attempt: the worker dies, loses its connection, or outlives its lease.
+# Injected faults that end an attempt: the worker dies, loses its connection, or outlives its lease
+# (a stall, or a clock skip while it ran).
 ATTEMPT_FAULTS = {"crash", "kill_connection", "stall"}
 
 Target = tuple[str, int]
@@ -43,6 +44,11 @@ def injected_failures(history: History) -> dict[Target, int]:
         if e.kind == "fault" and e.detail.get("fault") == "restart_server":
             for actor in live:
                 broken[actor] = owner[actor]
+        if e.kind == "fault" and e.detail.get("fault") == "clock_skip":
+            # The clock ran on under these actors' steps: their leases may have expired.
+            for actor in e.detail.get("live") or ():
+                if actor in owner:
+                    broken[actor] = owner[actor]
     counts: dict[Target, int] = {}
     for target in broken.values():
         counts[target] = counts.get(target, 0) + 1

@@ -219,6 +219,12 @@ def no_lost_work(inp: CheckInput) -> Violation | None:
     problems = []
     lost_entries = []
     entry_of = {str(e["external_id"]): e for e in inp.state.entries}
+    staged_of = _staged_by_thread(inp.state)
+    queued_of = {
+        int(q["detail"]["stage_id"]): int(key)
+        for key, rows in inp.state.effects_of("entry_queued").items()
+        for q in rows
+    }
     for index, thread in enumerate(inp.dataset.threads):
         tid = str(thread["id"])
         page_number = index // inp.page_size + 1
@@ -226,13 +232,9 @@ def no_lost_work(inp: CheckInput) -> Violation | None:
             continue
         if tid not in synced:
             entry = entry_of.get(tid)
-            where = (
-                f"its entry {entry['id']} is {entry['status']}"
-                if entry
-                else f"it was never staged (page {page_number})"
-            )
             if entry:
                 lost_entries.append(int(entry["id"]))
+            where = _where_lost(tid, page_number, entry, staged_of.get(tid, []), queued_of)
             problems.append(f"thread {tid} never reached `threads`: {where}")
         elif synced[tid] != content_hash(thread):
             problems.append(f"thread {tid} in `threads` differs from the source's latest content")
@@ -244,6 +246,34 @@ def no_lost_work(inp: CheckInput) -> Violation | None:
         _few(problems),
         related_steps(inp.history, ENTRY, lost_entries),
     )
+
+
+def _staged_by_thread(state: FinalState) -> dict[str, list[Row]]:
+    """Committed stagings per external thread id, in log order."""
+    out: dict[str, list[Row]] = {}
+    for rows in state.effects_of("thread_staged").values():
+        for r in rows:
+            out.setdefault(str(r["detail"]["external_id"]), []).append(r)
+    return out
+
+
+def _where_lost(
+    tid: str, page_number: int, entry: Row | None, staged: list[Row], queued_of: dict[int, int]
+) -> str:
+    """What became of a thread that never reached `threads`, as far as the log tells."""
+    if entry:
+        return f"its entry {entry['id']} is {entry['status']}"
+    if not staged:
+        return f"it was never staged (page {page_number})"
+    stage_ids = [int(r["detail"]["stage_id"]) for r in staged if "stage_id" in r["detail"]]
+    queued = [queued_of[s] for s in stage_ids if s in queued_of]
+    page_rows = sorted({int(r["detail"]["page_id"]) for r in staged})
+    if queued:
+        return (
+            f"it was staged by page row {page_rows[0]} and queued as entry {queued[0]}, "
+            "but that queue row is gone (wiped, e.g. an unlogged table lost in a restart)"
+        )
+    return f"it was staged by page row {page_rows[0]} but never queued for processing"
 
 
 def no_stuck_work(inp: CheckInput) -> Violation | None:
@@ -302,6 +332,191 @@ def job_completes_once(inp: CheckInput) -> Violation | None:
     )
 
 
+# Effects of a job's work, and where each keeps its job id.
+_WORK_EFFECTS = (
+    "page_queued",
+    "page_done",
+    "page_failed",
+    "thread_staged",
+    "entry_queued",
+    "entry_done",
+    "entry_failed",
+    "thread_written",
+)
+
+
+def _job_of(effect: Row) -> int | None:
+    job = effect["detail"].get("job_id")
+    if job is None and ":" in str(effect["key"]):
+        job = str(effect["key"]).split(":", 1)[0]
+    return None if job is None else int(job)
+
+
+def _seq(effect: Row) -> int | None:
+    value = effect.get("commit_seq")
+    return None if value is None else int(value)
+
+
+def job_finishes_last(inp: CheckInput) -> Violation | None:
+    """In commit order, a job finishes only when all of its work is terminal, and nothing happens
+    to its work after it finished (no page queued or completed, no thread staged, queued,
+    processed or dead-lettered)."""
+    st = inp.state
+    finished_at: dict[int, int] = {}
+    for key, finishes in st.effects_of("job_finished").items():
+        seqs = [q for q in (_seq(f) for f in finishes) if q is not None]
+        if seqs:
+            finished_at[int(key)] = min(seqs)
+    if not finished_at:
+        return None
+    problems: list[str] = []
+    page_ids: set[int] = set()
+    entry_ids: set[int] = set()
+    late: dict[int, list[str]] = {}
+    # Per work item: when it was queued and when it became terminal, in commit order.
+    opened: dict[tuple[str, int], tuple[int, int]] = {}  # (table, id) -> (job, seq)
+    closed: dict[tuple[str, int], int] = {}
+    for e in st.effects:
+        kind = str(e["kind"])
+        if kind not in _WORK_EFFECTS:
+            continue
+        job, seq = _job_of(e), _seq(e)
+        if job is None or seq is None or job not in finished_at:
+            continue
+        item = _item_of(e)
+        if seq > finished_at[job]:
+            late.setdefault(job, []).append(f"{kind} {e['key']}")
+            if item is not None:
+                (page_ids if item[0] == PAGE else entry_ids).add(item[1])
+        if item is None:
+            continue
+        if kind in ("page_queued", "entry_queued"):
+            opened.setdefault(item, (job, seq))
+        elif kind in ("page_done", "page_failed", "entry_done", "entry_failed"):
+            closed[item] = min(closed.get(item, seq), seq)
+    for job, what in sorted(late.items()):
+        problems.append(
+            f"job {job} had finished when {len(what)} effects of its work committed: "
+            + ", ".join(what[:4])
+            + (" ..." if len(what) > 4 else "")
+        )
+    still_open: dict[int, list[str]] = {}
+    for (table, ident), (job, seq) in sorted(opened.items()):
+        if seq <= finished_at[job] and closed.get((table, ident), 1 << 62) > finished_at[job]:
+            name = "page row" if table == PAGE else "entry"
+            still_open.setdefault(job, []).append(f"{name} {ident}")
+            (page_ids if table == PAGE else entry_ids).add(ident)
+    for job, items in sorted(still_open.items()):
+        problems.append(
+            f"job {job} finished while {len(items)} of its work items were not terminal: "
+            + ", ".join(items[:4])
+            + (" ..." if len(items) > 4 else "")
+        )
+    if not problems:
+        return None
+    return Violation(
+        "job-finishes-last",
+        f"{len(problems)} jobs finished before their work did",
+        _few(problems),
+        related_steps(inp.history, PAGE, page_ids) + related_steps(inp.history, ENTRY, entry_ids),
+    )
+
+
+def _item_of(effect: Row) -> tuple[str, int] | None:
+    """The queue row an effect is about, if it names one."""
+    kind, d = str(effect["kind"]), effect["detail"]
+    if kind.startswith("page_"):
+        return (PAGE, int(d["page_id"]))
+    if kind.startswith("entry_"):
+        return (ENTRY, int(effect["key"]))
+    return None
+
+
+def job_status(inp: CheckInput) -> Violation | None:
+    """A finished job is `failed` exactly when some page or entry of it was dead-lettered, and
+    `completed` otherwise."""
+    problems = []
+    failed: dict[int, list[str]] = {}
+    for table, rows in ((PAGE, inp.state.pages), (ENTRY, inp.state.entries)):
+        for r in rows:
+            if r["status"] == "failed":
+                failed.setdefault(int(r["job_id"]), []).append(f"{table} row {r['id']}")
+    for j in inp.state.jobs:
+        status, job = str(j["status"]), int(j["id"])
+        if status == "running":
+            continue  # no-stuck-work's business
+        dead = failed.get(job, [])
+        want = "failed" if dead else "completed"
+        if status != want:
+            why = (
+                f"{len(dead)} of its items were dead-lettered ({', '.join(dead[:3])})"
+                if dead
+                else "nothing of it was dead-lettered"
+            )
+            problems.append(f"job {job} is {status}, but {why}: it should be {want}")
+    if not problems:
+        return None
+    return Violation(
+        "job-status", f"{len(problems)} jobs finished with the wrong status", _few(problems)
+    )
+
+
+def pages_match_source(inp: CheckInput) -> Violation | None:
+    """The pages queued for a job are the source's pages, none missing and none extra (up to
+    the first dead-lettered page, after which none may exist), each holding that page's threads."""
+    problems: list[str] = []
+    ids: set[int] = set()
+    staged: dict[int, set[str]] = {}
+    for rows in inp.state.effects_of("thread_staged").values():
+        for r in rows:
+            staged.setdefault(int(r["detail"]["page_id"]), set()).add(
+                str(r["detail"]["external_id"])
+            )
+    for j in inp.state.jobs:
+        job = int(j["id"])
+        size = int(j.get("page_size") or inp.page_size)
+        source = inp.dataset.pages(size)
+        pages = [p for p in inp.state.pages if int(p["job_id"]) == job]
+        failed = [int(p["page_number"]) for p in pages if p["status"] == "failed"]
+        last = min([len(source), *failed])
+        numbers = sorted(int(p["page_number"]) for p in pages)
+        missing = sorted(set(range(1, last + 1)) - set(numbers))
+        extra = sorted({n for n in numbers if not 1 <= n <= last})
+        if missing:
+            problems.append(
+                f"job {job}: the source has {len(source)} pages of {size}, pages {missing} "
+                "were never queued"
+            )
+        if extra:
+            ids.update(int(p["id"]) for p in pages if int(p["page_number"]) in extra)
+            problems.append(
+                f"job {job}: pages {extra} were queued, but the source has {len(source)} pages "
+                f"of {size}" + (f" and page {min(failed)} was dead-lettered" if failed else "")
+            )
+        for p in pages:
+            number = int(p["page_number"])
+            if p["status"] != "done" or not 1 <= number <= len(source):
+                continue
+            want = {str(t["id"]) for t in source[number - 1]}
+            got = staged.get(int(p["id"]), set())
+            if got != want:
+                ids.add(int(p["id"]))
+                problems.append(
+                    f"page {job}:{number} (id {p['id']}) staged {len(got)} threads, the source's "
+                    f"page {number} has {len(want)}"
+                    + (f"; not in it: {sorted(got - want)[:3]}" if got - want else "")
+                    + (f"; missing: {sorted(want - got)[:3]}" if want - got else "")
+                )
+    if not problems:
+        return None
+    return Violation(
+        "pages-match-source",
+        f"{len(problems)} differences between the queued pages and the source's pages",
+        _few(problems),
+        related_steps(inp.history, PAGE, ids),
+    )
+
+
 def no_dead_letter_without_cause(inp: CheckInput) -> Violation | None:
     """Nothing is dead-lettered unless injected faults failed every one of its attempts."""
     problems = []
@@ -337,6 +552,9 @@ CHECKS: dict[str, Check] = {
     "no-stuck-work": no_stuck_work,
     "job-completes-once": job_completes_once,
     "no-dead-letter-without-cause": no_dead_letter_without_cause,
+    "job-finishes-last": job_finishes_last,
+    "job-status": job_status,
+    "pages-match-source": pages_match_source,
 }
 
 

@@ -138,20 +138,28 @@ class ApiFault:
         return ProviderError("timed out (injected fault)", status=None)
 
 
+FETCH_PAGE, FETCH_THREAD = "fetch_page", "fetch_thread"
+API_FUNCTIONS = (FETCH_PAGE, FETCH_THREAD)
+
+
 @dataclass(frozen=True)
 class ApiCall:
-    index: int  # 0-based order of calls to one FakeThreadsAPI
+    """One call: `index` counts calls to the same `function` of one FakeThreadsAPI, from 0."""
+
+    index: int
     cursor: str | None
     page_size: int
+    function: str = FETCH_PAGE
+    thread_id: str | None = None
 
 
 FaultPlan = Callable[[ApiCall], "ApiFault | None"]
 
 
-def faults_at(mapping: Mapping[int, ApiFault]) -> FaultPlan:
-    """Fault the calls with these indexes."""
+def faults_at(mapping: Mapping[int, ApiFault], function: str = FETCH_PAGE) -> FaultPlan:
+    """Fault the calls of `function` with these indexes."""
     plan = dict(mapping)
-    return lambda call: plan.get(call.index)
+    return lambda call: plan.get(call.index) if call.function == function else None
 
 
 def faults_for_page(page: int, fault: ApiFault, *, times: int = 1) -> FaultPlan:
@@ -161,6 +169,8 @@ def faults_for_page(page: int, fault: ApiFault, *, times: int = 1) -> FaultPlan:
 
     def plan(call: ApiCall) -> ApiFault | None:
         nonlocal seen
+        if call.function != FETCH_PAGE:
+            return None
         try:
             number = page_number_of(call.cursor, call.page_size)
         except ProviderError:
@@ -201,14 +211,12 @@ class FakeThreadsAPI:
         self.faults = faults
         self.calls: list[tuple[ApiCall, str]] = []  # outcome "ok", "bad_request" or a fault kind
         self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
 
     def fetch_page(self, cursor: str | None, page_size: int) -> ThreadPage:
         with self._lock:
-            call = ApiCall(index=len(self.calls), cursor=cursor, page_size=page_size)
-            fault = self.faults(call) if self.faults is not None else None
-            if fault is not None:
-                self.calls.append((call, fault.kind))
-                raise fault.error()
+            call = ApiCall(self._count(FETCH_PAGE), cursor=cursor, page_size=page_size)
+            self._fault(call)
             try:
                 page = self._page(cursor, page_size)
             except ProviderError:
@@ -216,6 +224,30 @@ class FakeThreadsAPI:
                 raise
             self.calls.append((call, "ok"))
             return page
+
+    def fetch_thread(self, thread_id: str) -> dict[str, Any]:
+        """One thread as the API has it now (a copy); ProviderError 404 for an unknown id."""
+        with self._lock:
+            call = ApiCall(self._count(FETCH_THREAD), None, 0, FETCH_THREAD, thread_id)
+            self._fault(call)
+            thread = self.dataset.by_id.get(thread_id)
+            if thread is None:
+                self.calls.append((call, "not_found"))
+                raise ProviderError(f"no thread {thread_id!r}", status=404)
+            self.calls.append((call, "ok"))
+            copy: dict[str, Any] = json.loads(json.dumps(thread))
+            return copy
+
+    def _count(self, function: str) -> int:
+        n = self._counts.get(function, 0)
+        self._counts[function] = n + 1
+        return n
+
+    def _fault(self, call: ApiCall) -> None:
+        fault = self.faults(call) if self.faults is not None else None
+        if fault is not None:
+            self.calls.append((call, fault.kind))
+            raise fault.error()
 
     def _page(self, cursor: str | None, page_size: int) -> ThreadPage:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -244,7 +276,8 @@ class FakeThreadsAPI:
 def serve(
     api: FakeThreadsAPI, host: str = "127.0.0.1", port: int = 0, *, timeout_delay: float = 2.0
 ) -> Iterator[str]:
-    """Serve `api` at `GET /threads?limit=N&cursor=C`; yield the base URL, shut down on exit.
+    """Serve `api` at `GET /threads?limit=N&cursor=C` and `GET /threads/<id>`; yield the base
+    URL, shut down on exit.
 
     A timeout fault holds the response for `timeout_delay` seconds (then answers 504), so a
     client with a shorter timeout times out for real.
@@ -257,6 +290,11 @@ def serve(
 
         def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
+            prefix = "/threads/"
+            if url.path.startswith(prefix) and len(url.path) > len(prefix):
+                thread_id = urllib.parse.unquote(url.path[len(prefix) :])
+                self._serve(lambda: api.fetch_thread(thread_id))
+                return
             if url.path != "/threads":
                 self._send(404, {"error": f"no such path {url.path}"})
                 return
@@ -267,8 +305,17 @@ def serve(
                 self._send(400, {"error": "limit must be an integer"})
                 return
             cursor = query.get("cursor", [None])[0]
+
+            def page() -> object:
+                got = api.fetch_page(cursor, limit)
+                return {"threads": list(got.threads), "next_cursor": got.next_cursor}
+
+            self._serve(page)
+
+        def _serve(self, call: Callable[[], object]) -> None:
+            """Answer with what `call` returns, or with its ProviderError as the API would."""
             try:
-                page = api.fetch_page(cursor, limit)
+                payload = call()
             except ProviderError as e:
                 if e.status is None:
                     stopping.wait(timeout_delay)
@@ -279,7 +326,7 @@ def serve(
                         headers["Retry-After"] = f"{e.retry_after:g}"
                     self._send(e.status, {"error": str(e)}, headers)
                 return
-            self._send(200, {"threads": list(page.threads), "next_cursor": page.next_cursor})
+            self._send(200, payload)
 
         def _send(
             self, status: int, payload: object, headers: Mapping[str, str] | None = None

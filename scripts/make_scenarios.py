@@ -39,6 +39,7 @@ from harness.engine.faults import (  # noqa: E402
     FaultPlan,
     KillConnection,
     RestartServer,
+    SlowSteps,
     Stall,
 )
 from harness.history import History  # noqa: E402
@@ -67,6 +68,7 @@ class MutantRecipe:
     faults: FaultPlan
     bug: str  # what the mutant gets wrong
     how: str  # what the faults do to show it
+    settings: Mapping[str, float] = field(default_factory=dict)
 
 
 MUTANT_RECIPES: dict[str, MutantRecipe] = {
@@ -156,6 +158,35 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "The second API call (the first fetch of page 2) is rate limited once (429, Retry-After "
         "30 s); the page is dead-lettered without cause and the rest of the job is lost.",
     ),
+    "queue_after_complete": MutantRecipe(
+        "job-finishes-last",
+        FaultPlan(),
+        "The page worker completes its page (staging its threads) in one RPC and queues the "
+        "staged threads for processing in a second RPC, so the job's open-work counter misses "
+        "them when the page completes.",
+        "No fault: the last page completes while no earlier entry is open, which finishes the "
+        "job before that page's threads are queued; they are processed after the job finished.",
+    ),
+    "completed_despite_dead_letters": MutantRecipe(
+        "job-status",
+        plan(
+            ApiFaults(
+                calls=((1, "server_error", 0.0), (2, "rate_limit", 10.0), (3, "timeout", 0.0))
+            )
+        ),
+        "The job is finished at the right moment but always as completed, even when something "
+        "was dead-lettered.",
+        "With max_attempts 3, every fetch of page 2 fails (500, 429, timeout): the page is "
+        "dead-lettered with an injected cause, yet the job ends completed.",
+        settings={"max_attempts": 3},
+    ),
+    "fixed_batch_fetch": MutantRecipe(
+        "pages-match-source",
+        FaultPlan(),
+        "The page worker ignores the job's page size and fetches 100 threads per call.",
+        "No fault: the 8 source threads come back in one page row where the source has two "
+        "pages of 4; every thread is still synced exactly once.",
+    ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
         plan(Duplicate(function=P, occurrence=0)),
@@ -231,8 +262,8 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         plan(
             Crash(function=T, occurrence=0, at_step=1), Crash(function=T, occurrence=5, at_step=1)
         ),
-        "Two processors die right after their claims, before writing the thread (step 1); the "
-        "entries are reclaimed after their leases.",
+        "Two processors die right after their claims, before reading their thread from the API "
+        "(step 1); the entries are reclaimed after their leases.",
     ),
     "caller-timeout": ReferenceRecipe(
         plan(
@@ -283,10 +314,43 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "dead-lettered with an injected cause, the job fails, and no check is violated.",
         settings={"max_attempts": 3},
     ),
+    "api-thread-faults": ReferenceRecipe(
+        plan(
+            ApiFaults(
+                calls=((0, "server_error", 0.0), (2, "rate_limit", 20.0), (3, "timeout", 0.0)),
+                function="fetch_thread",
+            )
+        ),
+        "Three processors' reads of their thread fail (500, 429 with Retry-After, timeout); "
+        "fail_thread schedules the retries and every thread is processed once.",
+    ),
+    "api-thread-exhausts-attempts": ReferenceRecipe(
+        plan(
+            ApiFaults(
+                calls=((0, "server_error", 0.0), (1, "rate_limit", 10.0), (2, "timeout", 0.0)),
+                function="fetch_thread",
+            )
+        ),
+        "With max_attempts 3 and one thread, every read of it fails (500, 429, timeout): the "
+        "entry is dead-lettered with an injected cause and the job fails, as it should.",
+        settings={"max_attempts": 3},
+        dataset=Dataset(seed=1, threads=1, page_size=4),
+    ),
+    "slow-steps": ReferenceRecipe(
+        plan(SlowSteps(times=2, seconds=120.0)),
+        "Twice the clock runs on by at least 120 s while workers are mid-step, past every "
+        "lease: sweeper ticks fall between their steps, rescue their items and re-send the "
+        "webhooks; the fenced completions let each item commit once.",
+    ),
     "server-restart": ReferenceRecipe(
         plan(RestartServer(after_delivery=3)),
         "PostgreSQL restarts (crash-like) once 3 deliveries have started; queued pg_net "
         "requests are lost and open transactions roll back; the sweeper recovers everything.",
+    ),
+    "server-restart-loses-webhooks": ReferenceRecipe(
+        plan(RestartServer(queued=2)),
+        "PostgreSQL restarts (crash-like) as soon as two webhooks wait in the pg_net queue; "
+        "they are lost, and the sweeper re-sends them after the emit grace.",
     ),
     "mixed": ReferenceRecipe(
         plan(
@@ -388,9 +452,15 @@ def unfired(faults: FaultPlan, history: History) -> list[str]:
             injected = sum(
                 1
                 for e in history.events
-                if e.kind == "api" and "injected fault" in str(e.detail.get("error", ""))
+                if e.kind == "api"
+                and str(e.detail.get("call", "")).startswith(f"{rule.function}(")
+                and "injected fault" in str(e.detail.get("error", ""))
             )
             ok = injected >= len(rule.calls)
+        elif isinstance(rule, SlowSteps):
+            ok = any(
+                e.kind == "fault" and e.detail.get("fault") == "clock_skip" for e in history.events
+            )
         elif isinstance(rule, RestartServer):
             ok = any(
                 e.kind == "fault" and e.detail.get("fault") == "restart_server"
@@ -413,6 +483,7 @@ def make_mutant(bench: Workbench, name: str, recipe: MutantRecipe, max_seeds: in
         impl=MUTANTS[name],
         dataset=MUTANT_DATASET,
         faults=recipe.faults,
+        settings=dict(recipe.settings),
         expect=Expect("fail", recipe.check),
         description=f"Bug: {recipe.bug} Faults: {recipe.how} Violates {recipe.check}.",
     )

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.attribution import injected_failures
 from harness.checks import CHECKS, CheckInput, run_checks
 from harness.fakeapi import generate_dataset
 from harness.history import Event, History
@@ -62,19 +63,37 @@ def sound_state() -> FinalState:
         for i in range(4)
     )
     threads = tuple({"external_id": x["id"], "content_hash": content_hash(x)} for x in t)
+
+    def staged(i: int, txid: int) -> dict[str, Any]:
+        page = i // 2 + 1
+        detail = {"page_id": page, "external_id": t[i]["id"], "stage_id": i + 1, "job_id": 1}
+        return {"kind": "thread_staged", "key": f"1:{t[i]['id']}", "txid": txid, "detail": detail}
+
+    def queued(i: int, txid: int) -> dict[str, Any]:
+        detail = {"stage_id": i + 1, "job_id": 1}
+        return {"kind": "entry_queued", "key": str(i + 1), "txid": txid, "detail": detail}
+
     effects: list[dict[str, Any]] = [
         {"kind": "page_queued", "key": "1:1", "txid": 100, "detail": {"page_id": 1}},
-        {"kind": "thread_staged", "key": f"1:{t[0]['id']}", "txid": 101, "detail": {"page_id": 1}},
-        {"kind": "thread_staged", "key": f"1:{t[1]['id']}", "txid": 101, "detail": {"page_id": 1}},
+        staged(0, 101),
+        staged(1, 101),
+        queued(0, 101),
+        queued(1, 101),
         {"kind": "page_queued", "key": "1:2", "txid": 101, "detail": {"page_id": 2}},
         {"kind": "page_done", "key": "1:1", "txid": 101, "detail": {"page_id": 1}},
-        {"kind": "thread_staged", "key": f"1:{t[2]['id']}", "txid": 102, "detail": {"page_id": 2}},
-        {"kind": "thread_staged", "key": f"1:{t[3]['id']}", "txid": 102, "detail": {"page_id": 2}},
+        staged(2, 102),
+        staged(3, 102),
+        queued(2, 102),
+        queued(3, 102),
         {"kind": "page_done", "key": "1:2", "txid": 102, "detail": {"page_id": 2}},
     ]
     for i, x in enumerate(t):
-        effects.append({"kind": "thread_written", "key": x["id"], "txid": 110 + i, "detail": {}})
-        effects.append({"kind": "entry_done", "key": str(i + 1), "txid": 110 + i, "detail": {}})
+        effects.append(
+            {"kind": "thread_written", "key": x["id"], "txid": 110 + i, "detail": {"job_id": 1}}
+        )
+        effects.append(
+            {"kind": "entry_done", "key": str(i + 1), "txid": 110 + i, "detail": {"job_id": 1}}
+        )
     effects.append(
         {
             "kind": "job_finished",
@@ -83,6 +102,8 @@ def sound_state() -> FinalState:
             "detail": {"status": "completed", "open_pages": 0, "open_entries": 0},
         }
     )
+    for e in effects:
+        e["commit_seq"] = e["txid"]  # these transactions committed in txid order
     jobs = ({"id": 1, "status": "completed", "page_size": PAGE_SIZE},)
     for n, e in enumerate(effects):
         e["id"] = n + 1
@@ -192,6 +213,35 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
         replace(s, entries=set_row(s.entries, 0, status="failed", attempts=5, last_error="boom")),
         {},
     )
+    # The job finished before its last entry was done (in commit order).
+    finished_early = tuple(
+        {**e, "commit_seq": 112} if e["kind"] == "job_finished" else e for e in s.effects
+    )
+    yield ("job-finishes-last", replace(s, effects=finished_early), {})
+    # The last page's entries were queued after the job finished.
+    queued_late = tuple(
+        {**e, "commit_seq": 120 + int(e["key"])}
+        if e["kind"] == "entry_queued" and e["txid"] == 102
+        else e
+        for e in s.effects
+    )
+    yield ("job-finishes-last", replace(s, effects=queued_late), {})
+    yield ("job-status", replace(s, jobs=({**s.jobs[0], "status": "failed"},)), {})
+    yield (
+        "job-status",
+        replace(s, entries=set_row(s.entries, 3, status="failed", attempts=5, last_error="x")),
+        {},
+    )
+    yield ("pages-match-source", replace(s, pages=s.pages[:1]), {})
+    extra = {**s.pages[1], "id": 3, "page_number": 3}
+    yield ("pages-match-source", replace(s, pages=(*s.pages, extra)), {})
+    swapped = tuple(
+        {**e, "detail": {**e["detail"], "page_id": 3 - e["detail"]["page_id"]}}
+        if e["kind"] == "thread_staged" and e["key"].endswith(t[0]["id"])
+        else e
+        for e in s.effects
+    )
+    yield ("pages-match-source", replace(s, effects=swapped), {})
 
 
 @pytest.mark.parametrize("check,state,kw", list(broken_states()))
@@ -256,12 +306,56 @@ def test_reference_run_passes_every_check_on_the_real_effect_log(
     assert result.outcome is not None and result.outcome.ok
     with psycopg.connect(pg_server.dsn(db), autocommit=True) as conn:
         state = capture(conn)
-        # A second, redundant write of one thread is a second processing, though nothing changed.
+        # A second, redundant write of one thread is a second processing, though nothing changed,
+        # and it comes after the job finished.
         assert run_checks(CheckInput(History(events=[]), state, dataset, 6)) == []
+        assert all(e["commit_seq"] is not None for e in state.effects)
         conn.execute(
             "UPDATE threads SET subject = subject WHERE external_id = %s",
             (dataset.threads[0]["id"],),
         )
         again = run_checks(CheckInput(History(events=[]), capture(conn), dataset, 6))
-    assert [v.check for v in again] == ["thread-exactly-once"]
+    assert [v.check for v in again] == ["thread-exactly-once", "job-finishes-last"]
     checked_template.drop(db)
+
+
+def test_no_lost_work_says_what_became_of_a_lost_thread() -> None:
+    s = sound_state()
+    last = DATASET.threads[3]["id"]
+    lost = replace(s, entries=s.entries[:3], threads=s.threads[:3])
+
+    def reason(state: FinalState) -> str:
+        v = CHECKS["no-lost-work"](inp(state))
+        assert v is not None and len(v.rows) == 1
+        return v.rows[0]
+
+    assert "queued as entry 4, but that queue row is gone" in reason(lost)
+    unqueued = tuple(
+        e for e in lost.effects if not (e["kind"] == "entry_queued" and e["key"] == "4")
+    )
+    assert (
+        f"thread {last} never reached `threads`: it was staged by page row 2 but never queued"
+        in (reason(replace(lost, effects=unqueued)))
+    )
+    unstaged = tuple(e for e in unqueued if not e["key"].endswith(f":{last}"))
+    assert "it was never staged (page 2)" in reason(replace(lost, effects=unstaged))
+    assert "its entry 4 is pending" in reason(
+        replace(s, entries=set_row(s.entries, 3, status="pending"), threads=s.threads[:3])
+    )
+
+
+def test_a_clock_skip_counts_as_breaking_the_attempts_it_ran_under() -> None:
+    def invoke(seq: int, actor: str, role: str, record: int) -> Event:
+        return Event(seq, 0.0, actor, role, "invoke", {"record_id": record, "copy": 0})
+
+    h = History(
+        events=(
+            invoke(0, "w1", "page_worker", 1),
+            invoke(1, "p1", "processor", 7),
+            invoke(2, "p2", "processor", 8),
+            Event(
+                3, 0.0, "engine", "engine", "fault", {"fault": "clock_skip", "live": ["w1", "p1"]}
+            ),
+        )
+    )
+    assert injected_failures(h) == {("sync_page_queue", 1): 1, ("thread_processing_queue", 7): 1}

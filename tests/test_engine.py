@@ -12,6 +12,7 @@ import pytest
 
 from harness.engine import (
     ActorSpec,
+    ApiFaults,
     CallerTimeout,
     ChoiceList,
     Crash,
@@ -25,17 +26,19 @@ from harness.engine import (
     RestartServer,
     RunConfig,
     RunResult,
+    SlowSteps,
     Stall,
     apply_settings,
     run,
     run_actors,
     run_free,
 )
+from harness.engine.scheduler import has_cycle
 from harness.engine.strategy import Chooser
 from harness.history import Event, History
 from harness.postgres import Server, TemplateDatabases, start_server
 from harness.supabase import migrations
-from threadsync.pipeline import Database
+from threadsync.pipeline import Database, Reply
 from threadsync.reference import pipeline as reference
 
 PAGE_WORKER = "sync-threads-page-worker"
@@ -194,6 +197,50 @@ def test_deadlock_is_broken_by_the_server_and_seen_by_one_actor(dsn: str) -> Non
     assert len(result.errors) == 1 and "DeadlockDetected" in result.errors[0]
 
 
+def test_waits_behind_a_stalled_lock_holder_move_time_instead_of_hanging(dsn: str) -> None:
+    """Issue 14's false deadlock: a stalled worker holds a lock, two actors wait on it, a third
+    waits on one of those. No cycle, so time moves to the stalled worker's wake-up."""
+    _table(dsn)
+
+    def holder(db: Database) -> None:
+        with db.transaction():  # BEGIN (step 0), UPDATE (1), stalled before COMMIT (2)
+            db.query("UPDATE t SET v = v + 1 WHERE id = 1")
+
+    def waiter_holding_2(db: Database) -> None:
+        with db.transaction():
+            db.query("UPDATE t SET v = v + 1 WHERE id = 2")
+            db.query("UPDATE t SET v = v + 1 WHERE id = 1")
+
+    def waiter(db: Database) -> None:
+        db.query("UPDATE t SET v = v + 1 WHERE id = 1")
+
+    def waits_on_waiter(db: Database) -> None:
+        db.query("UPDATE t SET v = v + 1 WHERE id = 2")
+
+    actors = [
+        ActorSpec("w", holder, faults=(Stall(at_step=2, seconds=100.0),)),
+        ActorSpec("p1", waiter_holding_2),
+        ActorSpec("p2", waiter),
+        ActorSpec("s", waits_on_waiter),
+    ]
+    # Always the first runnable actor: w takes its lock and stalls, then p1, p2, s block.
+    result = run_actors(dsn, actors, choices=[0] * 40, safety_timeout=3.0)
+    h = result.history
+    blocked = {e.actor: e.detail["blocked_by"] for e in h.by_kind("blocked")}
+    assert blocked["p1"] == ["w"] and blocked["s"] == ["p1"], blocked
+    assert "p2" in blocked
+    assert result.clock == 100.0 and result.errors == []
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert c.execute("SELECT v FROM t ORDER BY id").fetchall() == [(3,), (2,)]
+
+
+def test_has_cycle_finds_only_real_wait_cycles() -> None:
+    assert has_cycle({"a": {"b"}, "b": {"a"}})
+    assert has_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
+    assert not has_cycle({"p1": {"w"}, "p2": {"w", "p1"}, "s": {"p1"}})
+    assert not has_cycle({})
+
+
 # --- the reference pipeline ----------------------------------------------------------------------
 
 
@@ -222,6 +269,29 @@ def test_same_seed_and_plan_replay_identically(
     assert replayed.history.comparable() == expected
     # And the history survives JSON.
     assert History.from_json(first.history.to_json()).comparable() == expected
+
+
+def test_clock_skips_and_processor_faults_replay_identically(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    plan = FaultPlan(
+        (
+            SlowSteps(times=2, seconds=120.0),
+            ApiFaults(calls=((1, "rate_limit", 30.0),), function="fetch_thread"),
+            Stall(function=PROCESSOR, occurrence=2, at_step=1, seconds=90.0),
+        )
+    )
+    first, state = _run(server, templates, seed=2, faults=plan, threads=8, page_size=4)
+    assert state == (8, "completed")
+    assert [e for e in first.history.by_kind("fault") if e.detail["fault"] == "clock_skip"]
+    expected = first.history.comparable()
+    for _ in range(2):
+        again, _state = _run(server, templates, seed=2, faults=plan, threads=8, page_size=4)
+        assert again.history.comparable() == expected
+    replayed, _state = _run(
+        server, templates, seed=999, faults=plan, choices=first.choices, threads=8, page_size=4
+    )
+    assert replayed.history.comparable() == expected
 
 
 def test_pct_strategy_runs_the_pipeline(server: Server, templates: TemplateDatabases) -> None:
@@ -349,8 +419,41 @@ def test_killed_connection_surfaces_as_the_actors_error(
 def test_run_continues_after_a_server_restart(server: Server, templates: TemplateDatabases) -> None:
     plan = FaultPlan((RestartServer(after_delivery=3),))
     result, state = _run(server, templates, faults=plan)
-    assert [e for e in result.history.by_kind("fault") if e.detail["fault"] == "restart_server"]
+    (restart,) = [
+        e for e in result.history.by_kind("fault") if e.detail["fault"] == "restart_server"
+    ]
+    assert isinstance(restart.detail["queued_requests"], int)
     assert state == (12, "completed") and result.quiesced
+
+
+def test_a_restart_records_how_many_queued_requests_it_lost(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    # As soon as two webhooks wait in the pg_net queue (a page's completion queues four).
+    plan = FaultPlan((RestartServer(queued=2),))
+    result, state = _run(server, templates, faults=plan, threads=4, page_size=4)
+    h = result.history
+    (restart,) = [e for e in h.by_kind("fault") if e.detail["fault"] == "restart_server"]
+    lost = restart.detail["queued_requests"]
+    assert lost >= 2
+    # Those webhooks never arrived: only the sweeper's re-sends got their entries processed.
+    before = [e for e in h.by_kind("delivery") if e.seq < restart.seq]
+    assert len([e for e in before if e.detail["function"] == PROCESSOR]) == 4 - lost
+    resent = sum(int(e.detail["body"].get("threads_emitted", 0)) for e in _replies(h, "sweeper"))
+    assert resent >= lost
+    assert state == (4, "completed")
+
+
+def test_a_sweepers_reply_body_is_kept_whole(dsn: str) -> None:
+    long = "x" * 500
+
+    def replies(db: Database) -> Reply:
+        return Reply(200, {"report": long, "rows": list(range(20))})
+
+    h = run_actors(dsn, [ActorSpec("s", replies, role="sweeper"), ActorSpec("a", replies)]).history
+    bodies = {e.actor: e.detail["body"] for e in h.by_kind("reply")}
+    assert bodies["s"] == {"report": long, "rows": list(range(20))}
+    assert bodies["a"]["report"] != long  # other replies are shortened for the history
 
 
 def test_free_mode_runs_the_same_pipeline_with_real_concurrency(
@@ -411,3 +514,110 @@ def test_a_fault_aimed_past_the_last_step_is_reported_unfired(
     unfired = [e for e in result.history.events if e.detail.get("fault") == "unfired"]
     assert len(unfired) == 1 and unfired[0].detail["rule"] == "Crash"
     assert unfired[0].detail["steps_taken"] < 9
+
+
+def test_a_fault_at_the_last_step_fires_and_is_not_reported_unfired(dsn: str) -> None:
+    def two_steps(db: Database) -> None:
+        db.query("SELECT 1")
+        db.query("SELECT 2")  # step 1, the last
+
+    rules = (Stall(at_step=1, seconds=5.0), CallerTimeout(after_steps=1), Crash(at_step=2))
+    h = run_actors(dsn, [ActorSpec("a", two_steps, faults=rules)]).history
+    faults = [e.detail for e in h.by_kind("fault")]
+    assert [f["fault"] for f in faults] == ["stall", "unfired"], faults
+    assert faults[1]["rule"] == "Crash" and faults[1]["at_step"] == 2
+    assert any(e.detail.get("error") == "caller timed out" for e in h.by_kind("reply"))
+
+
+def test_processor_api_faults_reach_fail_thread_and_the_sync_still_completes(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    plan = FaultPlan(
+        (
+            ApiFaults(
+                calls=((0, "server_error", 0.0), (1, "rate_limit", 30.0), (2, "timeout", 0.0)),
+                function="fetch_thread",
+            ),
+        )
+    )
+    result, (threads, job) = _run(server, templates, faults=plan, threads=4, page_size=4)
+    replies = [e.detail for e in _replies(result.history, "processor")]
+    retries = [r for r in replies if r.get("status") == 503]
+    assert len(retries) == 3 and all(r["body"]["outcome"] == "retry" for r in retries)
+    assert {r["body"]["error"].split(": ", 1)[0] for r in retries} == {"threads API"}
+    assert threads == 4 and job == "completed"
+    failed_calls = [e for e in result.history.by_kind("api") if e.outcome == "error"]
+    assert [e.role for e in failed_calls] == ["processor"] * 3
+    assert result.api_calls.count("ok") == 1 + 4  # one page, four threads
+
+
+def test_api_faults_name_an_api_function() -> None:
+    with pytest.raises(ValueError, match="fetch_everything"):
+        ApiFaults(calls=((0, "timeout", 0.0),), function="fetch_everything")
+
+
+# --- time passing under live actors --------------------------------------------------------------
+
+WORKERS = ("page_worker", "processor")
+
+
+def _sweeps_under_live_workers(h: History) -> tuple[int, int, int]:
+    """(sweeper steps taken while a worker was mid-handler, sweeper replies that rescued an
+    expired lease while a worker was mid-handler, most sweepers alive at once)."""
+    live: set[str] = set()
+    sweepers: set[str] = set()
+    between = rescues = most = 0
+    for e in h.events:
+        if e.kind == "invoke" and e.role in WORKERS:
+            live.add(e.actor)
+        elif (
+            e.kind == "reply" and e.role in WORKERS and e.detail.get("error") != "caller timed out"
+        ):
+            live.discard(e.actor)
+        if e.role == "sweeper" and e.kind == "invoke":
+            sweepers.add(e.actor)
+            most = max(most, len(sweepers))
+        elif e.role == "sweeper" and e.kind == "reply":
+            sweepers.discard(e.actor)
+            body = e.detail.get("body") or {}
+            if live and (body.get("pages_requeued") or body.get("threads_requeued")):
+                rescues += 1
+        elif e.role == "sweeper" and e.kind == "statement" and live:
+            between += 1
+    return between, rescues, most
+
+
+def test_slow_steps_put_sweeper_ticks_between_steps_of_live_workers(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    found = {"between": 0, "rescues": 0, "queued": 0}
+    for seed in range(6):
+        plan = FaultPlan((SlowSteps(times=2, seconds=120.0),))
+        result, (threads, job) = _run(
+            server, templates, faults=plan, seed=seed, threads=8, page_size=4
+        )
+        h = result.history
+        skips = [e for e in h.by_kind("fault") if e.detail["fault"] == "clock_skip"]
+        assert 1 <= len(skips) <= 2 and all(s.detail["live"] for s in skips)
+        between, rescues, most = _sweeps_under_live_workers(h)
+        assert most == 1, "pg_cron runs one sweep at a time"
+        found["between"] += between
+        found["rescues"] += rescues
+        found["queued"] += sum(1 for e in h.by_kind("info") if e.detail.get("sweep") == "queued")
+        assert threads == 8 and job == "completed"
+    # A tick due while the last sweep still runs was queued behind it, as pg_cron does.
+    assert found["between"] and found["rescues"] and found["queued"], found
+
+
+def test_without_slow_steps_time_never_moves_while_an_actor_can_run(
+    server: Server, templates: TemplateDatabases
+) -> None:
+    result, _ = _run(server, templates, threads=8, page_size=4, seed=3)
+    assert not [e for e in result.history.by_kind("fault") if e.detail["fault"] == "clock_skip"]
+    assert not any(label.startswith("(clock") for label in result.choice_labels)
+
+
+def test_slow_steps_rule_round_trips() -> None:
+    plan = FaultPlan((SlowSteps(times=2, seconds=90.0), SlowSteps()))
+    assert FaultPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    assert plan.clock_skips() == (3, 90.0)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.fakeapi import (
+    FETCH_THREAD,
     ApiCall,
     ApiFault,
     Dataset,
@@ -173,6 +174,44 @@ def test_no_plan_never_faults() -> None:
     assert set(api.outcomes()) == {"ok"}
 
 
+def test_fetch_thread_serves_each_thread_and_404s_an_unknown_id() -> None:
+    ds = generate_dataset(3, 4)
+    api = FakeThreadsAPI(ds)
+    for thread in ds.threads:
+        assert api.fetch_thread(thread["id"]) == thread
+    with pytest.raises(ProviderError) as err:
+        api.fetch_thread("thr_99999")
+    assert err.value.status == 404
+    assert api.outcomes() == ["ok"] * 4 + ["not_found"]
+
+
+def test_fetch_thread_faults_count_their_own_calls() -> None:
+    ds = generate_dataset(3, 4)
+    plan = combine(
+        faults_at({0: ApiFault("server_error")}),
+        faults_at(
+            {0: ApiFault("timeout"), 1: ApiFault("rate_limit", retry_after=9.0)}, FETCH_THREAD
+        ),
+    )
+    api = FakeThreadsAPI(ds, plan)
+    with pytest.raises(ProviderError) as err:
+        api.fetch_thread("thr_00000")  # fetch_thread call 0
+    assert err.value.status is None
+    with pytest.raises(ProviderError) as err:
+        api.fetch_page(None, 2)  # fetch_page call 0
+    assert err.value.status == 500
+    with pytest.raises(ProviderError) as err:
+        api.fetch_thread("thr_00000")
+    assert (err.value.status, err.value.retry_after) == (429, 9.0)
+    assert api.fetch_thread("thr_00001") == ds.threads[1]
+    assert [(c.function, c.index) for c, _ in api.calls] == [
+        (FETCH_THREAD, 0),
+        ("fetch_page", 0),
+        (FETCH_THREAD, 1),
+        (FETCH_THREAD, 2),
+    ]
+
+
 # --- HTTP ------------------------------------------------------------------------------------
 
 
@@ -213,6 +252,35 @@ def test_http_faults() -> None:
             client.fetch_page("garbage!", 10)
         assert err.value.status == 400 and "invalid cursor" in str(err.value)
     assert api.outcomes() == ["rate_limit", "server_error", "timeout", "ok", "bad_request"]
+
+
+def test_http_fetch_thread_round_trip_and_faults() -> None:
+    ds = generate_dataset(4, 3)
+    plan = faults_at(
+        {
+            0: ApiFault("rate_limit", retry_after=4.0),
+            1: ApiFault("server_error"),
+            2: ApiFault("timeout"),
+        },
+        FETCH_THREAD,
+    )
+    api = FakeThreadsAPI(ds, plan)
+    with serve(api, timeout_delay=0.5) as url:
+        client = HttpThreadsProvider(url, timeout=0.2)
+        with pytest.raises(ProviderError) as err:
+            client.fetch_thread("thr_00001")
+        assert (err.value.status, err.value.retry_after) == (429, 4.0)
+        with pytest.raises(ProviderError) as err:
+            client.fetch_thread("thr_00001")
+        assert err.value.status == 500
+        with pytest.raises(ProviderError) as err:
+            client.fetch_thread("thr_00001")
+        assert err.value.status is None and "timed out" in str(err.value)
+        assert client.fetch_thread("thr_00001") == ds.threads[1]
+        with pytest.raises(ProviderError) as err:
+            client.fetch_thread("no/such thread")
+        assert err.value.status == 404 and "no thread 'no/such thread'" in str(err.value)
+    assert api.outcomes() == ["rate_limit", "server_error", "timeout", "ok", "not_found"]
 
 
 def test_http_unknown_path_is_404() -> None:

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from sqlhelp import Conn, at, new_page, one, rows, webhook
 
-from harness.fakeapi import FakeThreadsAPI, generate_dataset
+from harness.fakeapi import ApiFault, FakeThreadsAPI, faults_at, generate_dataset
 from harness.impl import load_pipeline
 from harness.mutants import MUTANTS
 from harness.mutants import fallback_polling_processor as fallback_mod
@@ -319,7 +319,7 @@ def test_processed_at_first_loses_the_thread_of_a_crashed_processor(
         at(doomed, 1)
         with pytest.raises(Crashed):
             pipeline.processor(
-                Context(db=CrashBefore(PsycopgDatabase(doomed), 1)),
+                Context(db=CrashBefore(PsycopgDatabase(doomed), 1), api=ctx.api),
                 webhook("thread_processing_queue", doomed_entry),
             )
     assert pipeline.processor(ctx, webhook("thread_processing_queue", other_entry)).ok
@@ -465,3 +465,73 @@ def test_stage_outside_transaction_stages_a_page_twice_after_a_crash(
     assert len(externals) == 3 * staged and len(set(externals)) == 3
     assert all(commits(conn, "thread_written", x) == staged for x in set(externals))
     assert one(conn, "SELECT status::text AS s FROM sync_jobs")["s"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "name,job_after_page", [("queue_after_complete", "completed"), ("reference", "running")]
+)
+def test_queue_after_complete_finishes_the_job_before_its_threads_are_queued(
+    open_db: OpenDb, name: str, job_after_page: str
+) -> None:
+    _, conn = open_db(name)
+    pipeline = pipeline_named(name)
+    at(conn, 0)
+    page = new_page(conn)  # one page of up to 5 threads; the source has 3
+    ctx = context(conn, 3)
+    delivered = last_request(conn)
+    reply = pipeline.page_worker(ctx, webhook("sync_page_queue", page))
+    assert reply.body["outcome"] == "done"
+    job = one(conn, "SELECT status::text AS s FROM sync_jobs")["s"]
+    assert job == job_after_page
+    deliver(pipeline, ctx, conn, delivered)
+    assert len(rows(conn, "SELECT 1 FROM threads")) == 3
+    assert one(conn, "SELECT status::text AS s FROM sync_jobs")["s"] == "completed"
+    # In commit order: how many entries were queued or done after the job finished.
+    late = one(
+        conn,
+        "SELECT count(*) AS n FROM harness.effects e JOIN harness.commit_order c USING (txid)"
+        " WHERE e.kind IN ('entry_queued', 'entry_done') AND c.seq > ("
+        "   SELECT min(c2.seq) FROM harness.effects f JOIN harness.commit_order c2 USING (txid)"
+        "    WHERE f.kind = 'job_finished')",
+    )["n"]
+    assert late == (6 if name == "queue_after_complete" else 0)
+
+
+@pytest.mark.parametrize(
+    "name,status", [("completed_despite_dead_letters", "completed"), ("reference", "failed")]
+)
+def test_completed_despite_dead_letters_hides_a_dead_lettered_page(
+    open_db: OpenDb, name: str, status: str
+) -> None:
+    _, conn = open_db(name)
+    conn.execute("UPDATE threadsync.settings SET max_attempts = 1")
+    at(conn, 0)
+    page = new_page(conn)
+    api = FakeThreadsAPI(generate_dataset(1, 3), faults_at({0: ApiFault("server_error")}))
+    reply = pipeline_named(name).page_worker(
+        Context(db=PsycopgDatabase(conn), api=api), webhook("sync_page_queue", page)
+    )
+    assert reply.body["outcome"] == "dead-letter"
+    assert status_of(conn, "sync_page_queue", page) == "failed"
+    assert one(conn, "SELECT status::text AS s FROM sync_jobs")["s"] == status
+
+
+@pytest.mark.parametrize("name,pages", [("fixed_batch_fetch", [5]), ("reference", [2, 2, 1])])
+def test_fixed_batch_fetch_ignores_the_jobs_page_size(
+    open_db: OpenDb, name: str, pages: list[int]
+) -> None:
+    _, conn = open_db(name)
+    pipeline = pipeline_named(name)
+    at(conn, 0)
+    page = new_page(conn, page_size=2)
+    ctx = context(conn, 5)
+    delivered = last_request(conn)
+    assert pipeline.page_worker(ctx, webhook("sync_page_queue", page)).ok
+    deliver(pipeline, ctx, conn, delivered)
+    staged = rows(
+        conn,
+        "SELECT p.page_number, count(s.id) AS n FROM sync_page_queue p"
+        " LEFT JOIN thread_stage s ON s.page_id = p.id GROUP BY 1 ORDER BY 1",
+    )
+    assert [int(r["n"]) for r in staged] == pages
+    assert len(rows(conn, "SELECT 1 FROM threads")) == 5  # every thread synced all the same

@@ -1,4 +1,5 @@
-"""Processor: claims the entry its webhook names, processes its thread, writes it, completes it."""
+"""Processor: claims the entry its webhook names, reads its thread from the API, processes it,
+writes it and completes the entry."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from threadsync.pipeline import Context, Reply
+from threadsync.provider import ProviderError
 from threadsync.queries import q
 from threadsync.webhook import BadWebhook, row_id
 
@@ -50,17 +52,22 @@ def handle(ctx: Context, body: str | bytes) -> Reply:
     (claim,) = ctx.db.query(q("claim_thread"), {"entry_id": entry_id})
     if not claim["claimed"]:
         return Reply(200, {"outcome": "noop", "entry_id": entry_id, "reason": claim["reason"]})
-    token = claim["claim_token"]
+    return process_claimed(ctx, entry_id, claim["claim_token"], str(claim["external_id"]))
 
+
+def process_claimed(ctx: Context, entry_id: int, token: object, thread_id: str) -> Reply:
+    """After the claim: read the thread from the API, process it, complete (or fail) the entry."""
+    if ctx.api is None:
+        raise RuntimeError("the processor needs a threads API in its context (ctx.api)")
+    # The API call happens outside any transaction: no lock is held while we wait on the network.
     try:
-        result = summarise(claim["payload"])
+        thread = ctx.api.fetch_thread(thread_id)
+    except ProviderError as exc:
+        return _fail(ctx, entry_id, token, 503, f"threads API: {exc}", exc.retry_after)
+    try:
+        result = summarise(thread)
     except (ValueError, KeyError, TypeError) as exc:
-        (failed,) = ctx.db.query(
-            q("fail_thread"),
-            {"entry_id": entry_id, "token": token, "error": str(exc), "retry_after": None},
-        )
-        outcome = "dead-letter" if failed["status"] == "failed" else "retry"
-        return Reply(500, {"outcome": outcome, "entry_id": entry_id, "error": str(exc)})
+        return _fail(ctx, entry_id, token, 500, str(exc), None)
 
     (done,) = ctx.db.query(
         q("complete_thread"),
@@ -69,3 +76,16 @@ def handle(ctx: Context, body: str | bytes) -> Reply:
     if not done["completed"]:
         return Reply(200, {"outcome": "noop", "entry_id": entry_id, "reason": done["reason"]})
     return Reply(200, {"outcome": "done", "entry_id": entry_id, "thread": result["external_id"]})
+
+
+def _fail(
+    ctx: Context, entry_id: int, token: object, status: int, error: str, retry_after: float | None
+) -> Reply:
+    (failed,) = ctx.db.query(
+        q("fail_thread"),
+        {"entry_id": entry_id, "token": token, "error": error, "retry_after": retry_after},
+    )
+    outcome = "dead-letter" if failed["status"] == "failed" else "retry"
+    if not failed["recorded"]:
+        outcome = "noop"
+    return Reply(status, {"outcome": outcome, "entry_id": entry_id, "error": error})

@@ -31,9 +31,12 @@ class ProviderError(Exception):
 
 
 class ThreadsProvider(Protocol):
-    """Reads one page of threads: `cursor` None for the first page."""
+    """The threads API: a page of threads (`cursor` None for the first page), and one whole
+    thread by id, which the processor reads before it processes the thread."""
 
     def fetch_page(self, cursor: str | None, page_size: int) -> ThreadPage: ...
+
+    def fetch_thread(self, thread_id: str) -> Thread: ...
 
 
 class HttpThreadsProvider:
@@ -48,7 +51,13 @@ class HttpThreadsProvider:
         query: dict[str, str | int] = {"limit": page_size}
         if cursor is not None:
             query["cursor"] = cursor
-        url = f"{self.base_url}/threads?{urllib.parse.urlencode(query)}"
+        return _parse_page(self._get(f"/threads?{urllib.parse.urlencode(query)}"))
+
+    def fetch_thread(self, thread_id: str) -> Thread:
+        return _parse_thread(self._get(f"/threads/{urllib.parse.quote(thread_id, safe='')}"))
+
+    def _get(self, path: str) -> bytes:
+        url = f"{self.base_url}{path}"
         request = urllib.request.Request(url, headers={"Accept": "application/json"})
         if self.token is not None:
             request.add_header("Authorization", f"Bearer {self.token}")
@@ -61,7 +70,7 @@ class HttpThreadsProvider:
             raise self._network_error(e.reason) from e
         except OSError as e:  # a timeout or reset while reading the body
             raise self._network_error(e) from e
-        return _parse_page(body)
+        return body
 
     def _network_error(self, reason: object) -> ProviderError:
         if isinstance(reason, TimeoutError):
@@ -88,6 +97,19 @@ def _http_error(e: urllib.error.HTTPError) -> ProviderError:
         except ValueError:
             retry_after = None
     return ProviderError(message, status=e.code, retry_after=retry_after)
+
+
+def _parse_thread(body: bytes) -> Thread:
+    try:
+        payload = json.loads(body)
+    except ValueError as e:
+        raise ProviderError(f"malformed response from threads API: {e}", status=502) from e
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+        raise ProviderError(
+            "malformed response from threads API: a thread must be an object with a string 'id'",
+            status=502,
+        )
+    return payload
 
 
 def _parse_page(body: bytes) -> ThreadPage:

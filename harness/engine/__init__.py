@@ -20,6 +20,7 @@ from harness.engine.faults import (
     KillConnection,
     RestartServer,
     Rule,
+    SlowSteps,
     Stall,
 )
 from harness.engine.free import run_free
@@ -62,6 +63,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Scheduler",
+    "SlowSteps",
     "Stall",
     "Stats",
     "Step",

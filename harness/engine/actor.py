@@ -24,7 +24,7 @@ from harness.engine.clock import VirtualClock
 from harness.engine.errors import ActorCrashed
 from harness.engine.faults import ActorRule
 from threadsync.pipeline import Context, Params, Reply, Row
-from threadsync.provider import ProviderError, ThreadPage, ThreadsProvider
+from threadsync.provider import ProviderError, Thread, ThreadPage, ThreadsProvider
 
 T = TypeVar("T")
 State = Literal["waiting", "running", "done"]
@@ -199,6 +199,8 @@ class Actor:
         elif isinstance(value, ThreadPage):
             detail["threads"] = [t.get("id") for t in value.threads]
             detail["next_cursor"] = value.next_cursor
+        elif isinstance(value, Mapping) and step.kind == "api":
+            detail["thread"] = value.get("id")
         self._finish(detail, t0)
         return value
 
@@ -319,6 +321,10 @@ class GatedAPI:
     def fetch_page(self, cursor: str | None, page_size: int) -> ThreadPage:
         text = f"fetch_page(cursor={cursor!r}, page_size={page_size})"
         return self._actor.step(Step("api", text), lambda: self._api.fetch_page(cursor, page_size))
+
+    def fetch_thread(self, thread_id: str) -> Thread:
+        text = f"fetch_thread({thread_id!r})"
+        return self._actor.step(Step("api", text), lambda: self._api.fetch_thread(thread_id))
 
 
 def jsonable(value: Any) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
-from harness.fakeapi import ApiCall, ApiFault
+from harness.fakeapi import API_FUNCTIONS, FETCH_PAGE, ApiCall, ApiFault
 
 
 @dataclass(frozen=True)
@@ -91,18 +91,43 @@ class KillConnection(_Match):
 
 @dataclass(frozen=True)
 class ApiFaults:
-    """Faults of the threads API by call index: (index, kind, retry_after) with fakeapi's kinds."""
+    """Faults of the threads API by call index: (index, kind, retry_after) with fakeapi's kinds.
+
+    `function` is the API call they aim at: `fetch_page` (the page worker's fetch) or
+    `fetch_thread` (the processor's read of its thread); indexes count calls to that one, from 0.
+    """
 
     calls: tuple[tuple[int, str, float], ...] = ()
+    function: str = FETCH_PAGE
+
+    def __post_init__(self) -> None:
+        if self.function not in API_FUNCTIONS:
+            raise ValueError(
+                f"ApiFaults.function is {self.function!r}; expected one of {list(API_FUNCTIONS)}"
+            )
+
+
+@dataclass(frozen=True)
+class SlowSteps:
+    """Up to `times` times, the scheduler may choose (a recorded choice) to move the clock while
+    actors can still run, as if their steps in progress took that long: to the next timer or
+    sweeper tick, or, with `seconds`, to the first sweeper tick at least that far ahead (so a
+    lease of up to `seconds` runs out under its worker). Sweeper ticks then fall between any
+    two steps of live actors."""
+
+    times: int = 1
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
 class RestartServer:
-    """An immediate (crash-like) server restart at virtual time `at_time`, or once
-    `after_delivery` deliveries have started."""
+    """An immediate (crash-like) server restart at virtual time `at_time`, once
+    `after_delivery` deliveries have started, or as soon as `queued` requests (or more) wait in
+    the pg_net queue, which the restart loses."""
 
     at_time: float | None = None
     after_delivery: int | None = None
+    queued: int | None = None
 
 
 Rule = (
@@ -116,6 +141,7 @@ Rule = (
     | KillConnection
     | ApiFaults
     | RestartServer
+    | SlowSteps
 )
 RULE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -130,6 +156,7 @@ RULE_TYPES: dict[str, type[Any]] = {
         KillConnection,
         ApiFaults,
         RestartServer,
+        SlowSteps,
     )
 }
 ActorRule = Crash | CallerTimeout | Stall | KillConnection
@@ -164,15 +191,20 @@ class FaultPlan:
     def restarts(self) -> list[RestartServer]:
         return [r for r in self.rules if isinstance(r, RestartServer)]
 
+    def clock_skips(self) -> tuple[int, float]:
+        """How many clock skips the SlowSteps rules allow in all, and how far each goes at least."""
+        slow = [r for r in self.rules if isinstance(r, SlowSteps)]
+        return sum(max(0, r.times) for r in slow), max((r.seconds for r in slow), default=0.0)
+
     def api_plan(self) -> Callable[[ApiCall], ApiFault | None] | None:
-        plan: dict[int, ApiFault] = {}
+        plan: dict[tuple[str, int], ApiFault] = {}
         for r in self.rules:
             if isinstance(r, ApiFaults):
                 for index, kind, retry_after in r.calls:
-                    plan[index] = ApiFault(kind, retry_after)  # type: ignore[arg-type]
+                    plan[r.function, index] = ApiFault(kind, retry_after)  # type: ignore[arg-type]
         if not plan:
             return None
-        return lambda call: plan.get(call.index)
+        return lambda call: plan.get((call.function, call.index))
 
     def to_dict(self) -> dict[str, Any]:
         return {"rules": [{"type": type(r).__name__, **_plain(asdict(r))} for r in self.rules]}
@@ -232,6 +264,7 @@ __all__ = [
     "KillConnection",
     "RestartServer",
     "Rule",
+    "SlowSteps",
     "Stall",
     "actor_rules",
 ]

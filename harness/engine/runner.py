@@ -30,6 +30,7 @@ SELECT EXISTS (SELECT 1 FROM public.sync_page_queue WHERE status IN ('pending', 
     OR EXISTS (SELECT 1 FROM public.thread_processing_queue
                 WHERE status IN ('pending', 'processing'))
 """
+QUEUED_SQL = "SELECT count(*) FROM net.http_request_queue"
 
 
 @dataclass
@@ -104,8 +105,12 @@ def run_actors(
     choices: Sequence[int] | None = None,
     strategy: Strategy | None = None,
     safety_timeout: float = 10.0,
+    clock_skips: int = 0,
 ) -> RunResult:
-    """Run ad-hoc actors to completion under the scheduler; EngineError if one hangs."""
+    """Run ad-hoc actors to completion under the scheduler; EngineError if one hangs.
+
+    `clock_skips`: how many times a choice may move the clock to the next stalled actor's
+    wake-up while other actors can still run."""
     t0 = time.perf_counter()
     chooser = _chooser(seed, choices)
     monitor = Monitor(dsn)
@@ -115,6 +120,7 @@ def run_actors(
         chooser=chooser,
         strategy=strategy or RandomStrategy(),
         safety_timeout=safety_timeout,
+        clock_skips=clock_skips,
     )
     try:
         for spec in actors:
@@ -199,22 +205,36 @@ class _PipelineHooks:
         self.idle_ticks = 0
         self.sweeps = 0
         self.quiesced = False
+        self.sweep_queued = False
+        # Runs before the deliverer takes the queue: what a restart may lose is still there.
+        self.before_poll: Callable[[], None] | None = None
+        self.skip_seconds = config.faults.clock_skips()[1]
 
     def before_choose(self) -> None:
+        if self.before_poll is not None:
+            self.before_poll()
         self.deliverer.poll()
+        if self.sweep_queued and not any(a.role == "sweeper" for a in self.s.live):
+            self.sweep_queued = False
+            self._start_sweep()
 
     def on_early(self, actor: Actor, rows: list[dict[str, Any]]) -> None:
         self.deliverer.early(actor, rows)
 
-    def on_idle(self, next_time: float | None) -> float | None:
+    def _next_tick(self) -> float:
         interval = self.config.sweep_interval
-        tick = (math.floor(self.s.clock.now / interval) + 1) * interval
+        return (math.floor(self.s.clock.now / interval) + 1) * interval
+
+    def on_idle(self, next_time: float | None) -> float | None:
+        tick = self._next_tick()
         if tick > self.config.max_virtual_time:
             if next_time is not None and next_time <= self.config.max_virtual_time:
                 return next_time
             self.quiesced = not self._open_work()
             return None
-        if next_time is not None and next_time <= tick:
+        # Strictly earlier: work due at the tick's own instant must not cancel the tick, or the
+        # sweeper would never meet an actor woken at that instant.
+        if next_time is not None and next_time < tick:
             return next_time
         if next_time is None:
             if not self._open_work():
@@ -226,7 +246,37 @@ class _PipelineHooks:
         self.s.add_timer(tick, "sweep", self._sweep)
         return tick
 
+    def skip_target(self, next_time: float | None) -> float | None:
+        """Where a clock skip would go: the next timer or wake-up, or the next sweeper tick; with
+        SlowSteps.seconds, the first tick at least that far ahead."""
+        at_least = self.skip_seconds
+        if at_least > 0:
+            interval = self.config.sweep_interval
+            tick = math.ceil((self.s.clock.now + at_least) / interval) * interval
+            return tick if tick <= self.config.max_virtual_time else None
+        tick = self._next_tick()
+        if tick > self.config.max_virtual_time:
+            if next_time is not None and next_time <= self.config.max_virtual_time:
+                return next_time
+            return None
+        return tick if next_time is None else min(next_time, tick)
+
+    def on_skip(self, to: float) -> None:
+        if to % self.config.sweep_interval == 0:
+            self.s.add_timer(to, "sweep", self._sweep)
+
     def _sweep(self) -> None:
+        # pg_cron runs at most one instance of a job at a time: a run due while the last one is
+        # still running is queued and starts as soon as that one finishes.
+        running = [a.id for a in self.s.live if a.role == "sweeper"]
+        if running:
+            if not self.sweep_queued:
+                self.sweep_queued = True
+                self.s.record(None, "info", {"sweep": "queued", "behind": running[0]})
+            return
+        self._start_sweep()
+
+    def _start_sweep(self) -> None:
         self.sweeps += 1
         pipeline = self.config.pipeline
 
@@ -259,12 +309,20 @@ def run(config: RunConfig) -> RunResult:
         strategy=config.strategy(),
         clock=VirtualClock(),
         safety_timeout=config.safety_timeout,
+        clock_skips=plan.clock_skips()[0],
     )
 
     def restart(rule: RestartServer) -> Callable[[], None]:
         def action() -> None:
             assert config.server is not None
-            s.record(None, "fault", {"fault": "restart_server"})
+            # What the restart loses: requests committed to the UNLOGGED pg_net queue that the
+            # deliverer has not taken yet (coverage tells "a restart losing requests" by it).
+            lost = monitor.conn.execute(QUEUED_SQL).fetchone()
+            s.record(
+                None,
+                "fault",
+                {"fault": "restart_server", "queued_requests": int(lost[0]) if lost else 0},
+            )
             config.server.restart(immediate=True)
             monitor.reconnect()
             deliverer.reset_ids()
@@ -283,6 +341,17 @@ def run(config: RunConfig) -> RunResult:
     for rule in plan.restarts():
         if rule.at_time is not None:
             s.add_timer(rule.at_time, "restart", restart(rule))
+    on_queue = [r for r in plan.restarts() if r.queued is not None]
+
+    def restart_on_queue() -> None:
+        for rule in list(on_queue):
+            row = monitor.conn.execute(QUEUED_SQL).fetchone()
+            if row and int(row[0]) >= (rule.queued or 0):
+                on_queue.remove(rule)
+                restart(rule)()
+
+    if on_queue:
+        hooks.before_poll = restart_on_queue
     pipeline, page_size = config.pipeline, config.page_size
 
     def start(ctx: Context) -> Reply:

@@ -22,6 +22,9 @@ MUTANTS: dict[str, str] = {
         "stage_outside_transaction",
         "eager_dead_letter",
         "unguarded_claim",
+        "queue_after_complete",
+        "completed_despite_dead_letters",
+        "fixed_batch_fetch",
     )
 }
 

@@ -5,11 +5,9 @@ violates thread-exactly-once (and the 400-for-malformed rule)."""
 
 from __future__ import annotations
 
-import json
-
 from harness.mutants._base import mq, mutant
 from threadsync.pipeline import Context, Reply, Row
-from threadsync.processor import TABLE, summarise
+from threadsync.processor import TABLE, process_claimed
 from threadsync.queries import q
 from threadsync.webhook import BadWebhook, row_id
 
@@ -27,25 +25,16 @@ def mark_processing(ctx: Context, entry_id: int) -> Row:
 
 
 def process(ctx: Context, entry_id: int, token: object, payload: object) -> Reply:
-    """The reference processor after its claim: summarise, then complete (or fail)."""
-    try:
-        if not isinstance(payload, dict):
-            raise TypeError(f"entry {entry_id}: payload is not an object")
-        result = summarise(payload)
-    except (ValueError, KeyError, TypeError) as exc:
+    """The reference processor after its claim: read the thread, process it, complete (or fail)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+        error = f"entry {entry_id}: payload is not a thread"
         (failed,) = ctx.db.query(
             q("fail_thread"),
-            {"entry_id": entry_id, "token": token, "error": str(exc), "retry_after": None},
+            {"entry_id": entry_id, "token": token, "error": error, "retry_after": None},
         )
         outcome = "dead-letter" if failed["status"] == "failed" else "retry"
-        return Reply(500, {"outcome": outcome, "entry_id": entry_id, "error": str(exc)})
-    (done,) = ctx.db.query(
-        q("complete_thread"),
-        {"entry_id": entry_id, "token": token, "result": json.dumps(result)},
-    )
-    if not done["completed"]:
-        return Reply(200, {"outcome": "noop", "entry_id": entry_id, "reason": done["reason"]})
-    return Reply(200, {"outcome": "done", "entry_id": entry_id, "thread": result["external_id"]})
+        return Reply(500, {"outcome": outcome, "entry_id": entry_id, "error": error})
+    return process_claimed(ctx, entry_id, token, payload["id"])
 
 
 def fallback(ctx: Context, why: str) -> Reply:

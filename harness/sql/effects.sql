@@ -13,6 +13,27 @@ CREATE TABLE harness.effects (
     detail jsonb NOT NULL DEFAULT '{}'::jsonb
 );
 
+-- Commit order: a deferred constraint trigger runs as its transaction commits, so the sequence
+-- value it takes orders transactions by commit, which txids (assigned at first write) do not.
+-- The harness's scheduler runs one COMMIT at a time, so no other commit falls in between.
+CREATE SEQUENCE harness.commit_seq;
+
+CREATE TABLE harness.commit_order (
+    txid bigint PRIMARY KEY,
+    seq bigint NOT NULL
+);
+
+CREATE FUNCTION harness.note_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO harness.commit_order (txid, seq) VALUES (txid_current(), nextval('harness.commit_seq'))
+    ON CONFLICT (txid) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+CREATE CONSTRAINT TRIGGER harness_commit_order AFTER INSERT ON harness.effects
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION harness.note_commit();
+
 CREATE FUNCTION harness.log_effect() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     CASE TG_ARGV[0]
@@ -23,18 +44,32 @@ BEGIN
     WHEN 'thread_staged' THEN
         INSERT INTO harness.effects (kind, key, detail)
         VALUES ('thread_staged', NEW.job_id || ':' || NEW.external_id,
-                jsonb_build_object('page_id', NEW.page_id, 'external_id', NEW.external_id));
+                jsonb_build_object('page_id', NEW.page_id, 'external_id', NEW.external_id,
+                                   'stage_id', NEW.id, 'job_id', NEW.job_id));
     WHEN 'page_queued' THEN
         INSERT INTO harness.effects (kind, key, detail)
         VALUES ('page_queued', NEW.job_id || ':' || NEW.page_number,
-                jsonb_build_object('page_id', NEW.id));
+                jsonb_build_object('page_id', NEW.id, 'job_id', NEW.job_id));
     WHEN 'page_done' THEN
         INSERT INTO harness.effects (kind, key, detail)
         VALUES ('page_done', NEW.job_id || ':' || NEW.page_number,
-                jsonb_build_object('page_id', NEW.id, 'from', OLD.status));
+                jsonb_build_object('page_id', NEW.id, 'from', OLD.status, 'job_id', NEW.job_id));
+    WHEN 'page_failed' THEN
+        INSERT INTO harness.effects (kind, key, detail)
+        VALUES ('page_failed', NEW.job_id || ':' || NEW.page_number,
+                jsonb_build_object('page_id', NEW.id, 'from', OLD.status, 'job_id', NEW.job_id));
+    WHEN 'entry_queued' THEN
+        INSERT INTO harness.effects (kind, key, detail)
+        VALUES ('entry_queued', NEW.id::text,
+                jsonb_build_object('stage_id', NEW.thread_stage_id, 'job_id', NEW.job_id));
     WHEN 'entry_done' THEN
         INSERT INTO harness.effects (kind, key, detail)
-        VALUES ('entry_done', NEW.id::text, jsonb_build_object('from', OLD.status));
+        VALUES ('entry_done', NEW.id::text,
+                jsonb_build_object('from', OLD.status, 'job_id', NEW.job_id));
+    WHEN 'entry_failed' THEN
+        INSERT INTO harness.effects (kind, key, detail)
+        VALUES ('entry_failed', NEW.id::text,
+                jsonb_build_object('from', OLD.status, 'job_id', NEW.job_id));
     WHEN 'job_finished' THEN
         -- What the finishing transaction itself could see still open: work left behind a job
         -- marked finished shows here, whatever order transactions later commit in.
@@ -66,3 +101,11 @@ CREATE TRIGGER harness_entry_done AFTER UPDATE OF status ON public.thread_proces
 CREATE TRIGGER harness_job_finished AFTER UPDATE OF status ON public.sync_jobs
     FOR EACH ROW WHEN (NEW.status::text <> 'running')
     EXECUTE FUNCTION harness.log_effect('job_finished');
+CREATE TRIGGER harness_page_failed AFTER UPDATE OF status ON public.sync_page_queue
+    FOR EACH ROW WHEN (NEW.status::text = 'failed')
+    EXECUTE FUNCTION harness.log_effect('page_failed');
+CREATE TRIGGER harness_entry_queued AFTER INSERT ON public.thread_processing_queue
+    FOR EACH ROW EXECUTE FUNCTION harness.log_effect('entry_queued');
+CREATE TRIGGER harness_entry_failed AFTER UPDATE OF status ON public.thread_processing_queue
+    FOR EACH ROW WHEN (NEW.status::text = 'failed')
+    EXECUTE FUNCTION harness.log_effect('entry_failed');

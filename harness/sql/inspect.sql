@@ -58,4 +58,8 @@ SELECT external_id, content_hash, participants FROM public.threads ORDER BY exte
 SELECT id, status::text AS status, page_size FROM public.sync_jobs ORDER BY id;
 
 -- name: state_effects
-SELECT id, kind, key, txid, detail FROM harness.effects ORDER BY id;
+-- commit_seq orders the effects' transactions by commit (NULL only for a log without the
+-- commit-order trigger).
+SELECT e.id, e.kind, e.key, e.txid, e.detail, c.seq AS commit_seq
+  FROM harness.effects e LEFT JOIN harness.commit_order c ON c.txid = e.txid
+ ORDER BY e.id;

@@ -78,3 +78,7 @@ UPDATE public.sync_jobs j
        finished_at = threadsync.now()
  WHERE j.id = %(job_id)s
 RETURNING j.id AS job_id, j.status::text AS status;
+
+-- name: queue_page_entries
+-- queue_after_complete: queue a completed page's staged threads, in a transaction of its own.
+SELECT queued FROM public.queue_page_entries(%(page_id)s);
