@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness import junit
 from harness.impl import DEFAULT_IMPL, ImplError, load_pipeline
+from harness.mutate import command as mutate_command
 from harness.postgres import EnvironmentProblem, TemplateDatabases, start_server
 from harness.profiles import PROFILES, fault_plan
 from harness.quickrun import quick_run
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--save", type=Path, default=Path("scenarios/found"), help="where found scenarios go"
     )
     _server_options(explore)
+    mutate_command.add_parser(sub, _server_options)
     return parser
 
 
@@ -103,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "explore":
             return _explore(args)
+        if args.command == "mutate":
+            return mutate_command.run(args, _server_kind(args), _say)
     except (EnvironmentProblem, ImplError, ScenarioError) as exc:
         print(f"threadsync: {exc}", file=sys.stderr)
         return EXIT_USAGE

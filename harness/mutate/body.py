@@ -22,7 +22,7 @@ EXPRESSION_PREFIX = b"SELECT "
 
 @dataclass(frozen=True)
 class Snippet:
-    """SQL to mutate: `text` parses on its own; its byte i >= `prefix` is body byte start+i-prefix."""
+    """SQL to mutate: `text` parses alone; its byte i >= `prefix` is body byte start+i-prefix."""
 
     start: int
     text: bytes

@@ -74,9 +74,7 @@ def _body_edits(fn: Function, body: Body, enums: dict[str, tuple[str, ...]]) -> 
             out.append(dataclasses.replace(e, start=e.start + shift, end=e.end + shift))
     for span in body.statements:
         old = fn.body[span.start : span.end]
-        out.append(
-            Edit("drop-statement", span.start, span.end, b"NULL;", _dropped(old))
-        )
+        out.append(Edit("drop-statement", span.start, span.end, b"NULL;", _dropped(old)))
     for span in body.guards:
         old = fn.body[span.start : span.end]
         out.append(Edit("drop-guard", span.start, span.end, b"false", _dropped(old, "IF ")))
@@ -89,7 +87,9 @@ def _dropped(old: bytes, prefix: str = "") -> str:
 
 
 def _or_replace(statement: bytes) -> bytes:
-    return re.sub(rb"^CREATE\s+FUNCTION", b"CREATE OR REPLACE FUNCTION", statement, count=1, flags=re.I)
+    return re.sub(
+        rb"^CREATE\s+FUNCTION", b"CREATE OR REPLACE FUNCTION", statement, count=1, flags=re.I
+    )
 
 
 def generate(pipeline: Pipeline) -> Generated:

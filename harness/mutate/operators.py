@@ -128,6 +128,11 @@ class _Placer:
             j -= 1
         return j
 
+    def starts(self, i: int) -> list[int]:
+        """Where a removal ending after token i's start may begin: with the whitespace before
+        it, or (when a line comment precedes it, which would swallow what follows) at it."""
+        return [self.prev_end(i), self.toks[i].start]
+
     def ends_from(self, i: int) -> list[int]:
         return [t.end for t in self.toks[i : i + MAX_TAIL_TOKENS]]
 
@@ -208,16 +213,13 @@ def _bool_args(p: _Placer, path: tuple[Any, ...], node: Tree) -> Iterator[Edit]:
         if i:
             # " AND arg_i": from the end of whatever precedes the separator to the arg's end.
             first = p.index_at(spans[i][1])
-            cands = [(p.prev_end(s), e) for s in seps[-1:] for e in p.ends_from(first)]
+            cands = [(b, e) for s in seps[-1:] for b in p.starts(s) for e in p.ends_from(first)]
         else:
             # "arg_0 AND ": from the arg's first token (or an opening paren) to the next token.
             first = p.index_at(spans[0][0])
             starts = [p.toks[k].start for k in range(first, max(first - 4, -1), -1)]
             cands = [
-                (s, p.toks[j + 1].start)
-                for j in seps[-1:]
-                if j + 1 < len(p.toks)
-                for s in starts
+                (s, p.toks[j + 1].start) for j in seps[-1:] if j + 1 < len(p.toks) for s in starts
             ]
         edit = p.place(operator, cands, b"", check)
         if edit:
@@ -231,9 +233,7 @@ def _flip(p: _Placer, path: tuple[Any, ...], node: Tree, kind: str) -> Iterator[
         if op in FLIPS and p.text[loc : loc + len(op)].decode() == op:
             flipped = {**node, "name": [{"String": {"sval": FLIPS[op]}}]}
             check = p.expect(_replace_at(path, {"A_Expr": flipped}))
-            edit = p.place(
-                "flip-comparison", [(loc, loc + len(op))], FLIPS[op].encode(), check
-            )
+            edit = p.place("flip-comparison", [(loc, loc + len(op))], FLIPS[op].encode(), check)
             if edit:
                 yield edit
         return
@@ -254,9 +254,7 @@ def _flip(p: _Placer, path: tuple[Any, ...], node: Tree, kind: str) -> Iterator[
             edit = p.place("flip-comparison", cands, b"NOT ", check)
         else:  # remove NOT and the space after it
             cands = [
-                (t.start, window[j + 1].start)
-                for j, t in enumerate(window[:-1])
-                if t.name == "NOT"
+                (t.start, window[j + 1].start) for j, t in enumerate(window[:-1]) if t.name == "NOT"
             ]
             edit = p.place("flip-comparison", cands, b"", check)
         if edit:
@@ -292,9 +290,7 @@ def _enum(
         if new in seen or new == value:
             continue
         seen.add(new)
-        check = p.expect(
-            _replace_at(path, {"A_Const": {**node, "sval": {"sval": new}}})
-        )
+        check = p.expect(_replace_at(path, {"A_Const": {**node, "sval": {"sval": new}}}))
         edit = p.place("enum-literal", [(loc, loc + len(quoted))], f"'{new}'".encode(), check)
         if edit:
             yield edit
@@ -314,7 +310,7 @@ def _drop_where(p: _Placer, path: tuple[Any, ...], node: Tree, kind: str) -> Ite
 
     wheres = [j for j, t in enumerate(p.toks) if t.name == "WHERE" and t.start < lo]
     first = p.index_at(hi)
-    cands = [(p.prev_end(j), e) for j in wheres[-1:] for e in p.ends_from(first)]
+    cands = [(b, e) for j in wheres[-1:] for b in p.starts(j) for e in p.ends_from(first)]
     edit = p.place("drop-where", cands, b"", p.expect(mutate))
     if edit:
         yield edit
@@ -336,7 +332,7 @@ def _drop_lock(p: _Placer, path: tuple[Any, ...], node: Tree) -> Iterator[Edit]:
                 del stmt["lockingClause"]
             return root
 
-        cands = [(p.prev_end(j), t.end) for j in fors for t in p.toks[j + 1 : j + 9]]
+        cands = [(b, t.end) for j in fors for b in p.starts(j) for t in p.toks[j + 1 : j + 9]]
         edit = p.place("drop-for-update", cands, b"", p.expect(drop))
         if edit:
             yield edit
@@ -347,7 +343,7 @@ def _drop_lock(p: _Placer, path: tuple[Any, ...], node: Tree) -> Iterator[Edit]:
                 return root
 
             skips = [j for j, t in enumerate(p.toks[:-1]) if t.name == "SKIP"]
-            cands = [(p.prev_end(j), p.toks[j + 1].end) for j in skips]
+            cands = [(b, p.toks[j + 1].end) for j in skips for b in p.starts(j)]
             edit = p.place("drop-skip-locked", cands, b"", p.expect(block))
             if edit:
                 yield edit
@@ -373,7 +369,7 @@ def _drop_set(p: _Placer, path: tuple[Any, ...], targets: list[Tree]) -> Iterato
         else:
             commas = [j for j, t in enumerate(p.toks) if t.name == "ASCII_44" and t.start < locs[i]]
             first = p.index_at(_span(targets[i])[1])
-            cands = [(p.prev_end(j), e) for j in commas[-1:] for e in p.ends_from(first)]
+            cands = [(b, e) for j in commas[-1:] for b in p.starts(j) for e in p.ends_from(first)]
         edit = p.place("drop-set-column", cands, b"", p.expect(mutate))
         if edit:
             yield edit
@@ -390,7 +386,7 @@ def _on_conflict(p: _Placer, path: tuple[Any, ...], node: Tree) -> Iterator[Edit
         del _at(root, path)["onConflictClause"]
         return root
 
-    cands = [(p.prev_end(on), e) for e in p.ends_from(on + 3)]
+    cands = [(b, e) for b in p.starts(on) for e in p.ends_from(on + 3)]
     edit = p.place("on-conflict-remove", cands, b"", p.expect(remove))
     if edit:
         yield edit
@@ -458,7 +454,9 @@ def edits(text: bytes, enums: dict[str, tuple[str, ...]]) -> list[Edit]:
             out += _on_conflict(p, node_path, node)
             clause = node.get("onConflictClause") or {}
             if clause.get("targetList"):
-                out += _drop_set(p, (*node_path, "onConflictClause", "targetList"), clause["targetList"])
+                out += _drop_set(
+                    p, (*node_path, "onConflictClause", "targetList"), clause["targetList"]
+                )
             if clause.get("whereClause") is not None:
                 out += _drop_where(p, (*node_path, "onConflictClause"), clause, "OnConflict")
     return out
