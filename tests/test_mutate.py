@@ -148,7 +148,7 @@ def test_plpgsql_statements_guards_and_embedded_sql(toy: Pipeline) -> None:
     assert "+    SELECT * INTO r FROM public.q WHERE id = p_id;" in lock.diff
     conjunct = by_id["claim:drop-conjunct:2"]
     assert "+    UPDATE public.q SET status = 'processing' WHERE id = p_id;" in conjunct.diff
-    assert by_id["claim:enum-literal:1"].summary == "`'processing'` -> `'done'`"
+    assert by_id["claim:enum-literal:1"].summary == "`status = 'processing'` -> `status = 'done'`"
     assert "WHERE id = p_id AND status = 'pending'" in by_id["claim:enum-literal:1"].override_sql
     # The override replaces the function even though the original said CREATE FUNCTION.
     assert "CREATE OR REPLACE FUNCTION public.claim" in guard.override_sql

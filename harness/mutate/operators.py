@@ -9,6 +9,7 @@ always what its operator describes, and the diff stays a line or two.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -133,6 +134,21 @@ class _Placer:
         it, or (when a line comment precedes it, which would swallow what follows) at it."""
         return [self.prev_end(i), self.toks[i].start]
 
+    def display_span(self, node: Tree) -> tuple[int, int]:
+        """Roughly the text of a small expression, for a summary: its first located token to
+        its last, with a qualified name's tail (`q.max_attempts`) and a call's parentheses."""
+        lo, hi = _span(node)
+        i = self.index_at(hi)
+        depth = 0
+        while i + 1 < len(self.toks):
+            nxt, cur = self.toks[i + 1].name, self.toks[i].name
+            if depth > 0 or "ASCII_46" in (nxt, cur) or nxt in ("ASCII_40", "NULL_P", "NOT"):
+                depth += (nxt == "ASCII_40") - (nxt == "ASCII_41")
+                i += 1
+            else:
+                break
+        return lo, self.toks[min(i, len(self.toks) - 1)].end
+
     def ends_from(self, i: int) -> list[int]:
         return [t.end for t in self.toks[i : i + MAX_TAIL_TOKENS]]
 
@@ -235,7 +251,7 @@ def _flip(p: _Placer, path: tuple[Any, ...], node: Tree, kind: str) -> Iterator[
             check = p.expect(_replace_at(path, {"A_Expr": flipped}))
             edit = p.place("flip-comparison", [(loc, loc + len(op))], FLIPS[op].encode(), check)
             if edit:
-                yield edit
+                yield _in_context(p, node, edit)
         return
     flips = {
         ("A_Expr", "kind", "AEXPR_DISTINCT"): "AEXPR_NOT_DISTINCT",
@@ -258,7 +274,16 @@ def _flip(p: _Placer, path: tuple[Any, ...], node: Tree, kind: str) -> Iterator[
             ]
             edit = p.place("flip-comparison", cands, b"", check)
         if edit:
-            yield edit
+            yield _in_context(p, node, edit)
+
+
+def _in_context(p: _Placer, node: Tree, edit: Edit) -> Edit:
+    """The edit, summarised with the whole comparison around it (`a = b` -> `a <> b`)."""
+    lo, hi = p.display_span(node)
+    lo, hi = min(lo, edit.start), max(hi, edit.end)
+    before = p.text[lo:hi]
+    after = p.text[lo : edit.start] + edit.text + p.text[edit.end : hi]
+    return dataclasses.replace(edit, summary=_summary(before, after))
 
 
 def _enum(
@@ -293,7 +318,8 @@ def _enum(
         check = p.expect(_replace_at(path, {"A_Const": {**node, "sval": {"sval": new}}}))
         edit = p.place("enum-literal", [(loc, loc + len(quoted))], f"'{new}'".encode(), check)
         if edit:
-            yield edit
+            context = parent[1] if parent and parent[0] in ("A_Expr", "ResTarget") else node
+            yield _in_context(p, context, edit)
 
 
 def _drop_where(p: _Placer, path: tuple[Any, ...], node: Tree, kind: str) -> Iterator[Edit]:
