@@ -92,3 +92,12 @@ def mutation(session: nox.Session) -> None:
     """Explore every mutant from scratch with 10 seeds (60 s budget each); print the table."""
     _install(session)
     session.run("python", "benchmarks/mutation.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def mutate(session: nox.Session) -> None:
+    """`threadsync mutate` on the reference: generated SQL mutants, killed by replay then explore
+    (`-- --budget S --workers N --sample N` to change the defaults); prints the table and score."""
+    _install(session)
+    args = session.posargs or ["--budget", "60", "--workers", "2"]
+    session.run("threadsync", "mutate", "--json", "reports/mutate.json", *args)

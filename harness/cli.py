@@ -14,6 +14,7 @@ from pathlib import Path
 from harness import cli_checks, junit, quickrun
 from harness.cli_checks import UsageError
 from harness.impl import DEFAULT_IMPL, ImplError, load_pipeline
+from harness.mutate import command as mutate_command
 from harness.postgres import EnvironmentProblem, TemplateDatabases, start_server
 from harness.postgres.lifecycle import Terminated, install_signal_handlers
 from harness.profiles import PROFILES, fault_plan
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that server. Live runs are never touched. Prints what it removed.",
     )
     clean.add_argument("--dsn", help="also drop dead runs' databases here (THREADSYNC_DSN)")
+    mutate_command.add_parser(sub, _server_options)
     return parser
 
 
@@ -142,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "explore":
             return _explore(args)
+        if args.command == "mutate":
+            return mutate_command.run(args, _server_kind(args), _say)
     except (EnvironmentProblem, ImplError, ScenarioError, UsageError) as exc:
         print(f"threadsync: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,1 @@
+"""`threadsync mutate`: mutants of a pipeline's SQL, killed by replay then exploration, scored."""
