@@ -13,7 +13,11 @@ CREATE TABLE harness.effects (
     detail jsonb NOT NULL DEFAULT '{}'::jsonb
 );
 
-CREATE FUNCTION harness.log_effect() RETURNS trigger LANGUAGE plpgsql AS $$
+-- SECURITY DEFINER (the superuser's): the pipeline's roles (service_role, the owner) write their
+-- effects here without any right on the harness's schema, so the log changes no permission the
+-- pipeline itself meets.
+CREATE FUNCTION harness.log_effect() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, harness AS $$
 BEGIN
     CASE TG_ARGV[0]
     WHEN 'thread_written' THEN
