@@ -264,8 +264,8 @@ def run(config: RunConfig) -> RunResult:
     def restart(rule: RestartServer) -> Callable[[], None]:
         def action() -> None:
             assert config.server is not None
-            s.record(None, "fault", {"fault": "restart_server"})
-            config.server.restart(immediate=True)
+            s.record(None, "fault", {"fault": "restart_server", "immediate": rule.immediate})
+            config.server.restart(immediate=rule.immediate)
             monitor.reconnect()
             deliverer.reset_ids()
 
