@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.access import no_public_access
 from harness.attribution import events_for, targets
 from harness.fakeapi import Dataset
 from harness.history import Event, History
@@ -333,6 +334,7 @@ CHECKS: dict[str, Check] = {
     "no-stuck-work": no_stuck_work,
     "job-completes-once": job_completes_once,
     "no-dead-letter-without-cause": no_dead_letter_without_cause,
+    "no-public-access": no_public_access,
 }
 
 

@@ -156,6 +156,14 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "The second API call (the first fetch of page 2) is rate limited once (429, Retry-After "
         "30 s); the page is dead-lettered without cause and the rest of the job is lost.",
     ),
+    "public_rls_off": MutantRecipe(
+        "no-public-access",
+        plan(),
+        "RLS is off and nothing is revoked in public: anon and authenticated can read, write and "
+        "call everything.",
+        "No fault is needed: the probe run at the end of every scenario, as anon and as "
+        "authenticated, gets through.",
+    ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
         plan(Duplicate(function=P, occurrence=0)),

@@ -22,6 +22,7 @@ MUTANTS: dict[str, str] = {
         "stage_outside_transaction",
         "eager_dead_letter",
         "unguarded_claim",
+        "public_rls_off",
     )
 }
 
