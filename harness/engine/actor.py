@@ -224,16 +224,20 @@ class Actor:
             if self.detect_early and (self.in_txn or self._implicit_txn):
                 # The queue is pg_net's, not the caller's: look with the session's rights, then
                 # become the caller again for whatever the transaction does next.
-                cur.execute(REQUEST["leave_role"])
+                caller = caller_for(self.role)
+                if caller is not None:
+                    cur.execute(REQUEST["leave_role"])
                 cur.execute(EARLY_SQL.encode())
                 self.early_found = cur.fetchall()
-                cur.execute(REQUEST[caller_for(self.role)])
+                if caller is not None:
+                    cur.execute(REQUEST[caller])
         return rows
 
     def begin_request(self) -> list[Row]:
         """BEGIN as Supabase's caller: PostgREST's role and timeouts, or pg_cron's job owner."""
         conn = self._connection()
-        conn.execute(b"BEGIN; " + REQUEST[caller_for(self.role)])
+        caller = caller_for(self.role)
+        conn.execute(b"BEGIN" if caller is None else b"BEGIN; " + REQUEST[caller])
         return []
 
     def request(self, sql: str, params: Params | None) -> list[Row]:
@@ -287,7 +291,8 @@ class InstrumentedDatabase:
         if a.in_txn:
             return a.step(Step("statement", sql, params), lambda: a.execute(sql, params))
         if not a.detect_early:
-            return a.step(Step("statement", sql, params), lambda: a.request(sql, params))
+            run = a.request if caller_for(a.role) is not None else a.execute
+            return a.step(Step("statement", sql, params), lambda: run(sql, params))
 
         # Early deliveries need the statement's transaction to stay open after it returns: run it
         # as BEGIN; stmt; (look for queued requests); and COMMIT as a step of its own.

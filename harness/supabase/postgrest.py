@@ -20,10 +20,21 @@ REQUEST: dict[str, bytes] = {
 }
 
 
-def caller_for(actor_role: str) -> str:
-    """Which request preamble an actor's statements get: the sweeper is pg_cron's job, every
-    other handler an Edge Function calling RPCs through PostgREST with the service_role key."""
-    return "cron" if actor_role == "sweeper" else "service_role"
+# How each of a pipeline's actors reaches the database on Supabase: the sweeper is pg_cron's job,
+# every other handler an Edge Function calling RPCs through PostgREST with the service_role key.
+CALLERS = {
+    "orchestrator": "service_role",
+    "page_worker": "service_role",
+    "processor": "service_role",
+    "deliverer": "service_role",
+    "sweeper": "cron",
+}
+
+
+def caller_for(actor_role: str) -> str | None:
+    """The request preamble an actor's statements get; None for an ad-hoc actor (an engine test's
+    own statements), which keeps the session's rights and plain autocommit."""
+    return CALLERS.get(actor_role)
 
 
 def begin(conn: psycopg.Connection[Any], caller: str) -> None:
@@ -77,4 +88,4 @@ class PostgrestDatabase:
             return cur.fetchall() if cur.description else []
 
 
-__all__ = ["REQUEST", "PostgrestDatabase", "begin", "caller_for"]
+__all__ = ["CALLERS", "REQUEST", "PostgrestDatabase", "begin", "caller_for"]
