@@ -192,6 +192,8 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
         replace(s, entries=set_row(s.entries, 0, status="failed", attempts=5, last_error="boom")),
         {},
     )
+    anon_reads = {"role": "anon", "action": "SELECT", "object": "public.threads", "detail": "3 rows"}
+    yield ("no-public-access", replace(s, extra={"access": (anon_reads,)}), {})
 
 
 @pytest.mark.parametrize("check,state,kw", list(broken_states()))
