@@ -192,7 +192,7 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
         replace(s, entries=set_row(s.entries, 0, status="failed", attempts=5, last_error="boom")),
         {},
     )
-    anon_reads = {"role": "anon", "action": "SELECT", "object": "public.threads", "detail": "3 rows"}
+    anon_reads = {"role": "anon", "action": "SELECT", "object": "public.threads", "detail": "3"}
     yield ("no-public-access", replace(s, extra={"access": (anon_reads,)}), {})
 
 
