@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.access import no_public_access
 from harness.attribution import events_for, targets
 from harness.fakeapi import Dataset
 from harness.history import Event, History
@@ -555,6 +556,7 @@ CHECKS: dict[str, Check] = {
     "job-finishes-last": job_finishes_last,
     "job-status": job_status,
     "pages-match-source": pages_match_source,
+    "no-public-access": no_public_access,
 }
 
 

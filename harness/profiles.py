@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from harness.engine.faults import (
     ApiFaults,
+    BatchResend,
+    BatchTimeout,
     CallerTimeout,
     Crash,
     Delay,
@@ -41,6 +43,20 @@ def _webhooks(rng: random.Random, pages: int, threads: int) -> list[Rule]:
             else:
                 rules.append(Early(function=function, occurrence=occurrence))
     return rules
+
+
+def _pg_net_webhooks(rng: random.Random, pages: int, threads: int) -> list[Rule]:
+    """Webhook faults pg_net can produce: no Early (its worker wakes only at COMMIT)."""
+    return [r for r in _webhooks(rng, pages, threads) if not isinstance(r, Early)]
+
+
+def _batches(rng: random.Random, pages: int, threads: int) -> list[Rule]:
+    """pg_net's worker: a batch re-sent after a worker error, a batch timing out together."""
+    batches = rng.sample(range(pages * 2), k=min(pages * 2, max(1, pages // 3)))
+    return [
+        BatchResend(batch=b) if rng.random() < 0.5 else BatchTimeout(batch=b, after_steps=1)
+        for b in sorted(batches)
+    ]
 
 
 def _crashes(rng: random.Random, pages: int, threads: int) -> list[Rule]:
@@ -82,6 +98,8 @@ PROFILES: dict[str, tuple[Builder, ...]] = {
     "crashes": (_crashes,),
     "api": (_api,),
     "chaos": (_webhooks, _crashes, _api),
+    # What production on Supabase can do to the pipeline; Early is left out (see docs/scenarios.md).
+    "supabase": (_pg_net_webhooks, _batches, _crashes, _api),
 }
 
 

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from harness.fakeapi import FakeThreadsAPI, FaultPlan, generate_dataset
 from harness.outcome import Outcome, verify
 from harness.sql import INSPECT
-from threadsync.db import PsycopgDatabase
+from harness.supabase.postgrest import PostgrestDatabase
 from threadsync.pipeline import Context, Pipeline, Reply
 
 
@@ -47,7 +47,10 @@ def quick_run(
     dataset = generate_dataset(seed, threads)
     api = FakeThreadsAPI(dataset, api_faults)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        ctx = Context(db=PsycopgDatabase(conn), api=api)
+        # As on Supabase: handlers call RPCs through PostgREST as service_role; pg_cron runs the
+        # sweeper as the owner. The session's clock setting holds under either role.
+        ctx = Context(db=PostgrestDatabase(conn, "service_role"), api=api)
+        cron = Context(db=PostgrestDatabase(conn, "cron"), api=api)
         started = pipeline.start_sync(ctx, page_size)
         if not started.ok:
             raise RuntimeError(f"start_sync refused: {started.status} {dict(started.body)}")
@@ -63,7 +66,7 @@ def quick_run(
             # clock past every lease and backoff in this session, then let the sweeper rescue it.
             clock_offset += _seconds_to_last_due(conn)
             conn.execute(INSPECT["advance_session_clock"], {"offset": clock_offset})
-            swept = pipeline.sweeper(ctx)
+            swept = pipeline.sweeper(cron)
             result.sweeps += 1
             if result.log is not None:
                 result.log.append(

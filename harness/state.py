@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from harness.access import probe
 from harness.sql import INSPECT
 
 Row = Mapping[str, Any]
@@ -56,4 +57,5 @@ def capture(conn: psycopg.Connection[Any]) -> FinalState:
             threads=fetch("state_threads"),
             jobs=fetch("state_jobs"),
             effects=fetch("state_effects"),
+            extra={"access": probe(conn)},
         )

@@ -187,6 +187,14 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "No fault: the 8 source threads come back in one page row where the source has two "
         "pages of 4; every thread is still synced exactly once.",
     ),
+    "public_rls_off": MutantRecipe(
+        "no-public-access",
+        plan(),
+        "RLS is off and nothing is revoked in public: anon and authenticated can read, write and "
+        "call everything.",
+        "No fault is needed: the probe run at the end of every scenario, as anon and as "
+        "authenticated, gets through.",
+    ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
         plan(Duplicate(function=P, occurrence=0)),

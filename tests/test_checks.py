@@ -242,6 +242,8 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
         for e in s.effects
     )
     yield ("pages-match-source", replace(s, effects=swapped), {})
+    anon_reads = {"role": "anon", "action": "SELECT", "object": "public.threads", "detail": "3"}
+    yield ("no-public-access", replace(s, extra={"access": (anon_reads,)}), {})
 
 
 @pytest.mark.parametrize("check,state,kw", list(broken_states()))

@@ -192,7 +192,7 @@ def test_racing_finishers_complete_the_job_exactly_once(conn: Conn, ref_dsn: str
         """
         CREATE TABLE job_finishes (job_id bigint, status job_state);
         CREATE FUNCTION log_finish() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN INSERT INTO job_finishes VALUES (NEW.id, NEW.status); RETURN NEW; END $$;
+        BEGIN INSERT INTO public.job_finishes VALUES (NEW.id, NEW.status); RETURN NEW; END $$;
         CREATE TRIGGER log_finish AFTER UPDATE OF status ON sync_jobs
             FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
             EXECUTE FUNCTION log_finish();

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from threadsync import orchestrator, page_worker, processor, sweeper
 from threadsync.pipeline import Pipeline
-from threadsync.queries import SQL_DIR
 
-MIGRATIONS = tuple(sorted(SQL_DIR.glob("0*.sql")))
+_PACKAGE = Path(__file__).parent
+# In a source checkout the migrations are the Supabase project's own folder; a wheel carries that
+# same folder inside the package (pyproject.toml: force-include), so there is one copy of the SQL.
+_CANDIDATES = (_PACKAGE.parent / "supabase" / "migrations", _PACKAGE / "supabase_migrations")
+
+
+def migrations_dir() -> Path:
+    """The folder holding `supabase/migrations/<timestamp>_*.sql`, from a checkout or a wheel."""
+    for folder in _CANDIDATES:
+        if any(folder.glob("*.sql")):
+            return folder
+    raise FileNotFoundError(
+        "threadsync's Supabase migrations are missing: looked in "
+        + " and ".join(str(c) for c in _CANDIDATES)
+        + "; reinstall threadsync"
+    )
+
+
+MIGRATIONS = tuple(sorted(migrations_dir().glob("[0-9]*_*.sql")))
 
 pipeline = Pipeline(
     name="reference",

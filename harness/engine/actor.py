@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from harness.engine.clock import VirtualClock
 from harness.engine.errors import ActorCrashed
 from harness.engine.faults import ActorRule
+from harness.supabase.postgrest import REQUEST, caller_for
 from threadsync.pipeline import Context, Params, Reply, Row
 from threadsync.provider import ProviderError, Thread, ThreadPage, ThreadsProvider
 
@@ -223,8 +224,36 @@ class Actor:
             cur.execute(sql.encode(), params)
             rows = cur.fetchall() if cur.description else []
             if self.detect_early and (self.in_txn or self._implicit_txn):
+                # The queue is pg_net's, not the caller's: look with the session's rights, then
+                # become the caller again for whatever the transaction does next.
+                caller = caller_for(self.role)
+                if caller is not None:
+                    cur.execute(REQUEST["leave_role"])
                 cur.execute(EARLY_SQL.encode())
                 self.early_found = cur.fetchall()
+                if caller is not None:
+                    cur.execute(REQUEST[caller])
+        return rows
+
+    def begin_request(self) -> list[Row]:
+        """BEGIN as Supabase's caller: PostgREST's role and timeouts, or pg_cron's job owner."""
+        conn = self._connection()
+        caller = caller_for(self.role)
+        conn.execute(b"BEGIN" if caller is None else b"BEGIN; " + REQUEST[caller])
+        return []
+
+    def request(self, sql: str, params: Params | None) -> list[Row]:
+        """One autocommit statement the way PostgREST runs an RPC: its own transaction, as the
+        caller's role, rolled back if it fails. The clock is set first, outside the transaction."""
+        self._sync_clock(self._connection())
+        self.begin_request()
+        try:
+            rows = self.execute(sql, params)
+        except BaseException:
+            with suppress(psycopg.Error):
+                self.execute_control("ROLLBACK")
+            raise
+        self.execute_control("COMMIT")
         return rows
 
     def execute_control(self, sql: str) -> list[Row]:
@@ -261,13 +290,17 @@ class InstrumentedDatabase:
 
     def query(self, sql: str, params: Params | None = None) -> list[Row]:
         a = self._actor
-        if not a.detect_early or a.in_txn:
+        if a.in_txn:
             return a.step(Step("statement", sql, params), lambda: a.execute(sql, params))
+        if not a.detect_early:
+            run = a.request if caller_for(a.role) is not None else a.execute
+            return a.step(Step("statement", sql, params), lambda: run(sql, params))
 
         # Early deliveries need the statement's transaction to stay open after it returns: run it
         # as BEGIN; stmt; (look for queued requests); and COMMIT as a step of its own.
         def implicit() -> list[Row]:
-            a.execute_control("BEGIN")
+            a._sync_clock(a._connection())
+            a.begin_request()
             a._implicit_txn = True
             try:
                 rows = a.execute(sql, params)
@@ -292,7 +325,7 @@ class InstrumentedDatabase:
         a = self._actor
         if a.in_txn:
             raise RuntimeError(f"actor {a.id}: nested transaction() is not supported")
-        a.step(Step("begin", "BEGIN"), lambda: a.execute_control("BEGIN"))
+        a.step(Step("begin", "BEGIN"), a.begin_request)
         a.in_txn = True
         try:
             yield

@@ -128,6 +128,46 @@ class RestartServer:
     at_time: float | None = None
     after_delivery: int | None = None
     queued: int | None = None
+    # Crash-like: pg_net's UNLOGGED queue is truncated in recovery, queued requests are lost.
+    immediate: ClassVar[bool] = True
+
+
+# --- pg_net's worker (supabase) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CleanRestart(RestartServer):
+    """A clean (fast) server restart: pg_net's UNLOGGED queue survives and is sent afterwards."""
+
+    immediate: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class BatchResend:
+    """pg_net >= 0.19: a worker error rolls back the batch's DELETE, so every request of the
+    `batch`-th batch (0-based; None: every batch) is sent a second time, one worker cycle later."""
+
+    batch: int | None = None
+    delay: float = 1.0
+
+
+@dataclass(frozen=True)
+class BatchTimeout:
+    """A whole batch times out together (pg_net#86): the caller of every request in the
+    `batch`-th batch gives up at step `after_steps` while its function runs on."""
+
+    batch: int | None = None
+    after_steps: int = 1
+
+
+BatchRule = BatchResend | BatchTimeout
+
+
+def batch_rules(rules: tuple[Any, ...], batch: int) -> list[BatchRule]:
+    """The batch rules of a plan's `rules` that match the `batch`-th batch pg_net's worker took."""
+    return [
+        r for r in rules if isinstance(r, BatchResend | BatchTimeout) and r.batch in (None, batch)
+    ]
 
 
 Rule = (
@@ -142,6 +182,9 @@ Rule = (
     | ApiFaults
     | RestartServer
     | SlowSteps
+    | CleanRestart
+    | BatchResend
+    | BatchTimeout
 )
 RULE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -157,6 +200,9 @@ RULE_TYPES: dict[str, type[Any]] = {
         ApiFaults,
         RestartServer,
         SlowSteps,
+        CleanRestart,
+        BatchResend,
+        BatchTimeout,
     )
 }
 ActorRule = Crash | CallerTimeout | Stall | KillConnection
@@ -253,7 +299,11 @@ def actor_rules(rules: list[DeliveryRule]) -> tuple[ActorRule, ...]:
 __all__ = [
     "ActorRule",
     "ApiFaults",
+    "BatchResend",
+    "BatchRule",
+    "BatchTimeout",
     "CallerTimeout",
+    "CleanRestart",
     "Crash",
     "Delay",
     "DeliveryRule",
@@ -267,4 +317,5 @@ __all__ = [
     "SlowSteps",
     "Stall",
     "actor_rules",
+    "batch_rules",
 ]

@@ -315,15 +315,20 @@ def run(config: RunConfig) -> RunResult:
     def restart(rule: RestartServer) -> Callable[[], None]:
         def action() -> None:
             assert config.server is not None
-            # What the restart loses: requests committed to the UNLOGGED pg_net queue that the
-            # deliverer has not taken yet (coverage tells "a restart losing requests" by it).
+            # What a crash restart loses: requests committed to the UNLOGGED pg_net queue that the
+            # deliverer has not taken yet (coverage tells "a restart losing requests" by it); a
+            # clean restart keeps them.
             lost = monitor.conn.execute(QUEUED_SQL).fetchone()
             s.record(
                 None,
                 "fault",
-                {"fault": "restart_server", "queued_requests": int(lost[0]) if lost else 0},
+                {
+                    "fault": "restart_server",
+                    "immediate": rule.immediate,
+                    "queued_requests": int(lost[0]) if lost else 0,
+                },
             )
-            config.server.restart(immediate=True)
+            config.server.restart(immediate=rule.immediate)
             monitor.reconnect()
             deliverer.reset_ids()
 

@@ -23,7 +23,9 @@ CREATE TABLE harness.commit_order (
     seq bigint NOT NULL
 );
 
-CREATE FUNCTION harness.note_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+-- SECURITY DEFINER like log_effect: it fires at COMMIT as whatever role the pipeline runs as.
+CREATE FUNCTION harness.note_commit() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, harness AS $$
 BEGIN
     INSERT INTO harness.commit_order (txid, seq) VALUES (txid_current(), nextval('harness.commit_seq'))
     ON CONFLICT (txid) DO NOTHING;
@@ -34,7 +36,11 @@ $$;
 CREATE CONSTRAINT TRIGGER harness_commit_order AFTER INSERT ON harness.effects
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION harness.note_commit();
 
-CREATE FUNCTION harness.log_effect() RETURNS trigger LANGUAGE plpgsql AS $$
+-- SECURITY DEFINER (the superuser's): the pipeline's roles (service_role, the owner) write their
+-- effects here without any right on the harness's schema, so the log changes no permission the
+-- pipeline itself meets.
+CREATE FUNCTION harness.log_effect() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, harness AS $$
 BEGIN
     CASE TG_ARGV[0]
     WHEN 'thread_written' THEN

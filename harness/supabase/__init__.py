@@ -1,4 +1,5 @@
-"""Supabase emulation: pg_net's request queue and the Database Webhook trigger function, in SQL."""
+"""Supabase emulation: roles, pg_net, Database Webhooks, Vault and pg_cron, in SQL, and the order
+a harness database applies them in with a pipeline's migrations."""
 
 from __future__ import annotations
 
@@ -6,16 +7,36 @@ from pathlib import Path
 
 from threadsync.pipeline import Pipeline
 
-EMULATION_SQL = Path(__file__).parent / "emulation.sql"
+HERE = Path(__file__).parent
+ROLES_SQL = HERE / "roles.sql"
+EMULATION_SQL = HERE / "emulation.sql"
+PROJECT_SQL = HERE / "project.sql"
+REPLAY_SQL = HERE / "replay.sql"
 QUEUE_TABLE = "net.http_request_queue"
+# Plays Supabase's `postgres`: owns what the migrations create, is not a superuser.
+OWNER = "threadsync_owner"
 
 
 def migrations(pipeline: Pipeline) -> list[tuple[str, str]]:
-    """(label, sql) in the order a harness database applies them: emulation, then the pipeline."""
-    steps = [("supabase emulation", EMULATION_SQL.read_text(encoding="utf-8"))]
+    """(label, sql) in the order a harness database applies them, on one session: Supabase's roles
+    and emulation as the superuser, the project's Vault secrets, then the pipeline's migrations as
+    the owner (as `supabase db push` applies them), then the replay key as the superuser again."""
+    steps = [
+        ("supabase roles", _read(ROLES_SQL)),
+        ("supabase emulation", _read(EMULATION_SQL)),
+        ("supabase project secrets", _read(PROJECT_SQL)),
+        # SET (not LOCAL) in a committed transaction holds for the session's later steps.
+        (f"as {OWNER}", f"SET ROLE {OWNER}"),
+    ]
     for path, sql in pipeline.migration_sql():
         steps.append((f"{pipeline.name}: {path.name}", sql))
+    steps.append(("back to the superuser", "RESET ROLE"))
+    steps.append(("harness replay key", _read(REPLAY_SQL)))
     return steps
 
 
-__all__ = ["EMULATION_SQL", "QUEUE_TABLE", "migrations"]
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+__all__ = ["EMULATION_SQL", "OWNER", "QUEUE_TABLE", "ROLES_SQL", "migrations"]

@@ -4,7 +4,7 @@
 CREATE OR REPLACE FUNCTION public.fail_page(
     p_page_id bigint, p_token uuid, p_error text, p_retry_after_seconds double precision DEFAULT NULL)
 RETURNS TABLE (recorded boolean, status public.work_state, next_retry_at timestamptz, reason text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     q public.sync_page_queue;
     t timestamptz := threadsync.now();

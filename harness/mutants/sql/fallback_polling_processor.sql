@@ -5,7 +5,7 @@
 
 CREATE OR REPLACE FUNCTION public.complete_thread(p_entry_id bigint, p_token uuid, p_result jsonb)
 RETURNS TABLE (completed boolean, reason text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     e public.thread_processing_queue;
     t timestamptz := threadsync.now();

@@ -4,6 +4,6 @@
 -- in separate statements (harness/mutants/job_completion_race.py).
 
 CREATE OR REPLACE FUNCTION threadsync.finish_job_if_done(p_job_id bigint)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE sql SET search_path = '' AS $$
     SELECT
 $$;

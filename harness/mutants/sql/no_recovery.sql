@@ -5,6 +5,6 @@
 CREATE OR REPLACE FUNCTION public.sweep()
 RETURNS TABLE (pages_requeued integer, pages_failed integer, pages_emitted integer,
                threads_requeued integer, threads_failed integer, threads_emitted integer)
-LANGUAGE sql AS $$
+LANGUAGE sql SET search_path = '' AS $$
     SELECT 0, 0, 0, 0, 0, 0
 $$;

@@ -6,7 +6,7 @@
 CREATE OR REPLACE FUNCTION public.complete_page(
     p_page_id bigint, p_token uuid, p_threads jsonb, p_next_cursor text)
 RETURNS TABLE (completed boolean, reason text, staged integer, queued integer, next_page_id bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     s threadsync.settings;
     q public.sync_page_queue;

@@ -6,7 +6,7 @@
 CREATE OR REPLACE FUNCTION public.claim_thread(p_entry_id bigint)
 RETURNS TABLE (claimed boolean, reason text, entry_id bigint, job_id bigint, external_id text,
                payload jsonb, claim_token uuid, attempts integer, locked_until timestamptz)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     e public.thread_processing_queue;
     t timestamptz := threadsync.now();
@@ -41,7 +41,7 @@ $$;
 -- fence and nothing to complete here (the token argument is kept for the handlers' call).
 CREATE OR REPLACE FUNCTION public.complete_thread(p_entry_id bigint, p_token uuid, p_result jsonb)
 RETURNS TABLE (completed boolean, reason text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     e public.thread_processing_queue;
     t timestamptz := threadsync.now();

@@ -11,7 +11,7 @@ ALTER TABLE public.thread_stage DROP CONSTRAINT thread_stage_job_id_external_id_
 -- THE BUG, part two: staging commits on its own, before the page is completed.
 CREATE OR REPLACE FUNCTION public.stage_page(p_page_id bigint, p_token uuid, p_threads jsonb)
 RETURNS TABLE (staged boolean, reason text, n_staged integer, n_queued integer)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     s threadsync.settings;
     q public.sync_page_queue;
@@ -60,7 +60,7 @@ $$;
 CREATE OR REPLACE FUNCTION public.complete_page(
     p_page_id bigint, p_token uuid, p_threads jsonb, p_next_cursor text)
 RETURNS TABLE (completed boolean, reason text, staged integer, queued integer, next_page_id bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     s threadsync.settings;
     q public.sync_page_queue;

@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION public.claim_page(p_page_id bigint)
 RETURNS TABLE (claimed boolean, reason text, page_id bigint, job_id bigint, page_number integer,
                cursor text, page_size integer, claim_token uuid, attempts integer,
                locked_until timestamptz)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     q public.sync_page_queue;
     t timestamptz := threadsync.now();

@@ -9,21 +9,17 @@ DROP TRIGGER "sync-threads-processor" ON public.thread_processing_queue;
 CREATE TRIGGER "sync-threads-page-worker"
     AFTER INSERT ON public.sync_page_queue
     FOR EACH ROW WHEN (NEW.status = 'pending')
-    EXECUTE FUNCTION supabase_functions.http_request(
-        'http://edge-functions.local/functions/v1/sync-threads-page-worker',
-        'POST', '{"Content-Type":"application/json"}', '{}', '1000');
+    EXECUTE FUNCTION threadsync.database_webhook('sync-threads-page-worker');
 
 CREATE TRIGGER "sync-threads-processor"
     AFTER INSERT ON public.thread_processing_queue
     FOR EACH ROW WHEN (NEW.status = 'pending')
-    EXECUTE FUNCTION supabase_functions.http_request(
-        'http://edge-functions.local/functions/v1/sync-threads-processor',
-        'POST', '{"Content-Type":"application/json"}', '{}', '1000');
+    EXECUTE FUNCTION threadsync.database_webhook('sync-threads-processor');
 
 CREATE OR REPLACE FUNCTION public.sweep()
 RETURNS TABLE (pages_requeued integer, pages_failed integer, pages_emitted integer,
                threads_requeued integer, threads_failed integer, threads_emitted integer)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     s threadsync.settings;
     t timestamptz := threadsync.now();

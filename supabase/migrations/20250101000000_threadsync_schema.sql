@@ -1,5 +1,6 @@
 -- threadsync reference pipeline: tables, states and indexes.
--- Runs unchanged on Supabase (as a migration) and on the harness's emulation of it.
+-- Runs unchanged on Supabase (`supabase db push`, as the `postgres` role) and on the harness's
+-- emulation of it, which applies this very file as a non-superuser owner.
 
 CREATE SCHEMA IF NOT EXISTS threadsync;
 
@@ -7,15 +8,13 @@ CREATE SCHEMA IF NOT EXISTS threadsync;
 -- is plain now(); the harness sets it per session to move a virtual clock, which (unlike now())
 -- can also move inside a transaction.
 CREATE OR REPLACE FUNCTION threadsync.now() RETURNS timestamptz
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = '' AS $$
     SELECT coalesce(nullif(current_setting('threadsync.now', true), '')::timestamptz, now())
 $$;
 
 -- Tunables in one row, so a deployment (or a test) changes them without touching functions.
 CREATE TABLE threadsync.settings (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    -- Base of the Edge Function URLs; the Database Webhook triggers carry the same base literally.
-    functions_url text NOT NULL DEFAULT 'http://edge-functions.local/functions/v1',
     page_lease_seconds integer NOT NULL DEFAULT 120 CHECK (page_lease_seconds > 0),
     thread_lease_seconds integer NOT NULL DEFAULT 60 CHECK (thread_lease_seconds > 0),
     max_attempts integer NOT NULL DEFAULT 5 CHECK (max_attempts > 0),
@@ -26,6 +25,16 @@ CREATE TABLE threadsync.settings (
     sweep_batch integer NOT NULL DEFAULT 500 CHECK (sweep_batch > 0)
 );
 INSERT INTO threadsync.settings DEFAULT VALUES;
+
+-- The key that makes claim tokens unforgeable: a token is keyed with it (threadsync.claim_token),
+-- and only the owner reads this table. 244 random bits from gen_random_uuid(), which draws on
+-- pg_strong_random(). The harness overwrites it with a fixed key so that its runs replay
+-- identically; a deployment keeps the random one.
+CREATE TABLE threadsync.claim_secret (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    secret text NOT NULL DEFAULT (gen_random_uuid()::text || gen_random_uuid()::text)
+);
+INSERT INTO threadsync.claim_secret DEFAULT VALUES;
 
 -- Work item states, declared once for both queues. How an item leaves each state:
 --   pending    -> processing  claim (id named by a webhook, due: next_retry_at <= now)

@@ -1,11 +1,11 @@
 -- threadsync reference pipeline: the sweeper (pg_cron runs `SELECT * FROM public.sweep()` each
--- minute in production). It rescues two kinds of stuck work and never creates a second owner of
+-- minute in production, scheduled by the last migration). It rescues two kinds of stuck work and never creates a second owner of
 -- live work: it only touches rows whose lease has expired or that nobody holds.
 
 CREATE OR REPLACE FUNCTION public.sweep()
 RETURNS TABLE (pages_requeued integer, pages_failed integer, pages_emitted integer,
                threads_requeued integer, threads_failed integer, threads_emitted integer)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     s threadsync.settings;
     t timestamptz := threadsync.now();
@@ -78,6 +78,7 @@ BEGIN
     -- 2. Pending work whose webhook never led to a claim (dropped, lost in a restart, or a retry
     -- that came due): send the webhook again, with the body a Database Webhook would have sent.
     -- A late original and this copy may both arrive; the atomic claim lets only one of them work.
+    -- It goes out through threadsync.call_function, with the same Vault URL and key as the triggers.
     WITH due AS (
         SELECT p.id FROM public.sync_page_queue p
          WHERE p.status = 'pending' AND p.emit_after <= t
@@ -89,11 +90,10 @@ BEGIN
           FROM due WHERE p.id = due.id
         RETURNING p.*
     )
-    SELECT count(net.http_post(
-               s.functions_url || '/sync-threads-page-worker',
+    SELECT count(threadsync.call_function(
+               'sync-threads-page-worker',
                jsonb_build_object('type', 'INSERT', 'table', 'sync_page_queue', 'schema', 'public',
-                                  'record', to_jsonb(marked), 'old_record', NULL),
-               '{}'::jsonb, '{"Content-Type": "application/json"}'::jsonb, 1000))
+                                  'record', to_jsonb(marked), 'old_record', NULL)))
       INTO p_emitted
       FROM (SELECT * FROM marked ORDER BY id) marked;
 
@@ -108,11 +108,10 @@ BEGIN
           FROM due WHERE q.id = due.id
         RETURNING q.*
     )
-    SELECT count(net.http_post(
-               s.functions_url || '/sync-threads-processor',
+    SELECT count(threadsync.call_function(
+               'sync-threads-processor',
                jsonb_build_object('type', 'INSERT', 'table', 'thread_processing_queue',
-                                  'schema', 'public', 'record', to_jsonb(marked), 'old_record', NULL),
-               '{}'::jsonb, '{"Content-Type": "application/json"}'::jsonb, 1000))
+                                  'schema', 'public', 'record', to_jsonb(marked), 'old_record', NULL)))
       INTO th_emitted
       FROM (SELECT * FROM marked ORDER BY id) marked;
 

@@ -1,17 +1,26 @@
 -- threadsync reference pipeline: the work functions. Each is one RPC an Edge Function calls, and
 -- each runs in the caller's transaction, so "fenced by the token, together with its effects" holds.
+-- Every function has a fixed, empty search_path and names every object with its schema (the
+-- Supabase Security Advisor's "function search_path mutable"); all run with the caller's rights
+-- (service_role through PostgREST, which bypasses RLS) except where a comment says why not.
 
--- A claim token unique per (queue, item, attempt), derived rather than random so harness runs
--- replay identically; it fences, it is not a secret.
+-- A claim token unique per (queue, item, attempt), keyed with threadsync.claim_secret: without
+-- the key nobody can compute a token and complete or fail work they did not claim. Derived rather
+-- than random so a run whose key is fixed (the harness's) replays identically.
+-- SECURITY DEFINER because it reads claim_secret, which no caller role may read; it returns only
+-- the token for the arguments it is given, and EXECUTE is granted to service_role alone.
 CREATE OR REPLACE FUNCTION threadsync.claim_token(queue text, item_id bigint, attempt integer)
-RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
-    SELECT md5(queue || ':' || item_id || ':' || attempt)::uuid
+RETURNS uuid LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT pg_catalog.encode(pg_catalog.substr(pg_catalog.sha256(pg_catalog.convert_to(
+               k.secret || ':' || queue || ':' || item_id || ':' || attempt, 'UTF8')), 1, 16),
+           'hex')::uuid
+      FROM threadsync.claim_secret k
 $$;
 
 -- Exponential backoff, capped, with jitter in [0.75, 1.25) of the delay. The jitter is derived
 -- from the item and attempt so that retries spread out yet a replay waits exactly as long.
 CREATE OR REPLACE FUNCTION threadsync.backoff_seconds(queue text, item_id bigint, attempt integer)
-RETURNS double precision LANGUAGE sql STABLE AS $$
+RETURNS double precision LANGUAGE sql STABLE SET search_path = '' AS $$
     SELECT least(s.backoff_cap_seconds, s.backoff_base_seconds * 2 ^ greatest(attempt - 1, 0))
            * (0.75 + 0.5 * (('x' || substr(md5(queue || ':' || item_id || ':' || attempt), 1, 8))
                             ::bit(32)::bigint / 4294967296.0))
@@ -21,7 +30,7 @@ $$;
 -- Finishes a job once its open counters reach zero. Callers hold the job row's lock (they just
 -- updated its counters), so two finishers cannot both see "last one" and both finish it.
 CREATE OR REPLACE FUNCTION threadsync.finish_job_if_done(p_job_id bigint)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE sql SET search_path = '' AS $$
     UPDATE public.sync_jobs
        SET status = CASE WHEN pages_failed + threads_failed > 0 THEN 'failed'::public.job_state
                          ELSE 'completed'::public.job_state END,
@@ -30,7 +39,7 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION public.start_sync(p_page_size integer)
-RETURNS public.sync_jobs LANGUAGE plpgsql AS $$
+RETURNS public.sync_jobs LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     s threadsync.settings;
     job public.sync_jobs;
@@ -48,7 +57,7 @@ $$;
 -- Why a claim did not happen, in words a webhook reply can carry.
 CREATE OR REPLACE FUNCTION threadsync.unclaimable_reason(
     p_status public.work_state, p_next_retry_at timestamptz)
-RETURNS text LANGUAGE sql STABLE AS $$
+RETURNS text LANGUAGE sql STABLE SET search_path = '' AS $$
     SELECT CASE
         WHEN p_status IS NULL THEN 'unknown id'
         WHEN p_status = 'pending' THEN 'not due until ' || p_next_retry_at
@@ -61,7 +70,7 @@ CREATE OR REPLACE FUNCTION public.claim_page(p_page_id bigint)
 RETURNS TABLE (claimed boolean, reason text, page_id bigint, job_id bigint, page_number integer,
                cursor text, page_size integer, claim_token uuid, attempts integer,
                locked_until timestamptz)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     q public.sync_page_queue;
     t timestamptz := threadsync.now();
@@ -90,7 +99,7 @@ $$;
 
 -- Heartbeat for long work: pushes a live lease forward; false when the lease is no longer ours.
 CREATE OR REPLACE FUNCTION public.extend_page_lease(p_page_id bigint, p_token uuid, p_seconds integer)
-RETURNS boolean LANGUAGE sql AS $$
+RETURNS boolean LANGUAGE sql SET search_path = '' AS $$
     WITH extended AS (
         UPDATE public.sync_page_queue
            SET locked_until = threadsync.now() + make_interval(secs => p_seconds)
@@ -104,7 +113,7 @@ $$;
 CREATE OR REPLACE FUNCTION public.complete_page(
     p_page_id bigint, p_token uuid, p_threads jsonb, p_next_cursor text)
 RETURNS TABLE (completed boolean, reason text, staged integer, queued integer, next_page_id bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     s threadsync.settings;
     q public.sync_page_queue;
@@ -174,7 +183,7 @@ $$;
 CREATE OR REPLACE FUNCTION public.fail_page(
     p_page_id bigint, p_token uuid, p_error text, p_retry_after_seconds double precision DEFAULT NULL)
 RETURNS TABLE (recorded boolean, status public.work_state, next_retry_at timestamptz, reason text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     q public.sync_page_queue;
     t timestamptz := threadsync.now();
@@ -211,7 +220,7 @@ $$;
 CREATE OR REPLACE FUNCTION public.claim_thread(p_entry_id bigint)
 RETURNS TABLE (claimed boolean, reason text, entry_id bigint, job_id bigint, external_id text,
                payload jsonb, claim_token uuid, attempts integer, locked_until timestamptz)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     e public.thread_processing_queue;
     t timestamptz := threadsync.now();
@@ -239,7 +248,7 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION public.extend_thread_lease(p_entry_id bigint, p_token uuid, p_seconds integer)
-RETURNS boolean LANGUAGE sql AS $$
+RETURNS boolean LANGUAGE sql SET search_path = '' AS $$
     WITH extended AS (
         UPDATE public.thread_processing_queue
            SET locked_until = threadsync.now() + make_interval(secs => p_seconds)
@@ -252,7 +261,7 @@ $$;
 -- An older version of a thread never overwrites a newer one already synced.
 CREATE OR REPLACE FUNCTION public.complete_thread(p_entry_id bigint, p_token uuid, p_result jsonb)
 RETURNS TABLE (completed boolean, reason text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     e public.thread_processing_queue;
     t timestamptz := threadsync.now();
@@ -298,7 +307,7 @@ $$;
 CREATE OR REPLACE FUNCTION public.fail_thread(
     p_entry_id bigint, p_token uuid, p_error text, p_retry_after_seconds double precision DEFAULT NULL)
 RETURNS TABLE (recorded boolean, status public.work_state, next_retry_at timestamptz, reason text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = '' AS $$
 DECLARE
     e public.thread_processing_queue;
     t timestamptz := threadsync.now();
