@@ -34,6 +34,11 @@ _MATCH: dict[str, tuple[type, float, float, bool]] = {
     "index": (int, 0, MAX_INDEX, True),
     "occurrence": (int, 0, MAX_INDEX, True),
 }
+_RESTART: dict[str, tuple[type, float, float, bool]] = {
+    "at_time": (float, 0, 7 * DAY, True),
+    "after_delivery": (int, 0, MAX_INDEX, True),
+    "queued": (int, 0, MAX_INDEX, True),
+}
 # Per rule type, each numeric field: (type, lowest, highest, may be null).
 RULE_FIELDS: dict[str, dict[str, tuple[type, float, float, bool]]] = {
     "Drop": _MATCH,
@@ -53,9 +58,13 @@ RULE_FIELDS: dict[str, dict[str, tuple[type, float, float, bool]]] = {
         "seconds": (float, 0, DAY, True),
     },
     "ApiFaults": {},
-    "RestartServer": {
-        "at_time": (float, 0, 7 * DAY, True),
-        "after_delivery": (int, 0, MAX_INDEX, True),
+    "RestartServer": _RESTART,
+    "CleanRestart": _RESTART,
+    "SlowSteps": {"times": (int, 0, MAX_STEP, False), "seconds": (float, 0, DAY, False)},
+    "BatchResend": {"batch": (int, 0, MAX_INDEX, True), "delay": (float, 0, DAY, False)},
+    "BatchTimeout": {
+        "batch": (int, 0, MAX_INDEX, True),
+        "after_steps": (int, 0, MAX_STEP, False),
     },
 }
 

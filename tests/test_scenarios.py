@@ -238,3 +238,10 @@ def test_thread_exactly_once_counts_the_threads_it_names(bench: Workbench) -> No
     # no_fencing commits one thread twice: its `threads` write and its queue entry name one thread.
     assert len(violation.rows) == 2 and len(named) == 1, violation.rows
     assert violation.summary == "1 thread was processed more than once"
+
+
+def test_every_fault_rule_type_has_its_ranges_checked() -> None:
+    from harness.engine.faults import RULE_TYPES
+    from harness.scenario_check import RULE_FIELDS
+
+    assert set(RULE_FIELDS) == set(RULE_TYPES)
