@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from harness.engine import pool
 from harness.engine.actor import Actor, ActorFn
 from harness.engine.blocking import Monitor
 from harness.engine.clock import VirtualClock
@@ -139,6 +140,19 @@ def run_free(
         raise ValueError(f"free mode does not support {sorted(set(bad))} faults; use run()")
     t0 = time.perf_counter()
     dsn, db_name = prepare_database(config)
+    with pool.serve(dsn):
+        return _run_free(config, dsn, db_name, workers, time_scale, max_wall_s, t0)
+
+
+def _run_free(
+    config: RunConfig,
+    dsn: str,
+    db_name: str | None,
+    workers: int,
+    time_scale: float,
+    max_wall_s: float,
+    t0: float,
+) -> RunResult:
     monitor = Monitor(dsn)
     apply_settings(monitor.conn, config.settings)
     plan = config.faults
