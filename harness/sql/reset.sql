@@ -67,7 +67,7 @@ WITH ns AS (
      WHERE nspname NOT IN ('pg_catalog', 'information_schema')
        AND nspname !~ '^pg_(toast|temp_|toast_temp_)'
 ), items AS (
-    SELECT format('n %s %s %s', nspname, n.nspowner, n.nspacl) AS item
+    SELECT format('n %s %s %s', n.nspname, n.nspowner, n.nspacl) AS item
       FROM ns JOIN pg_namespace n USING (oid)
     UNION ALL
     SELECT format('c %s.%s %s %s %s %s %s %s %s', ns.nspname, c.relname, c.relkind,
