@@ -12,6 +12,7 @@ still holding locks), is dropped and cloned anew instead.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,8 @@ def _q(name: str) -> bytes:
 
 
 def _fingerprint(conn: psycopg.Connection[Any]) -> str:
-    row = conn.execute(_q("fingerprint")).fetchone()
+    # Prepared: planning this catalog query costs more than running it.
+    row = conn.execute(_q("fingerprint"), prepare=True).fetchone()
     assert row is not None
     return str(row[0])
 
@@ -80,6 +82,11 @@ def take_snapshot(conn: psycopg.Connection[Any]) -> Snapshot | None:
     )
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class ResetRefused(Exception):
     """The database cannot be put back exactly; clone a new one."""
 
@@ -104,12 +111,13 @@ def restore(conn: psycopg.Connection[Any], snap: Snapshot) -> None:
                 "values": list(snap.values),
                 "called": list(snap.called),
             },
+            prepare=True,
         )
         conn.execute(b"COMMIT")
     except psycopg.Error as exc:
-        if not conn.closed:
+        with contextlib.suppress(psycopg.Error):
             conn.execute(b"ROLLBACK")
-        raise ResetRefused(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+        raise ResetRefused(_first_line(exc)) from exc
 
 
 @dataclass
@@ -122,6 +130,7 @@ class ReusableDatabase:
     name: str = ""
     dsn: str = ""
     pool: BackendPool | None = None
+    admin: psycopg.Connection[Any] | None = None  # the reset's own session, statements prepared
     snapshot: Snapshot | None = None
     used: bool = False
     resets: int = 0
@@ -145,14 +154,11 @@ class ReusableDatabase:
         elif self.pool.in_use:
             reason = f"{self.pool.in_use} backend(s) of the last run were not given back"
         else:
-            conn = self.pool.acquire()
             try:
-                restore(conn, self.snapshot)
+                restore(self._admin(), self.snapshot)
                 self.resets += 1
             except ResetRefused as exc:
                 reason = str(exc)
-            finally:
-                self.pool.release(conn)
         if reason is not None:
             self.refusals.append(reason)
             self._drop()
@@ -164,17 +170,31 @@ class ReusableDatabase:
         self.pool = BackendPool(self.dsn)
         pool.register(self.pool)
         self.clones += 1
-        conn = self.pool.acquire()
         try:
+            self.snapshot = take_snapshot(self._admin())
+        except psycopg.Error as exc:
+            self.refusals.append(f"no snapshot: {_first_line(exc)}")
+            self.snapshot = None
+
+    def _admin(self) -> psycopg.Connection[Any]:
+        """The reset's connection, opened again after a server restart ended it."""
+        if self.admin is not None and not self.admin.closed:
             try:
-                self.snapshot = take_snapshot(conn)
-            except psycopg.Error as exc:
-                self.refusals.append(f"no snapshot: {exc}")
-                self.snapshot = None
-        finally:
-            self.pool.release(conn)
+                self.admin.execute(b"SELECT 1")
+                return self.admin
+            except psycopg.Error:
+                self._close_admin()
+        self.admin = psycopg.connect(self.dsn, autocommit=True)
+        return self.admin
+
+    def _close_admin(self) -> None:
+        admin, self.admin = self.admin, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                admin.close()
 
     def _drop(self) -> None:
+        self._close_admin()
         if self.pool is not None:
             pool.unregister(self.pool)
             self.pool = None

@@ -61,62 +61,62 @@ SELECT count(setval(s::regclass, v, c)) AS restored
 
 -- name: fingerprint
 -- The schema of the non-system schemas as one hash: a pipeline that changes its own schema at run
--- time changes it, and its database is cloned anew instead of reset.
+-- time changes it, and its database is cloned anew instead of reset. Raw catalog columns (node
+-- trees, not their deparsed text) keep it to a few milliseconds.
 WITH ns AS (
-    SELECT oid, nspname FROM pg_namespace
+    SELECT oid, nspname, nspowner, nspacl FROM pg_namespace
      WHERE nspname NOT IN ('pg_catalog', 'information_schema')
        AND nspname !~ '^pg_(toast|temp_|toast_temp_)'
+), rel AS (
+    SELECT c.*, ns.nspname FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
 ), items AS (
-    SELECT format('n %s %s %s', n.nspname, n.nspowner, n.nspacl) AS item
-      FROM ns JOIN pg_namespace n USING (oid)
+    SELECT format('n %s %s %s', nspname, nspowner, nspacl) AS item FROM ns
     UNION ALL
-    SELECT format('c %s.%s %s %s %s %s %s %s %s', ns.nspname, c.relname, c.relkind,
-                  c.relpersistence, c.reloptions, c.relacl, c.relowner, c.relrowsecurity,
-                  c.relforcerowsecurity)
-      FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+    SELECT format('c %s.%s %s %s %s %s %s %s %s %s', nspname, relname, relkind, relpersistence,
+                  reloptions, relacl, relowner, relrowsecurity, relforcerowsecurity, reltype)
+      FROM rel
     UNION ALL
-    SELECT format('a %s.%s.%s %s %s %s %s %s %s %s', ns.nspname, c.relname, a.attname,
-                  format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity,
-                  a.attgenerated, a.attisdropped, a.attcollation,
-                  pg_get_expr(d.adbin, d.adrelid))
-      FROM pg_attribute a
-      JOIN pg_class c ON c.oid = a.attrelid
-      JOIN ns ON ns.oid = c.relnamespace
-      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    SELECT format('a %s %s %s %s %s %s %s %s %s %s', a.attrelid, a.attnum, a.attname, a.atttypid,
+                  a.atttypmod, a.attnotnull, a.attidentity, a.attgenerated, a.attisdropped,
+                  a.attcollation)
+      FROM pg_attribute a JOIN rel ON rel.oid = a.attrelid
      WHERE a.attnum > 0
     UNION ALL
-    SELECT format('k %s %s %s %s %s', ns.nspname, k.conname, k.conrelid::regclass,
-                  k.contypid::regtype, pg_get_constraintdef(k.oid))
+    SELECT format('d %s %s %s', d.adrelid, d.adnum, d.adbin)
+      FROM pg_attrdef d JOIN rel ON rel.oid = d.adrelid
+    UNION ALL
+    SELECT format('k %s %s %s %s %s %s %s %s %s', k.oid, k.conname, k.contype, k.conrelid,
+                  k.contypid, k.conkey, k.confrelid, k.confkey, k.conbin)
       FROM pg_constraint k JOIN ns ON ns.oid = k.connamespace
     UNION ALL
-    SELECT format('i %s', pg_get_indexdef(i.indexrelid))
-      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN ns ON ns.oid = c.relnamespace
+    SELECT format('i %s %s %s %s %s %s %s', i.indexrelid, i.indrelid, i.indkey, i.indclass,
+                  i.indisunique, i.indexprs, i.indpred)
+      FROM pg_index i JOIN rel ON rel.oid = i.indrelid
     UNION ALL
-    SELECT format('t %s %s', t.tgenabled, pg_get_triggerdef(t.oid))
-      FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN ns ON ns.oid = c.relnamespace
+    SELECT format('t %s %s %s %s %s %s %s %s', t.oid, t.tgname, t.tgrelid, t.tgfoid, t.tgtype,
+                  t.tgenabled, t.tgargs, t.tgqual)
+      FROM pg_trigger t JOIN rel ON rel.oid = t.tgrelid
      WHERE NOT t.tgisinternal
     UNION ALL
-    SELECT format('f %s %s %s %s %s %s %s', p.oid::regprocedure, md5(p.prosrc), p.provolatile,
-                  p.prosecdef, p.proconfig, p.proacl, p.prorettype::regtype)
+    SELECT format('f %s %s %s %s %s %s %s %s %s', p.oid, p.proname, p.proargtypes, p.prorettype,
+                  md5(p.prosrc), p.provolatile, p.prosecdef, p.proconfig, p.proacl)
       FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
     UNION ALL
-    SELECT format('v %s.%s %s', ns.nspname, c.relname, pg_get_viewdef(c.oid))
-      FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
-     WHERE c.relkind IN ('v', 'm')
+    SELECT format('v %s %s %s', w.oid, w.ev_class, md5(w.ev_action::text))
+      FROM pg_rewrite w JOIN rel ON rel.oid = w.ev_class
     UNION ALL
-    SELECT format('r %s %s %s %s %s', p.polrelid::regclass, p.polname, p.polcmd,
-                  pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
-      FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN ns ON ns.oid = c.relnamespace
+    SELECT format('r %s %s %s %s %s', p.oid, p.polrelid, p.polcmd, p.polqual, p.polwithcheck)
+      FROM pg_policy p JOIN rel ON rel.oid = p.polrelid
     UNION ALL
-    SELECT format('y %s.%s %s %s', ns.nspname, y.typname, y.typtype, y.typbasetype::regtype)
+    SELECT format('y %s %s %s %s', y.oid, y.typname, y.typtype, y.typbasetype)
       FROM pg_type y JOIN ns ON ns.oid = y.typnamespace
     UNION ALL
-    SELECT format('e %s %s %s', e.enumtypid::regtype, e.enumsortorder, e.enumlabel)
+    SELECT format('e %s %s %s', e.enumtypid, e.enumsortorder, e.enumlabel)
       FROM pg_enum e JOIN pg_type y ON y.oid = e.enumtypid JOIN ns ON ns.oid = y.typnamespace
     UNION ALL
-    SELECT format('q %s %s %s %s %s %s %s', s.seqrelid::regclass, s.seqtypid::regtype,
-                  s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcycle)
-      FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN ns ON ns.oid = c.relnamespace
+    SELECT format('q %s %s %s %s %s %s %s', s.seqrelid, s.seqtypid, s.seqstart, s.seqincrement,
+                  s.seqmax, s.seqmin, s.seqcycle)
+      FROM pg_sequence s JOIN rel ON rel.oid = s.seqrelid
     UNION ALL
     SELECT format('s %s %s', r.setrole, r.setconfig)
       FROM pg_db_role_setting r
