@@ -3,7 +3,7 @@
 A new backend pays for its catalog caches and PL/pgSQL compilation on its first statements
 (about 30x a warm one's first `start_sync`), and a connection costs a fork; a pool keeps both
 across actors and runs. When an actor is done with its connection, everything closing the
-session would have ended ends (DISCARD ALL: role, GUCs such as the virtual clock
+session would have ended ends (DISCARD ALL but cached plans: role, GUCs such as the virtual clock
 `threadsync.now`, prepared statements, cursors, LISTENs, advisory locks, temp objects, sequence
 caches), so the next actor starts as on a new session and no lock outlives its actor. A
 connection that is broken, in an unknown state, was killed on purpose, or was open across a

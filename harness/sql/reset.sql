@@ -2,10 +2,19 @@
 -- template's. Blocks with {placeholders} take identifiers read from the catalog (psycopg.sql).
 
 -- name: session_end
--- What closing the session would end, without closing it: role, GUCs (the virtual clock
--- threadsync.now too), prepared statements, cursors, LISTENs, advisory locks, temp objects,
--- sequence caches and cached plans.
-DISCARD ALL;
+-- What closing the session would end, without closing it: open cursors, role, GUCs (the virtual
+-- clock threadsync.now too), prepared statements, LISTENs, advisory locks, temp objects and
+-- sequence caches. This is DISCARD ALL without DISCARD PLANS: cached plans hold no state a
+-- statement can see (any schema or statistics change invalidates them), and re-planning every
+-- PL/pgSQL statement after each actor doubled the server's CPU per start_sync.
+CLOSE ALL;
+SET SESSION AUTHORIZATION DEFAULT;
+RESET ALL;
+DEALLOCATE ALL;
+UNLISTEN *;
+SELECT pg_advisory_unlock_all();
+DISCARD TEMP;
+DISCARD SEQUENCES;
 
 -- name: tables
 -- Every ordinary table (partitions included) of the non-system schemas, in a stable order.
