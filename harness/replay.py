@@ -10,6 +10,7 @@ from typing import Any
 from harness.attribution import injected_failures
 from harness.checks import CheckInput, Violation, run_checks
 from harness.engine import PCTStrategy, RandomStrategy, RunConfig, RunResult, pool, run
+from harness.engine.free import run_free
 from harness.engine.reuse import ReusableDatabase
 from harness.engine.runner import dataset as cached_dataset
 from harness.engine.strategy import Strategy
@@ -136,6 +137,34 @@ def run_scenario(
         settings=dict(scenario.settings),
     )
     result = run(config)
+    return _judge(scenario, impl, templates, result)
+
+
+def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Verdict:
+    """Run a scenario with real concurrency (free mode: `workers` threads, not replayable) on
+    the pipeline's reusable database, and check it the same way. Its faults must be ones free
+    mode plays (see harness.engine.free.playable)."""
+    impl = scenario.impl
+    ds = scenario.dataset
+    config = RunConfig(
+        pipeline=bench.pipeline(impl),
+        dsn=bench.database(impl).checkout(),
+        server=bench.server,
+        dataset_seed=ds.seed,
+        threads=ds.threads,
+        page_size=ds.page_size,
+        faults=scenario.faults,
+        settings=dict(scenario.settings),
+    )
+    result = run_free(config, workers=workers)
+    return _judge(scenario, impl, bench.template(impl), result)
+
+
+def _judge(
+    scenario: Scenario, impl: str, templates: TemplateDatabases, result: RunResult
+) -> Verdict:
+    """Capture the run's final state (dropping a database cloned for it) and run the checks."""
+    ds = scenario.dataset
     try:
         conn = pool.acquire(result.dsn)
         try:
