@@ -23,6 +23,9 @@ from harness.engine import pool
 from harness.engine.pool import RESET, BackendPool
 from harness.postgres import Server, TemplateDatabases
 
+# Resets between two VACUUMs of pg_class (see reset.sql's vacuum_catalog).
+VACUUM_EVERY = 50
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -159,6 +162,9 @@ class ReusableDatabase:
                 self.resets += 1
             except ResetRefused as exc:
                 reason = str(exc)
+            else:
+                if self.resets % VACUUM_EVERY == 0:
+                    self._vacuum_catalog()
         if reason is not None:
             self.refusals.append(reason)
             self._drop()
@@ -175,6 +181,11 @@ class ReusableDatabase:
         except psycopg.Error as exc:
             self.refusals.append(f"no snapshot: {_first_line(exc)}")
             self.snapshot = None
+
+    def _vacuum_catalog(self) -> None:
+        # Not being allowed to (not the superuser on an existing server) only costs speed.
+        with contextlib.suppress(psycopg.Error):
+            self._admin().execute(_q("vacuum_catalog"))
 
     def _admin(self) -> psycopg.Connection[Any]:
         """The reset's connection, opened again after a server restart ended it."""
