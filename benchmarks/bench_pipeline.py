@@ -1,13 +1,21 @@
-"""Benchmarks: server start, template clone, a full run, and per-item cost against queue size.
+"""Benchmarks: issue 11's throughput table beside its goals, then server start, template clone,
+a full run, and per-item cost against queue size.
 
 Prints medians and ratios from one run; run with `nox -s bench` (or `python benchmarks/...`).
+Timings depend on the machine and its load; compare ratios measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,13 +24,19 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from harness.postgres import TemplateDatabases, start_server
+from harness.engine import RunConfig, run_free
+from harness.postgres import Server, TemplateDatabases, find_pg_bin, start_server
 from harness.quickrun import quick_run
+from harness.sql import harness_migrations
 from harness.supabase import migrations
 from threadsync.queries import load_named, q
 from threadsync.reference import pipeline as reference
 
-FILL = {k: v.encode() for k, v in load_named(Path(__file__).parent / "sql" / "fill.sql").items()}
+HERE = Path(__file__).parent
+FILL = {k: v.encode() for k, v in load_named(HERE / "sql" / "fill.sql").items()}
+PGBENCH_SCRIPT = HERE / "sql" / "pgbench_one_row.sql"
+REPLAYED = HERE.parent / "scenarios" / "reference" / "crash-page-step-0.json"
+EXPLORED = re.compile(r"explored (\d+) scenarios in ([\d.]+) s")
 
 
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
@@ -85,6 +99,148 @@ def per_item_costs(conn: psycopg.Connection[Any], items: int) -> dict[str, float
     }
 
 
+def _row(measure: str, value: str, goal: str, ratio: str) -> None:
+    print(f"{measure:<58} {value:>16} {goal:>10} {ratio:>8}")
+
+
+def _threadsync(*args: str, one_core: bool = False) -> subprocess.CompletedProcess[str]:
+    """The `threadsync` command as a user runs it (a new process, imports and server start)."""
+    cmd = [sys.executable, "-m", "harness.cli", *args]
+
+    def pin() -> None:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, preexec_fn=pin if one_core else None
+    )
+
+
+def explore_rate(budget: float, seeds: int) -> tuple[float, list[float]]:
+    """Median scenarios/s of `explore --profile ci`, pinned to one core, over `seeds` seeds."""
+    rates = []
+    for seed in range(1, seeds + 1):
+        out = _threadsync(
+            "explore",
+            "--profile",
+            "ci",
+            "--budget",
+            f"{budget:g}",
+            "--seed",
+            str(seed),
+            one_core=True,
+        )
+        match = EXPLORED.search(out.stdout)
+        if match is None:
+            tail = out.stderr[-300:]
+            raise SystemExit(f"explore printed no rate (exit {out.returncode}): {tail}")
+        rates.append(int(match.group(1)) / float(match.group(2)))
+    return statistics.median(rates), rates
+
+
+def replay_seconds(repeat: int) -> float:
+    """Median wall time of one whole `threadsync replay` command of one saved scenario."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = _threadsync("replay", str(REPLAYED))
+        times.append(time.perf_counter() - t0)
+        if out.returncode != 0:
+            raise SystemExit(f"replay failed (exit {out.returncode}): {out.stdout[-300:]}")
+    return statistics.median(times)
+
+
+def free_items_per_s(server: Server, workers: int, threads: int, repeat: int) -> float:
+    """Median items (threads synced) per second of run_free with `workers` threads."""
+    rates = []
+    with TemplateDatabases(server, harness_migrations(reference), name_hint="free") as tpl:
+        for _ in range(repeat):
+            config = RunConfig(reference, server=server, templates=tpl, threads=threads)
+            config.page_size = 50
+            result = run_free(config, workers=workers)
+            if result.errors or not result.quiesced:
+                raise SystemExit(f"free run failed: {result.errors[:3]}")
+            rates.append(threads / result.wall_s)
+            assert result.db_name is not None
+            tpl.drop(result.db_name)
+    return statistics.median(rates)
+
+
+def pgbench_latency_us(server: Server, dsn: str, seconds: int) -> tuple[float | None, str]:
+    """pgbench's average latency of a one-row UPDATE on 1 client, or None and why not."""
+    found = find_pg_bin() / "pgbench"
+    pgbench = str(found) if found.exists() else shutil.which("pgbench")
+    if pgbench is None:
+        return None, "pgbench not found beside the server binaries or on PATH"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(FILL["one_row_table"])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [pgbench, "-n", "-c", "1", "-T", str(seconds), "-f", str(PGBENCH_SCRIPT), dsn],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            cwd=tmp,
+        )
+    match = re.search(r"latency average = ([\d.]+) ms", out.stdout)
+    if out.returncode != 0 or match is None:
+        return None, f"pgbench failed (exit {out.returncode}): {out.stderr.strip()[-200:]}"
+    return float(match.group(1)) * 1000, pgbench
+
+
+def goals(args: argparse.Namespace) -> None:
+    """Issue 11's table: each measure beside its goal, and the ratio of the two."""
+    print("issue 11 (fast, and wide): medians on this machine, beside the goals")
+    _row("measure", "now", "goal", "vs goal")
+    rate, rates = explore_rate(args.explore_budget, args.explore_seeds)
+    _row(
+        f"explore --profile ci, scenarios/s on one core ({args.explore_seeds} seeds)",
+        f"{rate:.1f}",
+        ">= 25",
+        f"{rate / 25:.2f}x",
+    )
+    replay_s = replay_seconds(args.repeat)
+    _row(
+        f"one whole `threadsync replay` of {REPLAYED.name}",
+        f"{replay_s:.2f} s",
+        "<= 0.5 s",
+        f"{0.5 / replay_s:.2f}x",
+    )
+    with start_server("embedded") as server:
+        eight = free_items_per_s(server, 8, args.free_threads, args.repeat)
+        one = free_items_per_s(server, 1, args.free_threads, args.repeat)
+        _row(
+            f"run_free items/s, 8 workers ({args.free_threads} threads; 1 worker {one:.0f})",
+            f"{eight:.0f}",
+            ">= 5000",
+            f"{eight / 5000:.2f}x",
+        )
+        with TemplateDatabases(server, migrations(reference), name_hint="cost") as tpl:
+            db = tpl.fresh("cost")
+            dsn = server.dsn(db)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                costs = per_item_costs(conn, args.items)
+            item = costs["thread"] + costs["page"] / 50
+            latency, source = pgbench_latency_us(server, dsn, args.pgbench_seconds)
+            tpl.drop(db)
+        if latency is None:
+            _row("one item's server cost vs a one-row pgbench transaction", "skipped", "<= 4x", "-")
+            print(f"  (skipped: {source})")
+        else:
+            ratio = item / latency
+            _row(
+                "one item's server cost vs a one-row pgbench transaction",
+                f"{ratio:.1f}x",
+                "<= 4x",
+                f"{4 / ratio:.2f}x",
+            )
+            print(
+                f"  (item = thread claim+complete + 1/50 of a page's, {item:.0f} µs wall on one "
+                f"warm connection; pgbench 1 client {latency:.0f} µs: {source})"
+            )
+    print(f"  (per-run samples of explore: {', '.join(f'{r:.1f}' for r in rates)} scenarios/s)")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -93,8 +249,17 @@ def main() -> None:
         help="finished rows already in each queue (comma-separated)",
     )
     parser.add_argument("--items", type=int, default=200, help="items timed per size")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per median (3)")
+    parser.add_argument("--explore-budget", type=float, default=10.0, help="seconds per explore")
+    parser.add_argument("--explore-seeds", type=int, default=3, help="explore runs (3)")
+    parser.add_argument("--free-threads", type=int, default=500, help="threads per free run")
+    parser.add_argument("--pgbench-seconds", type=int, default=5, help="pgbench duration (5)")
+    parser.add_argument("--only-goals", action="store_true", help="print issue 11's table and stop")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    goals(args)
+    if args.only_goals:
+        return
 
     def start_stop() -> None:
         with start_server("embedded"):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness import cli_checks, junit, quickrun
 from harness.cli_checks import UsageError
+from harness.engine.faults import FaultPlan
 from harness.impl import DEFAULT_IMPL, ImplError, load_pipeline
 from harness.mutate import command as mutate_command
 from harness.postgres import EnvironmentProblem, TemplateDatabases, start_server
@@ -26,6 +27,7 @@ from harness.scenario_check import MAX_RUN_THREADS, MAX_SCENARIO_THREADS
 from harness.supabase import migrations
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
+MAX_WORKERS = 64
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="fault profile: 'none' delivers every webhook once, in order; any other runs the "
         "deterministic chaos engine with that profile's faults drawn from --seed",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run with real concurrency on N threads (free mode: not replayable), with the "
+        "same checks; 0 (default) runs in order, or deterministically with --faults",
     )
     run.add_argument(
         "--history",
@@ -185,7 +194,14 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.history:
         cli_checks.writable_dir(args.history, "--history")
+    if not 0 <= args.workers <= MAX_WORKERS:
+        print(
+            f"threadsync: --workers must be 0..{MAX_WORKERS}, got {args.workers}", file=sys.stderr
+        )
+        return EXIT_USAGE
     pipeline = load_pipeline(args.impl)
+    if args.workers:
+        return _run_free(args)
     if args.faults != "none":
         return _run_chaos(args)
     kind = _server_kind(args)
@@ -250,6 +266,41 @@ def _run_chaos(args: argparse.Namespace) -> int:
     with workbench(_server_kind(args), **_server_args(args)) as bench:
         verdict = run_scenario(bench, scenario)
     _say(text_report(verdict, transcript=bool(verdict.violations)))
+    if args.history:
+        for path in write_history(verdict, args.history):
+            _say(f"wrote {path}")
+    return EXIT_OK if not verdict.violations else EXIT_VIOLATION
+
+
+def _run_free(args: argparse.Namespace) -> int:
+    from harness.engine.free import playable
+    from harness.replay import run_scenario_free
+
+    faults = FaultPlan()
+    if args.faults != "none":
+        drawn = fault_plan(
+            args.faults, seed=args.seed, threads=args.threads, page_size=args.page_size
+        )
+        faults, left_out = playable(drawn)
+        _say(
+            f"{len(faults.rules)} fault rules from profile {args.faults!r} (seed {args.seed})"
+            + (f"; left out {', '.join(left_out)} (free mode cannot play them)" if left_out else "")
+        )
+    scenario = Scenario(
+        name=f"run-free-{args.faults}-{args.seed}",
+        impl=args.impl,
+        dataset=Dataset(seed=args.seed, threads=args.threads, page_size=args.page_size),
+        faults=faults,
+        schedule=Schedule(strategy="random", seed=args.seed),
+    )
+    with workbench(_server_kind(args), **_server_args(args)) as bench:
+        verdict = run_scenario_free(bench, scenario, args.workers)
+    wall = verdict.result.wall_s
+    _say(
+        f"{args.workers} workers: {args.threads} threads in {wall * 1000:.0f} ms "
+        f"({args.threads / max(wall, 1e-9):.0f} items/s)"
+    )
+    _say(text_report(verdict, transcript=False))
     if args.history:
         for path in write_history(verdict, args.history):
             _say(f"wrote {path}")

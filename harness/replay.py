@@ -7,11 +7,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import psycopg
-
 from harness.attribution import injected_failures
 from harness.checks import CheckInput, Violation, run_checks
-from harness.engine import PCTStrategy, RandomStrategy, RunConfig, RunResult, run
+from harness.engine import PCTStrategy, RandomStrategy, RunConfig, RunResult, pool, run
+from harness.engine.free import run_free
+from harness.engine.reuse import ReusableDatabase
 from harness.engine.runner import dataset as cached_dataset
 from harness.engine.strategy import Strategy
 from harness.impl import load_pipeline
@@ -53,11 +53,12 @@ class Verdict:
 
 @dataclass
 class Workbench:
-    """One server and one migrated template per pipeline, shared by many scenario runs."""
+    """One server, and per pipeline a migrated template and one database reset between runs."""
 
     server: Server
     templates: dict[str, TemplateDatabases] = field(default_factory=dict)
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    databases: dict[str, ReusableDatabase] = field(default_factory=dict)
 
     def pipeline(self, impl: str) -> Pipeline:
         if impl not in self.pipelines:
@@ -72,7 +73,18 @@ class Workbench:
             )
         return self.templates[impl]
 
+    def database(self, impl: str) -> ReusableDatabase:
+        """The pipeline's reusable database (its warm backends come with it)."""
+        if impl not in self.databases:
+            self.databases[impl] = ReusableDatabase(
+                self.server, self.template(impl), hint=self.pipeline(impl).name
+            )
+        return self.databases[impl]
+
     def close(self) -> None:
+        for db in self.databases.values():
+            db.close()
+        self.databases.clear()
         for tpl in self.templates.values():
             tpl.close()
         self.templates.clear()
@@ -96,14 +108,23 @@ def _strategy(scenario: Scenario) -> Callable[[], Strategy]:
     return RandomStrategy
 
 
-def run_scenario(bench: Workbench, scenario: Scenario, impl: str | None = None) -> Verdict:
-    """Run one scenario (optionally against another implementation) and check it."""
+def run_scenario(
+    bench: Workbench, scenario: Scenario, impl: str | None = None, *, fresh_clone: bool = False
+) -> Verdict:
+    """Run one scenario (optionally against another implementation) and check it.
+
+    It runs on the pipeline's reusable database, reset to the template's state; `fresh_clone`
+    runs it on a new clone instead, with new backends (what a reset must be indistinguishable
+    from).
+    """
     impl = impl or scenario.impl
     pipeline = bench.pipeline(impl)
     templates = bench.template(impl)
+    dsn = None if fresh_clone else bench.database(impl).checkout()
     ds = scenario.dataset
     config = RunConfig(
         pipeline=pipeline,
+        dsn=dsn,
         server=bench.server,
         templates=templates,
         dataset_seed=ds.seed,
@@ -116,9 +137,40 @@ def run_scenario(bench: Workbench, scenario: Scenario, impl: str | None = None) 
         settings=dict(scenario.settings),
     )
     result = run(config)
+    return _judge(scenario, impl, templates, result)
+
+
+def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Verdict:
+    """Run a scenario with real concurrency (free mode: `workers` threads, not replayable) on
+    the pipeline's reusable database, and check it the same way. Its faults must be ones free
+    mode plays (see harness.engine.free.playable)."""
+    impl = scenario.impl
+    ds = scenario.dataset
+    config = RunConfig(
+        pipeline=bench.pipeline(impl),
+        dsn=bench.database(impl).checkout(),
+        server=bench.server,
+        dataset_seed=ds.seed,
+        threads=ds.threads,
+        page_size=ds.page_size,
+        faults=scenario.faults,
+        settings=dict(scenario.settings),
+    )
+    result = run_free(config, workers=workers)
+    return _judge(scenario, impl, bench.template(impl), result)
+
+
+def _judge(
+    scenario: Scenario, impl: str, templates: TemplateDatabases, result: RunResult
+) -> Verdict:
+    """Capture the run's final state (dropping a database cloned for it) and run the checks."""
+    ds = scenario.dataset
     try:
-        with psycopg.connect(result.dsn, autocommit=True) as conn:
+        conn = pool.acquire(result.dsn)
+        try:
             state = capture(conn)
+        finally:
+            pool.release(result.dsn, conn)
     finally:
         if result.db_name:
             templates.drop(result.db_name)

@@ -27,3 +27,8 @@ SELECT max(id) AS id FROM public.sync_page_queue;
 
 -- name: newest_entry
 SELECT max(id) AS id FROM public.thread_processing_queue;
+
+-- name: one_row_table
+-- The row pgbench's one-row transaction updates (benchmarks/sql/pgbench_one_row.sql).
+CREATE TABLE bench_one_row (id int PRIMARY KEY, n bigint NOT NULL);
+INSERT INTO bench_one_row VALUES (1, 0);

@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 import psycopg
 from psycopg.rows import dict_row
 
+from harness.engine import pool
 from harness.engine.clock import VirtualClock
 from harness.engine.errors import ActorCrashed
 from harness.engine.faults import ActorRule
@@ -98,9 +99,10 @@ class Actor:
     # --- lifecycle (scheduler side) ------------------------------------------------------------
 
     def connect(self) -> None:
+        """Take a backend from the database's pool (in a new session's state)."""
         if self.dsn is None:
             return
-        self.conn = psycopg.connect(self.dsn, autocommit=True)
+        self.conn = pool.acquire(self.dsn)
         self.pid = self.conn.info.backend_pid
 
     def run_here(self) -> None:
@@ -142,10 +144,10 @@ class Actor:
             outcome = ("exception", exc)
         if outcome[0] == "crashed":
             self._drop_connection()
-        elif self.conn is not None:
-            # A broken connection has nothing left to close.
-            with contextlib.suppress(Exception):
-                self.conn.close()
+        elif self.conn is not None and self.dsn is not None:
+            # The pool ends the session's state, or closes a connection that is not sound.
+            conn, self.conn = self.conn, None
+            pool.release(self.dsn, conn)
         with self.cond:
             self.outcome = outcome
             self.pending = None
@@ -164,11 +166,11 @@ class Actor:
 
     def _drop_connection(self) -> None:
         conn, self.conn = self.conn, None
-        if conn is None:
+        if conn is None or self.dsn is None:
             return
-        # Abrupt: no Terminate message, just the socket going away, as a killed instance's.
-        with contextlib.suppress(Exception):
-            conn.pgconn.finish()
+        # Abrupt: no Terminate message, just the socket going away, as a killed instance's; a
+        # crashed instance's backend never serves another actor.
+        pool.drop(self.dsn, conn)
 
     def step(self, step: Step, execute: Callable[[], T]) -> T:
         """Ask for a grant, run `execute` once granted, leave the result for the scheduler."""

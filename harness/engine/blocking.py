@@ -6,13 +6,13 @@ safety timeout only turns a hang into an EngineError that names every actor.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
+from harness.engine import pool
 from harness.engine.errors import EngineError
 
 BLOCKED_SQL = (
@@ -20,22 +20,26 @@ BLOCKED_SQL = (
     "pg_blocking_pids(%(pid)s) AS by"
 )
 
+_FIRST_PAUSE_S = 0.0001
+_MAX_PAUSE_S = 0.005
+
 
 class Monitor:
     """The engine's own connection: lock-wait checks, backend termination, the deliverer's reads."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self.conn: psycopg.Connection[Any] = psycopg.connect(dsn, autocommit=True)
+        self.conn: psycopg.Connection[Any] = pool.acquire(dsn)
         self.polls = 0
 
     def reconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            self.conn.close()
-        self.conn = psycopg.connect(self.dsn, autocommit=True)
+        """After a server restart: the old backend is gone, and so is every pooled one."""
+        pool.server_restarted()
+        pool.drop(self.dsn, self.conn)
+        self.conn = pool.acquire(self.dsn)
 
     def close(self) -> None:
-        self.conn.close()
+        pool.release(self.dsn, self.conn)
 
     def blocked(self, pid: int, others: Sequence[int]) -> tuple[bool, list[int]]:
         """Whether `pid` waits on a lock held by one of `others` (and every pid it waits on)."""
@@ -52,19 +56,23 @@ class Monitor:
         """End a backend and wait until it is gone, so its transaction has rolled back.
 
         Polled here rather than with pg_terminate_backend's own timeout, which sleeps in 100 ms
-        steps; the backend's status entry goes only after it released its locks.
+        steps; the backend's status entry goes only after it released its locks. The pause
+        between two looks doubles (a backend usually exits within a millisecond; one stuck in
+        a long statement should not be asked about thousands of times).
         """
         row = self.conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
         if not (row and row[0]):
             return False
         deadline = time.monotonic() + timeout
+        pause = _FIRST_PAUSE_S
         while time.monotonic() < deadline:
             gone = self.conn.execute(
                 "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", (pid,)
             ).fetchone()
             if gone and gone[0]:
                 return True
-            time.sleep(0.0002)
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_PAUSE_S)
         raise EngineError(f"backend {pid} still exists {timeout:g}s after pg_terminate_backend")
 
     def activity(self, pids: Sequence[int]) -> dict[int, str]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from harness.engine import pool
 from harness.engine.actor import Actor, ActorFn
 from harness.engine.blocking import Monitor
 from harness.engine.clock import VirtualClock
@@ -26,6 +27,7 @@ from harness.engine.faults import (
     CallerTimeout,
     Crash,
     Early,
+    FaultPlan,
     KillConnection,
     RestartServer,
     Stall,
@@ -57,6 +59,9 @@ class _FreeScheduler(Scheduler):
         self.time_scale = time_scale
         self.real_timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
+        # Set when something may have been committed (a request queued) or an actor finished:
+        # the main loop sleeps on it instead of polling the queue every half millisecond.
+        self.wake = threading.Event()
 
     def record(self, actor: Actor | None, kind: str, detail: Mapping[str, Any]) -> Event:
         with self.lock:
@@ -81,9 +86,12 @@ class _FreeScheduler(Scheduler):
         self.record(actor, "invoke", actor.info)
 
         def body() -> None:
-            actor.run_here()
-            with self.lock:
-                self._on_done(actor)
+            try:
+                actor.run_here()
+                with self.lock:
+                    self._on_done(actor)
+            finally:
+                self.wake.set()
 
         self.inflight.add(self.pool.submit(body))
         return actor
@@ -114,11 +122,19 @@ class _FreeScheduler(Scheduler):
         kind = step.kind if step is not None else "statement"
         detail.pop("early", None)
         self.record(actor, kind, detail)
+        if kind == "commit" or (kind == "statement" and not actor.in_txn):
+            self.wake.set()
 
     def add_timer(self, at: float, kind: str, action: Callable[[], None]) -> None:
         real = time.monotonic() + max(0.0, at - self.clock.now) * self.time_scale
         with self.lock:
             heapq.heappush(self.real_timers, (real, next(self._seq), action))
+
+    def wait_for_news(self, longest: float = 0.05) -> None:
+        """Sleep until an actor committed or finished, or the next timer is due."""
+        with self.lock:
+            due = self.real_timers[0][0] - time.monotonic() if self.real_timers else longest
+        self.wake.wait(min(max(due, 0.0), longest))
 
     def fire_due(self) -> None:
         now = time.monotonic()
@@ -130,6 +146,13 @@ class _FreeScheduler(Scheduler):
             action()
 
 
+def playable(plan: FaultPlan) -> tuple[FaultPlan, list[str]]:
+    """The rules free mode can play, and the names of the kinds it had to leave out."""
+    kept = tuple(r for r in plan.rules if not isinstance(r, _UNSUPPORTED))
+    left_out = sorted({type(r).__name__ for r in plan.rules if isinstance(r, _UNSUPPORTED)})
+    return FaultPlan(kept), left_out
+
+
 def run_free(
     config: RunConfig, workers: int = 4, *, time_scale: float = 0.001, max_wall_s: float = 60.0
 ) -> RunResult:
@@ -139,6 +162,19 @@ def run_free(
         raise ValueError(f"free mode does not support {sorted(set(bad))} faults; use run()")
     t0 = time.perf_counter()
     dsn, db_name = prepare_database(config)
+    with pool.serve(dsn):
+        return _run_free(config, dsn, db_name, workers, time_scale, max_wall_s, t0)
+
+
+def _run_free(
+    config: RunConfig,
+    dsn: str,
+    db_name: str | None,
+    workers: int,
+    time_scale: float,
+    max_wall_s: float,
+    t0: float,
+) -> RunResult:
     monitor = Monitor(dsn)
     apply_settings(monitor.conn, config.settings)
     plan = config.faults
@@ -163,15 +199,16 @@ def run_free(
         while True:
             if time.monotonic() > deadline:
                 raise EngineError(f"free run did not finish within {max_wall_s:g}s")
+            # Cleared before looking, so news arriving while we look is not lost. Only this
+            # thread touches the deliverer; no lock is held across a round trip to the server.
+            s.wake.clear()
             s.fire_due()
-            with s.lock:
-                deliverer.poll()
+            deliverer.poll()
             s.inflight = {f for f in s.inflight if not f.done()}
             if s.inflight or s.real_timers:
-                time.sleep(0.0005)
+                s.wait_for_news()
                 continue
-            with s.lock:
-                row = monitor.conn.execute(config.open_work_sql.encode()).fetchone()
+            row = monitor.conn.execute(config.open_work_sql.encode()).fetchone()
             if not (row and row[0]):
                 quiesced = True
                 break
@@ -208,4 +245,4 @@ def run_free(
     )
 
 
-__all__ = ["run_free"]
+__all__ = ["playable", "run_free"]

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from harness.engine import pool
 from harness.engine.actor import Actor, ActorFn
 from harness.engine.blocking import Monitor
 from harness.engine.clock import VirtualClock
@@ -113,25 +114,26 @@ def run_actors(
     wake-up while other actors can still run."""
     t0 = time.perf_counter()
     chooser = _chooser(seed, choices)
-    monitor = Monitor(dsn)
-    s = Scheduler(
-        dsn,
-        monitor,
-        chooser=chooser,
-        strategy=strategy or RandomStrategy(),
-        safety_timeout=safety_timeout,
-        clock_skips=clock_skips,
-    )
-    try:
-        for spec in actors:
-            s.spawn(spec.id, spec.role, _db_actor(spec.fn), faults=spec.faults)
-        s.run(PlainHooks())
-    except EngineError as exc:
-        exc.history = s.history()  # type: ignore[attr-defined]
-        raise
-    finally:
-        s.shutdown()
-        monitor.close()
+    with pool.serve(dsn):
+        monitor = Monitor(dsn)
+        s = Scheduler(
+            dsn,
+            monitor,
+            chooser=chooser,
+            strategy=strategy or RandomStrategy(),
+            safety_timeout=safety_timeout,
+            clock_skips=clock_skips,
+        )
+        try:
+            for spec in actors:
+                s.spawn(spec.id, spec.role, _db_actor(spec.fn), faults=spec.faults)
+            s.run(PlainHooks())
+        except EngineError as exc:
+            exc.history = s.history()  # type: ignore[attr-defined]
+            raise
+        finally:
+            s.shutdown()
+            monitor.close()
     return RunResult(
         history=s.history(),
         clock=s.clock.now,
@@ -292,9 +294,18 @@ class _PipelineHooks:
 
 
 def run(config: RunConfig) -> RunResult:
-    """Run one sync of `config.pipeline` from start to quiescence; EngineError if it hangs."""
+    """Run one sync of `config.pipeline` from start to quiescence; EngineError if it hangs.
+
+    Actors take warm backends from the database's pool (see harness.engine.pool): the pool its
+    owner registered (a workbench's reusable database), else one kept for this run.
+    """
     t0 = time.perf_counter()
     dsn, db_name = prepare_database(config)
+    with pool.serve(dsn):
+        return _run(config, dsn, db_name, t0)
+
+
+def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResult:
     plan = config.faults
     if plan.restarts() and (config.server is None or config.server.kind != "embedded"):
         raise ValueError("RestartServer faults need RunConfig.server (an embedded server)")

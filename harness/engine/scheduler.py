@@ -24,9 +24,12 @@ from harness.engine.strategy import Chooser, Strategy
 from harness.history import Event, History
 from threadsync.pipeline import Reply
 
-# How long the scheduler waits on the actor's Condition between two monitor queries: most
+# How long the scheduler waits on the actor's Condition before the first monitor query: most
 # statements finish within it, so a monitor query is only sent for the slow or blocked ones.
+# The wait doubles after each query up to _MAX_WAIT_S: on a loaded machine a statement can take
+# milliseconds, and asking the server every 0.3 ms then costs more than the statement.
 _FIRST_WAIT_S = 0.0003
+_MAX_WAIT_S = 0.002
 
 
 @dataclass(order=True)
@@ -335,8 +338,7 @@ class Scheduler:
                         },
                     )
                     return
-                if polls > 200:
-                    wait = 0.002  # a long statement or a hang: stop hammering the server
+                wait = min(wait * 2, _MAX_WAIT_S)
             if time.monotonic() > deadline:
                 raise EngineError(
                     f"actor {actor.id} did not finish step {step.kind} {step.text[:80]!r} "

@@ -1,0 +1,145 @@
+"""A database reset in place is indistinguishable from a fresh clone of the template."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from harness.engine.reuse import ReusableDatabase, take_snapshot
+from harness.postgres import Server, TemplateDatabases
+from harness.replay import Workbench, run_scenario
+from harness.scenario import Scenario, discover, load
+from harness.state import FinalState
+
+SCENARIOS = Path(__file__).parent.parent / "scenarios"
+SAVED = discover(SCENARIOS)
+
+
+@pytest.fixture(scope="module")
+def bench(pg_server: Server) -> Iterator[Workbench]:
+    b = Workbench(pg_server)
+    yield b
+    b.close()
+
+
+def _history(verdict: Any) -> bytes:
+    return json.dumps(verdict.result.history.comparable(), sort_keys=True).encode()
+
+
+def _state(state: FinalState) -> dict[str, Any]:
+    # Transaction ids are the cluster's, not the database's: no two runs share them.
+    return {
+        table: [{k: v for k, v in row.items() if k != "txid"} for row in rows]
+        for table, rows in state.to_dict().items()
+    }
+
+
+def test_every_saved_scenario_is_covered() -> None:
+    assert len(SAVED) >= 30, f"expected the saved scenarios under {SCENARIOS}, found {len(SAVED)}"
+
+
+@pytest.mark.parametrize("path", SAVED, ids=[f"{p.parent.name}/{p.stem}" for p in SAVED])
+def test_reset_database_replays_like_a_fresh_clone(bench: Workbench, path: Path) -> None:
+    scenario: Scenario = load(path)
+    db = bench.database(scenario.impl)
+    if not db.used:
+        run_scenario(bench, scenario)  # so the run below is on a used database, reset
+    resets = db.resets
+    reused = run_scenario(bench, scenario)
+    assert db.resets == resets + 1, f"the database was not reset: {db.refusals}"
+    cloned = run_scenario(bench, scenario, fresh_clone=True)
+    assert _history(reused) == _history(cloned)
+    assert _state(reused.state) == _state(cloned.state)
+    assert reused.violated == cloned.violated
+
+
+def _messy_run(dsn: str) -> None:
+    """What a run leaves behind: rows everywhere, sequences advanced, queued requests, settings."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(b"SELECT set_config('threadsync.now', '2031-05-05 00:00:00+00', false)")
+        conn.execute(b"UPDATE threadsync.settings SET max_attempts = 9")
+        conn.execute(b"INSERT INTO public.sync_jobs (page_size, status) VALUES (7, 'running')")
+        conn.execute(b"SELECT net.http_post('http://x/functions/v1/anything', '{}'::jsonb)")
+        conn.execute(b"SELECT nextval('net.http_request_queue_id_seq') FROM generate_series(1, 5)")
+
+
+def _contents(dsn: str) -> Any:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        snap = take_snapshot(conn)
+    assert snap is not None
+    return snap
+
+
+def test_reset_restores_rows_sequences_queue_and_settings(
+    pg_server: Server, reference_template: TemplateDatabases
+) -> None:
+    db = ReusableDatabase(pg_server, reference_template, hint="reset")
+    fresh = reference_template.fresh("reset")
+    try:
+        dsn = db.checkout()
+        expected = _contents(pg_server.dsn(fresh))
+        assert _contents(dsn) == expected
+        _messy_run(dsn)
+        assert _contents(dsn) != expected, "the messy run changed nothing; the test is void"
+        assert db.checkout() == dsn
+        assert db.resets == 1 and db.clones == 1, db.refusals
+        assert _contents(dsn) == expected
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            ids = conn.execute(
+                b"SELECT net.http_post('http://x/y', '{}'::jsonb), "
+                b"(SELECT id FROM public.sync_jobs ORDER BY id LIMIT 1)"
+            ).fetchone()
+        with psycopg.connect(pg_server.dsn(fresh), autocommit=True) as conn:
+            fresh_ids = conn.execute(
+                b"SELECT net.http_post('http://x/y', '{}'::jsonb), "
+                b"(SELECT id FROM public.sync_jobs ORDER BY id LIMIT 1)"
+            ).fetchone()
+        assert ids == fresh_ids
+    finally:
+        db.close()
+        reference_template.drop(fresh)
+
+
+def test_a_pipeline_that_changes_its_schema_gets_a_new_clone(
+    pg_server: Server, reference_template: TemplateDatabases
+) -> None:
+    db = ReusableDatabase(pg_server, reference_template, hint="reset")
+    try:
+        dsn = db.checkout()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(b"ALTER TABLE public.sync_jobs ADD COLUMN added_at_run_time int")
+        new_dsn = db.checkout()
+        assert db.clones == 2 and db.resets == 0
+        assert db.refusals == ["the schema changed during the run"]
+        assert new_dsn != dsn
+        with psycopg.connect(new_dsn, autocommit=True) as conn:
+            row = conn.execute(
+                b"SELECT count(*) FROM information_schema.columns "
+                b"WHERE column_name = 'added_at_run_time'"
+            ).fetchone()
+        assert row == (0,)
+    finally:
+        db.close()
+
+
+def test_a_backend_still_out_means_a_new_clone(
+    pg_server: Server, reference_template: TemplateDatabases
+) -> None:
+    db = ReusableDatabase(pg_server, reference_template, hint="reset")
+    db.checkout()
+    assert db.pool is not None
+    stuck = db.pool.acquire()  # an actor that never gave its backend back
+    try:
+        stuck.execute(b"BEGIN")
+        stuck.execute(b"LOCK TABLE public.sync_jobs")
+        db.checkout()
+        assert db.clones == 2 and db.resets == 0
+        assert "not given back" in db.refusals[0]
+    finally:
+        db.close()
+        stuck.pgconn.finish()  # its backend went with the dropped database
