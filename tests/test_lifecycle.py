@@ -175,6 +175,14 @@ def test_unrecorded_folders_are_reaped_only_when_unused_and_old(tmp_path: Path) 
         _stop(user)
 
 
+def test_every_server_start_reaps_dead_runs_leftovers() -> None:
+    base = reaping.scratch_bases()[0]
+    folder = Path(tempfile.mkdtemp(prefix="threadsync-pg-fake-", dir=base))
+    _record(folder, _dead_owner())
+    with start_server("embedded"):
+        assert not folder.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # The embedded server: dies with its owner, private socket
 
