@@ -25,6 +25,7 @@ MUTANTS: dict[str, str] = {
         "queue_after_complete",
         "completed_despite_dead_letters",
         "fixed_batch_fetch",
+        "rescue_by_id",
     )
 }
 
