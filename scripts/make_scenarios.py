@@ -195,6 +195,15 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "No fault is needed: the probe run at the end of every scenario, as anon and as "
         "authenticated, gets through.",
     ),
+    "rescue_by_id": MutantRecipe(
+        "thread-exactly-once",
+        plan(SlowSteps(times=2, seconds=120.0)),
+        "The sweeper reads the expired leases, then re-queues each by id alone in a later "
+        "statement.",
+        "No crash or stall: the clock runs on past a processor's lease while it works; the "
+        "sweep reads the expired entry, the processor completes it, and the sweep's write sets "
+        "it back to pending, so the re-sent webhook processes the thread again.",
+    ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
         plan(Duplicate(function=P, occurrence=0)),

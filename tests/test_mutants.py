@@ -18,7 +18,7 @@ from harness.mutants import fallback_polling_processor as fallback_mod
 from harness.mutants import job_completion_race as race_mod
 from harness.mutants import nonatomic_claim as nonatomic_mod
 from harness.mutants import polling_worker as polling_mod
-from harness.mutants._base import PAGE_FUNCTION, PROCESSOR_FUNCTION
+from harness.mutants._base import PAGE_FUNCTION, PROCESSOR_FUNCTION, mq
 from harness.postgres import Server, TemplateDatabases
 from harness.sql import EFFECTS_SQL
 from harness.supabase import migrations
@@ -535,3 +535,35 @@ def test_fixed_batch_fetch_ignores_the_jobs_page_size(
     )
     assert [int(r["n"]) for r in staged] == pages
     assert len(rows(conn, "SELECT 1 FROM threads")) == 5  # every thread synced all the same
+
+
+@pytest.mark.parametrize("name,writes", [("rescue_by_id", 2), ("reference", 1)])
+def test_rescue_by_id_sets_a_just_completed_entry_back_to_pending(
+    open_db: OpenDb, name: str, writes: int
+) -> None:
+    dsn, conn = open_db(name)
+    pipeline = pipeline_named(name)
+    # Two entries, so the job's open-work counter stays positive through a second completion.
+    ctx, (entry, _other) = staged_entries(pipeline, conn, 2)
+    claim = one(conn, "SELECT * FROM claim_thread(%s)", (entry,))
+    at(conn, 1_000)  # the processor's lease has expired while it works
+    with psycopg.connect(dsn, autocommit=True) as worker:
+        at(worker, 1_000)
+        if name == "rescue_by_id":
+            # The sweep reads the expired lease; the worker, whose token still holds, completes.
+            expired = rows(conn, mq("expired_leases"))
+            assert [r["id"] for r in expired] == [entry]
+        done = one(
+            worker,
+            "SELECT * FROM complete_thread(%s, %s, %s::jsonb)",
+            (entry, claim["claim_token"], json.dumps(summarise(claim["payload"]))),
+        )
+        assert done["completed"]
+        if name == "rescue_by_id":
+            # ...and the sweep's write by id puts the finished entry back to pending.
+            rows(conn, mq("requeue_entry_by_id"), {"id": entry})
+            assert status_of(conn, "thread_processing_queue", entry) == "pending"
+    # The webhook the sweep re-sends for it (or a late duplicate, for the reference).
+    pipeline.processor(ctx, webhook("thread_processing_queue", entry))
+    assert status_of(conn, "thread_processing_queue", entry) == "done"
+    assert commits(conn, "thread_written", claim["external_id"]) == writes

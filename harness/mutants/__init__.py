@@ -26,6 +26,7 @@ MUTANTS: dict[str, str] = {
         "completed_despite_dead_letters",
         "fixed_batch_fetch",
         "public_rls_off",
+        "rescue_by_id",
     )
 }
 

@@ -82,3 +82,28 @@ RETURNING j.id AS job_id, j.status::text AS status;
 -- name: queue_page_entries
 -- queue_after_complete: queue a completed page's staged threads, in a transaction of its own.
 SELECT queued FROM public.queue_page_entries(%(page_id)s);
+
+-- name: expired_leases
+-- rescue_by_id: the rescuer's read, with no lock: rows whose lease has expired, as of now.
+SELECT 'page' AS queue, p.id FROM public.sync_page_queue p
+ WHERE p.status = 'processing' AND p.locked_until < threadsync.now()
+UNION ALL
+SELECT 'thread', q.id FROM public.thread_processing_queue q
+ WHERE q.status = 'processing' AND q.locked_until < threadsync.now()
+ ORDER BY 1, 2;
+
+-- name: requeue_page_by_id
+-- rescue_by_id: the rescuer's write, by id alone: whatever happened to the row since the read.
+UPDATE public.sync_page_queue
+   SET status = 'pending', claim_token = NULL, locked_until = NULL,
+       next_retry_at = threadsync.now(), emit_after = threadsync.now(),
+       last_error = 'lease expired (rescued by id)'
+ WHERE id = %(id)s;
+
+-- name: requeue_entry_by_id
+-- rescue_by_id: as requeue_page_by_id, for an entry.
+UPDATE public.thread_processing_queue
+   SET status = 'pending', claim_token = NULL, locked_until = NULL,
+       next_retry_at = threadsync.now(), emit_after = threadsync.now(),
+       last_error = 'lease expired (rescued by id)'
+ WHERE id = %(id)s;
