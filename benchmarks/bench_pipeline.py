@@ -27,6 +27,8 @@ from psycopg.rows import dict_row
 from harness.engine import RunConfig, run_free
 from harness.postgres import Server, TemplateDatabases, find_pg_bin, start_server
 from harness.quickrun import quick_run
+from harness.replay import run_scenario, workbench
+from harness.scenario import discover, load
 from harness.sql import harness_migrations
 from harness.supabase import migrations
 from threadsync.queries import load_named, q
@@ -149,6 +151,46 @@ def replay_seconds(repeat: int) -> float:
     return statistics.median(times)
 
 
+def _cpu_s(pid: int) -> float:
+    """User+system CPU seconds of a process, and of its children it has waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu_s(postmaster: int) -> float:
+    """CPU of the postmaster, the backends it reaped and the ones alive now."""
+    total = _cpu_s(postmaster)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def cpu_per_scenario(rounds: int) -> tuple[float, float]:
+    """CPU (client, server) per replay of a saved reference scenario, in ms: a measure the
+    machine's load moves far less than wall time. The server-restart scenario is left out (a
+    new postmaster would hide the old one's CPU)."""
+    scenarios = [load(p) for p in discover(REPLAYED.parent) if "restart" not in p.name]
+    with workbench() as bench, psycopg.connect(bench.server.dsn("postgres")) as conn:
+        row = conn.execute(b"SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        postmaster = int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        run_scenario(bench, scenarios[0])
+        client0, server0 = time.process_time(), _server_cpu_s(postmaster)
+        for _ in range(rounds):
+            for scenario in scenarios:
+                run_scenario(bench, scenario)
+        n = rounds * len(scenarios)
+        client = (time.process_time() - client0) / n * 1000
+        server = (_server_cpu_s(postmaster) - server0) / n * 1000
+    return client, server
+
+
 def free_items_per_s(server: Server, workers: int, threads: int, repeat: int) -> float:
     """Median items (threads synced) per second of run_free with `workers` threads."""
     rates = []
@@ -197,6 +239,13 @@ def goals(args: argparse.Namespace) -> None:
         f"{rate:.1f}",
         ">= 25",
         f"{rate / 25:.2f}x",
+    )
+    client, server = cpu_per_scenario(args.cpu_rounds)
+    _row(
+        "CPU per replayed reference scenario, client + server",
+        f"{client:.0f}+{server:.0f} ms",
+        "-",
+        "-",
     )
     replay_s = replay_seconds(args.repeat)
     _row(
@@ -252,6 +301,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per median (3)")
     parser.add_argument("--explore-budget", type=float, default=10.0, help="seconds per explore")
     parser.add_argument("--explore-seeds", type=int, default=3, help="explore runs (3)")
+    parser.add_argument("--cpu-rounds", type=int, default=2, help="replays of each scenario")
     parser.add_argument("--free-threads", type=int, default=500, help="threads per free run")
     parser.add_argument("--pgbench-seconds", type=int, default=5, help="pgbench duration (5)")
     parser.add_argument("--only-goals", action="store_true", help="print issue 11's table and stop")
