@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import junit
+from harness import coverage, junit
 from harness.impl import DEFAULT_IMPL, ImplError, load_pipeline
 from harness.postgres import EnvironmentProblem, TemplateDatabases, start_server
 from harness.profiles import PROFILES, fault_plan
@@ -182,9 +182,14 @@ def _run_chaos(args: argparse.Namespace) -> int:
         schedule=Schedule(strategy="random", seed=args.seed),
     )
     _say(f"{len(faults.rules)} fault rules from profile {args.faults!r} (seed {args.seed})")
-    with workbench(_server_kind(args), **_server_args(args)) as bench:
+    from harness.explore.progress import Ticker, heartbeat
+
+    ticker = Ticker()
+    beat = heartbeat(ticker, lambda s: f"run: {s:.0f} s, {len(faults.rules)} fault rules")
+    with workbench(_server_kind(args), **_server_args(args)) as bench, beat:
         verdict = run_scenario(bench, scenario)
     _say(text_report(verdict, transcript=bool(verdict.violations)))
+    _say(coverage.table_of_run(verdict.result.history, verdict.state))
     if args.history:
         for path in write_history(verdict, args.history):
             _say(f"wrote {path}")
@@ -211,6 +216,7 @@ def _replay(args: argparse.Namespace) -> int:
     scenarios = [(path, load(path)) for path in _scenario_files(args.paths)]
     unexpected: list[Verdict] = []
     cases: list[junit.Case] = []
+    tally = coverage.Tally()
     t0 = time.perf_counter()
     with workbench(_server_kind(args), **_server_args(args)) as bench:
         for n, (path, scenario) in enumerate(scenarios, 1):
@@ -224,16 +230,20 @@ def _replay(args: argparse.Namespace) -> int:
             )
             if args.history:
                 write_history(verdict, args.history)
+            tally.add(coverage.reached(verdict.result.history, verdict.state))
             failure = None if verdict.as_expected else text_report(verdict)
             cases.append(junit.Case(str(path), verdict.result.wall_s, failure))
             if not verdict.as_expected:
                 unexpected.append(verdict)
     if args.junit:
-        junit.write(args.junit, "threadsync.replay", cases)
+        junit.write(
+            args.junit, "threadsync.replay", cases, coverage.properties(tally.counts, tally.runs)
+        )
     for verdict in unexpected:
         if not args.quiet:
             _say("")
             _say(text_report(verdict))
+    _say(coverage.table(tally.counts, tally.runs))
     _say(
         f"{len(scenarios) - len(unexpected)} of {len(scenarios)} scenarios gave their expected "
         f"verdict ({_ms(t0)})"
@@ -242,9 +252,11 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
-    from harness.explore import explore, save_found
+    from harness.explore import explore, save_found, summary
+    from harness.explore.progress import Ticker
 
     load_pipeline(args.impl)
+    ticker = Ticker()
     with workbench(_server_kind(args), **_server_args(args)) as bench:
         result = explore(
             bench,
@@ -252,12 +264,11 @@ def _explore(args: argparse.Namespace) -> int:
             budget_s=args.budget,
             seed=args.seed,
             profile=args.profile,
-            progress=_say,
+            progress=ticker.say,
+            status=ticker.status,
         )
-    _say(
-        f"explored {result.runs} scenarios in {result.wall_s:.1f} s "
-        f"({result.runs / max(result.wall_s, 1e-9):.1f}/s)"
-    )
+    ticker.close()
+    _say(summary(result))
     for flaky in result.flaky:
         _say(f"FLAKY: {flaky}")
     for error in result.errors:
@@ -270,9 +281,9 @@ def _explore(args: argparse.Namespace) -> int:
             args.junit,
             "threadsync.explore",
             [junit.Case(f"explore {args.impl}", result.wall_s, failure)],
+            coverage.properties(result.coverage, result.coverage_runs),
         )
     if not result.found:
-        _say(f"no violation found in {args.impl}")
         return EXIT_VIOLATION if result.flaky else EXIT_OK
     for path, found in zip(save_found(result, args.save), result.found, strict=True):
         _say("")
