@@ -57,15 +57,10 @@ def _page_attempts_broken(s: Scenario) -> int:
     for r in s.faults.rules:
         if isinstance(r, ApiFaults):
             broken |= {c[0] for c in r.calls}
-        elif isinstance(r, BREAKS) and r.function == PAGE and r.occurrence is not None:
-            broken.add(r.occurrence)
-        elif (
-            isinstance(r, Stall)
-            and r.function == PAGE
-            and r.occurrence is not None
-            and r.seconds > lease
-        ):
-            broken.add(r.occurrence)
+        elif isinstance(r, (*BREAKS, Stall)) and r.function == PAGE and r.occurrence is not None:
+            # A stall breaks the attempt only when it outlives the lease.
+            if not isinstance(r, Stall) or r.seconds > lease:
+                broken.add(r.occurrence)
     best = run = 0
     for i in range(max(broken, default=-1) + 1):
         run = run + 1 if i in broken else 0
