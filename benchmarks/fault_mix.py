@@ -49,6 +49,13 @@ def draw(strategy: Any, n: int, seed: int) -> list[Scenario]:
     return out[:n]
 
 
+def _breaks_page(r: object, lease: float) -> bool:
+    """A crash or killed connection of a page delivery, or a stall that outlives its lease."""
+    if isinstance(r, Stall):
+        return r.function == PAGE and r.seconds > lease
+    return isinstance(r, BREAKS) and r.function == PAGE
+
+
 def _page_attempts_broken(s: Scenario) -> int:
     """The longest run of consecutive page attempts an injected fault breaks (page deliveries
     and API calls both go one page attempt at a time, so consecutive ones hit the same page)."""
@@ -57,10 +64,10 @@ def _page_attempts_broken(s: Scenario) -> int:
     for r in s.faults.rules:
         if isinstance(r, ApiFaults):
             broken |= {c[0] for c in r.calls}
-        elif isinstance(r, (*BREAKS, Stall)) and r.function == PAGE and r.occurrence is not None:
-            # A stall breaks the attempt only when it outlives the lease.
-            if not isinstance(r, Stall) or r.seconds > lease:
-                broken.add(r.occurrence)
+        elif (
+            _breaks_page(r, lease) and isinstance(r, (*BREAKS, Stall)) and r.occurrence is not None
+        ):
+            broken.add(r.occurrence)
     best = run = 0
     for i in range(max(broken, default=-1) + 1):
         run = run + 1 if i in broken else 0
