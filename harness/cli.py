@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--profile", choices=("ci", "dev", "deep"), default="dev")
     explore.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     explore.add_argument(
+        "--workers", type=int, default=0, help="search processes, disjoint seeds (0: the cores)"
+    )
+    explore.add_argument("--shard", default="1/1", help="K/N: this CI job's share of the search")
+    explore.add_argument(
         "--save", type=Path, default=Path("scenarios/found"), help="where found scenarios go"
     )
     _server_options(explore)
@@ -253,20 +257,42 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _explore(args: argparse.Namespace) -> int:
     from harness.explore import explore, save_found, summary
+    from harness.explore.parallel import Shard, ShardError, default_workers, explore_parallel
     from harness.explore.progress import Ticker
 
     load_pipeline(args.impl)
+    try:
+        shard = Shard.parse(args.shard)
+    except ShardError as exc:
+        print(f"threadsync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers < 0:
+        print(f"threadsync: --workers must be >= 0, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
     ticker = Ticker()
-    with workbench(_server_kind(args), **_server_args(args)) as bench:
-        result = explore(
-            bench,
+    if (args.workers or default_workers()) > 1:
+        result = explore_parallel(
             args.impl,
             budget_s=args.budget,
             seed=args.seed,
             profile=args.profile,
+            workers=args.workers,
+            shard=shard,
+            server_kind=_server_kind(args),
+            server_args=_server_args(args),
             progress=ticker.say,
-            status=ticker.status,
         )
+    else:
+        with workbench(_server_kind(args), **_server_args(args)) as bench:
+            result = explore(
+                bench,
+                args.impl,
+                budget_s=args.budget,
+                seed=shard.seed(args.seed),
+                profile=args.profile,
+                progress=ticker.say,
+                status=ticker.status,
+            )
     ticker.close()
     _say(summary(result))
     for flaky in result.flaky:

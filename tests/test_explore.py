@@ -29,6 +29,7 @@ from harness.explore import (
     summary,
     swarm,
 )
+from harness.explore.parallel import Shard, ShardError, explore_parallel, merge, worker_seeds
 from harness.explore.progress import Ticker
 from harness.explore.strategies import PAGE_FUNCTION, SETTING_CHOICES, STEPS, deliveries_of
 from harness.impl import DEFAULT_IMPL
@@ -250,3 +251,41 @@ def test_saved_scenario_replays_and_the_reference_passes_it(
     assert first.result.history.comparable() == second.result.history.comparable()
     fixed = run_scenario(bench, scenario, impl=DEFAULT_IMPL)
     assert fixed.violated == [], fixed.label
+
+
+def test_shards_and_workers_get_disjoint_seeds() -> None:
+    assert Shard.parse("2/4") == Shard(2, 4)
+    for bad in ("0/4", "5/4", "x", "1/2/3", ""):
+        with pytest.raises(ShardError, match="K/N"):
+            Shard.parse(bad)
+    seeds = [s for seed in (0, 1) for k in (1, 2, 3) for s in worker_seeds(seed, 2, Shard(k, 3))]
+    assert len(set(seeds)) == len(seeds) == 12
+    assert worker_seeds(7, 1, Shard(1, 1)) == [7]  # one worker, one shard: the plain seed
+
+
+def test_merged_results_add_up() -> None:
+    a = ExploreResult(impl="x", seed=0, profile="ci", budget_s=1, runs=3, coverage_runs=3)
+    b = ExploreResult(impl="x", seed=1, profile="ci", budget_s=1, runs=5, coverage_runs=5)
+    a.coverage["dead-letter"], b.coverage["dead-letter"] = 1, 2
+    a.wall_s, b.wall_s = 2.0, 3.0
+    merged = merge([a, b])
+    assert (merged.runs, merged.coverage_runs, merged.workers, merged.wall_s) == (8, 8, 2, 3.0)
+    assert merged.coverage["dead-letter"] == 3 and list(merged.coverage) == list(SITUATIONS)
+
+
+def test_parallel_search_stops_all_at_the_first_violation(pg_server: Server) -> None:
+    """Two search processes on a mutant found in the first runs: one finds it, and the merged
+    result holds its confirmed finding and both processes' runs."""
+    result = explore_parallel(
+        MUTANTS["job_completion_race"],
+        budget_s=60,
+        seed=0,
+        profile="ci",
+        workers=2,
+        server_kind="dsn",
+        server_args={"dsn": pg_server.dsn(pg_server.admin_dbname)},
+    )
+    assert result.workers == 2 and result.found
+    assert all(f.check in f.verdict.violated for f in result.found)
+    assert result.coverage_runs <= result.runs
+    assert result.wall_s < 60  # nobody searched out the whole budget

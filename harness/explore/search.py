@@ -159,6 +159,8 @@ class ExploreResult:
     # Every situation name (zeros included) -> runs that reached it; over `coverage_runs` runs.
     coverage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(coverage.SITUATIONS, 0))
     coverage_runs: int = 0
+    stopped: bool = False  # the search was told to stop before its budget was spent
+    workers: int = 1  # search processes merged into this result
 
     @property
     def runs_per_s(self) -> float:
@@ -209,9 +211,11 @@ class _Search:
         limits: Limits,
         progress: Callable[[str], None] | None,
         status: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.bench = bench
         self.status = status
+        self.should_stop = should_stop
         self.tally = coverage.Tally()
         self.result = result
         self.limits = limits
@@ -227,6 +231,7 @@ class _Search:
         self.shrink_runs = 0
         self.best: tuple[Scenario, Verdict] | None = None
         self.latest: tuple[Scenario, Verdict] | None = None
+        self.stopped = False  # ended early by should_stop (another search found something)
 
     def fails(self, violated: list[str] | None) -> bool:
         if not violated:
@@ -240,6 +245,9 @@ class _Search:
         now = time.monotonic()
         if self.first_at is None:
             if now >= self.search_deadline:
+                raise _OutOfBudget
+            if self.should_stop is not None and self.should_stop():
+                self.stopped = True
                 raise _OutOfBudget
         elif now >= self.shrink_deadline or self.shrink_runs >= self.limits.max_shrink_runs:
             raise _OutOfBudget
@@ -353,6 +361,7 @@ def explore(
     progress: Callable[[str], None] | None = None,
     restart: bool | None = None,
     status: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ExploreResult:
     """Search `impl` for a violation for `budget_s` seconds (plus shrinking's own bound, plus
     two confirming replays). The same seed gives the same search, run for run, as long as the
@@ -360,14 +369,16 @@ def explore(
 
     `restart` draws RestartServer faults (default: when the server can restart, i.e. embedded).
     `progress` gets messages; `status` (if given) gets the status line after every run, to
-    show in place (else a status line goes to `progress` every PROGRESS_EVERY_S seconds)."""
+    show in place (else a status line goes to `progress` every PROGRESS_EVERY_S seconds).
+    `should_stop` is asked before each search run; once it says yes the search ends (used to
+    stop parallel searches when one of them has found a violation)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown explore profile {profile!r}; expected one of {list(PROFILES)}")
     limits = PROFILES[profile]
     result = ExploreResult(impl=impl, seed=seed, profile=profile, budget_s=budget_s)
     if restart is None:
         restart = bench.server.kind == "embedded"
-    search = _Search(bench, result, limits, progress, status)
+    search = _Search(bench, result, limits, progress, status, should_stop)
     strategy = scenarios(
         impl,
         max_threads=limits.max_threads,
@@ -390,6 +401,7 @@ def explore(
     except NoSuchExample:
         found = None
     shrink_end = time.monotonic()
+    result.stopped = search.stopped
     if found is not None and search.first_at is not None:
         _confirm(bench, result, search, found, shrink_complete, shrink_end)
     result.wall_s = time.monotonic() - search.t0
@@ -468,11 +480,14 @@ def save_found(result: ExploreResult, directory: Path) -> list[Path]:
 def summary(result: ExploreResult) -> str:
     """The closing text of an exploration: what ran, what was found, and the coverage table,
     naming every situation it never reached (its "no violation" says nothing about those)."""
+    processes = f" over {result.workers} search processes" if result.workers > 1 else ""
     lines = [
-        f"explored {result.impl}: {result.runs} runs in {result.wall_s:.1f} s "
+        f"explored {result.impl}: {result.runs} runs{processes} in {result.wall_s:.1f} s "
         f"({result.runs_per_s:.1f}/s), seed {result.seed}, profile {result.profile}",
         coverage.table(result.coverage, result.coverage_runs),
     ]
+    if result.stopped:
+        lines.append("stopped early: another search process had found a violation")
     if not result.found and not result.flaky:
         lines.append(f"no violation found in {result.impl}")
     return "\n".join(lines)
