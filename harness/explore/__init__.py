@@ -1,18 +1,10 @@
 """Exploration (`threadsync explore`): a swarm search for a violating run, with coverage of rare
-situations. `strategies` says what is drawn, `search` runs, steers, shrinks and confirms,
-`progress` shows it live, `parallel` spreads one exploration over processes or CI shards."""
+situations. `strategies` says what is drawn; `search` runs, steers, shrinks and confirms;
+`results` holds what it found and its coverage; `progress` shows it live; `parallel` spreads
+one exploration over processes or CI shards."""
 
-from harness.explore.search import (
-    PROFILES,
-    ExploreResult,
-    FlakyFailure,
-    FoundFailure,
-    Limits,
-    Size,
-    explore,
-    save_found,
-    summary,
-)
+from harness.explore.results import ExploreResult, FlakyFailure, FoundFailure, Size, summary
+from harness.explore.search import PROFILES, Limits, explore, save_found
 from harness.explore.strategies import (
     FUNCTIONS,
     RULE_KINDS,

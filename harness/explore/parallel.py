@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from threading import Event  # what a Manager().Event() proxies
 from typing import Any
 
-from harness.explore.search import ExploreResult, explore
+from harness.explore.results import ExploreResult
+from harness.explore.search import explore
 
 WORKER_SEED_STRIDE = 1_000_003  # a prime far beyond any seed a person types
 
