@@ -3,15 +3,18 @@ detector says so) and one that does not; the tally, the table and the JUnit prop
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.coverage import SITUATIONS, Tally, properties, reached, table, table_of_run
-from harness.engine.faults import Early, FaultPlan
+from harness.engine.faults import Early, FaultPlan, RestartServer
 from harness.postgres import Server
+from harness.profiles import fault_plan
 from harness.replay import Verdict, Workbench, run_scenario
 from harness.scenario import Dataset, Scenario, Schedule, load
 
@@ -115,3 +118,27 @@ def test_tally_table_and_properties() -> None:
     assert props["coverage.not_reached"].split(",") == never
     everything = dict.fromkeys(SITUATIONS, 1)
     assert table(everything, 1).endswith("every situation was reached at least once")
+
+
+def test_the_restart_profile_restarts_the_server_once() -> None:
+    plan = fault_plan("restart", seed=3, threads=12, page_size=4)
+    restarts = [r for r in plan.rules if isinstance(r, RestartServer)]
+    assert len(restarts) == 1 and 1 <= (restarts[0].after_delivery or 0) <= 3 + 12
+
+
+def test_run_and_replay_print_coverage(
+    pg_server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dsn = ["--pg", "dsn", "--dsn", pg_server.dsn(pg_server.admin_dbname)]
+    args = ["run", "--faults", "chaos", "--threads", "8", "--page-size", "4", "--seed", "1"]
+    assert main([*args, *dsn]) == 0
+    out = capsys.readouterr().out
+    assert "coverage over 1 runs" in out and "NOT REACHED: " in out
+    junit_path = tmp_path / "replay.xml"
+    path = str(REFERENCE / "drop-page-webhook.json")
+    assert main(["replay", path, "--junit", str(junit_path), *dsn]) == 0
+    out = capsys.readouterr().out
+    assert "sweeper-re-emitted-dropped       1  100.0%" in out
+    props = {p.get("name"): p.get("value") for p in ET.parse(junit_path).iter("property")}
+    assert props["coverage.sweeper-re-emitted-dropped"] == "1"
+    assert "sweeper-re-emitted-dropped" not in props["coverage.not_reached"].split(",")
