@@ -97,8 +97,8 @@ def table(results: dict[str, list[Attempt]], runs: int, budget: float) -> str:
         "median shrunk size: actors / steps / faults |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for name in MUTANTS:
-        attempts = results.get(name, [])
+    for name in [n for n in MUTANTS if n in results]:
+        attempts = results[name]
         found = [a for a in attempts if a.check]
         checks = Counter(a.check for a in found).most_common()
         check = ", ".join(f"{c} ({n})" if len(checks) > 1 else str(c) for c, n in checks) or "-"
