@@ -281,6 +281,7 @@ def _explore(args: argparse.Namespace) -> int:
             server_kind=_server_kind(args),
             server_args=_server_args(args),
             progress=ticker.say,
+            status=ticker.status,
         )
     else:
         with workbench(_server_kind(args), **_server_args(args)) as bench:

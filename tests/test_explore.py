@@ -276,8 +276,10 @@ def test_merged_results_add_up() -> None:
 def test_parallel_search_stops_all_at_the_first_violation(pg_server: Server) -> None:
     """Two search processes on a mutant found in the first runs: one finds it, and the merged
     result holds its confirmed finding and both processes' runs."""
+    lines: list[str] = []
     result = explore_parallel(
         MUTANTS["job_completion_race"],
+        status=lines.append,
         budget_s=60,
         seed=0,
         profile="ci",
@@ -289,3 +291,4 @@ def test_parallel_search_stops_all_at_the_first_violation(pg_server: Server) -> 
     assert all(f.check in f.verdict.violated for f in result.found)
     assert result.coverage_runs <= result.runs
     assert result.wall_s < 60  # nobody searched out the whole budget
+    assert lines and all(line.startswith("explore: 2 processes, ") for line in lines)

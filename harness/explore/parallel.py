@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Event  # what a Manager().Event() proxies
 from typing import Any
 
+from harness.coverage import SITUATIONS
 from harness.explore.results import ExploreResult
 from harness.explore.search import explore
 
@@ -60,18 +63,51 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-def _one(job: tuple[str, float, int, str, str, dict[str, Any], Event]) -> ExploreResult:
+Job = tuple[str, float, int, str, str, dict[str, Any], Event, Any, int]
+STATUS_EVERY_S = 1.0
+_RUNS = re.compile(r"(\d+) runs")
+_COVERAGE = re.compile(r"coverage (\d+)/(\d+)")
+
+
+def _one(job: Job) -> ExploreResult:
     from harness.replay import workbench
 
-    impl, budget, seed, profile, kind, server_args, found = job
+    impl, budget, seed, profile, kind, server_args, found, lines, index = job
+    last = [0.0]
+
+    def status(line: str) -> None:
+        # Through the manager at most once a second: each put is a round trip to its process.
+        now = time.monotonic()
+        if now - last[0] >= STATUS_EVERY_S:
+            last[0] = now
+            lines[index] = line
+
     with workbench(kind, **server_args) as bench:
         result = explore(
-            bench, impl, budget_s=budget, seed=seed, profile=profile, should_stop=found.is_set
+            bench,
+            impl,
+            budget_s=budget,
+            seed=seed,
+            profile=profile,
+            should_stop=found.is_set,
+            status=status,
         )
     if result.found or result.flaky:
         found.set()
     # The run's verdicts hold the whole history; the parent needs them for its reports.
     return result
+
+
+def _combined(lines: dict[int, str], n: int, elapsed: float, budget: float) -> str:
+    runs = sum(int(m.group(1)) for line in lines.values() if (m := _RUNS.search(line)))
+    reached = [m.group(1) for line in lines.values() if (m := _COVERAGE.search(line))]
+    total = len(SITUATIONS)
+    rate = runs / elapsed if elapsed > 0 else 0.0
+    return (
+        f"explore: {n} processes, {runs} runs, {rate:.1f} runs/s, coverage per process "
+        f"{' '.join(reached) or '-'} of {total} situations, "
+        f"{max(0.0, budget - elapsed):.0f} s of search left"
+    )
 
 
 def merge(results: list[ExploreResult]) -> ExploreResult:
@@ -109,18 +145,30 @@ def explore_parallel(
     server_kind: str = "embedded",
     server_args: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    status: Callable[[str], None] | None = None,
 ) -> ExploreResult:
-    """`workers` searches (0: one per core) of `impl` with disjoint seeds, merged."""
+    """`workers` searches (0: one per core) of `impl` with disjoint seeds, merged; `status`
+    gets a line summing up every process's latest status, a few times a second."""
     n = workers or default_workers()
     seeds = worker_seeds(seed, n, shard)
     ctx = multiprocessing.get_context("spawn")  # no inherited connections or server handles
     with ctx.Manager() as manager:
         found = manager.Event()
-        jobs = [(impl, budget_s, s, profile, server_kind, server_args or {}, found) for s in seeds]
+        lines = manager.dict()
+        jobs: list[Job] = [
+            (impl, budget_s, s, profile, server_kind, server_args or {}, found, lines, k)
+            for k, s in enumerate(seeds)
+        ]
         if progress is not None:
             progress(f"explore: {n} search processes, seeds {', '.join(map(str, seeds))}")
+        t0 = time.monotonic()
         with ctx.Pool(n) as pool:
-            results = pool.map(_one, jobs)
+            pending = pool.map_async(_one, jobs)
+            while not pending.ready():
+                pending.wait(0.25)
+                if status is not None:
+                    status(_combined(dict(lines), n, time.monotonic() - t0, budget_s))
+            results = pending.get()
     merged = merge(results)
     merged.seed = shard.seed(seed)
     return merged
