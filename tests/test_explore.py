@@ -292,3 +292,12 @@ def test_parallel_search_stops_all_at_the_first_violation(pg_server: Server) -> 
     assert result.coverage_runs <= result.runs
     assert result.wall_s < 60  # nobody searched out the whole budget
     assert lines and all(line.startswith("explore: 2 processes, ") for line in lines)
+
+
+def test_explore_rejects_a_bad_shard_or_worker_count(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    assert main(["explore", "--shard", "5/4"]) == 2
+    assert "--shard K/N needs 1 <= K <= N" in capsys.readouterr().err
+    assert main(["explore", "--workers", "-1"]) == 2
+    assert "--workers must be >= 0" in capsys.readouterr().err
