@@ -332,7 +332,7 @@ def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
 # draws stay deterministic and shrinkable (Hypothesis' own target phase starts only after a few
 # hundred runs, more than a short exploration makes).
 
-RECIPE_ONE_IN = 6
+RECIPE_ONE_IN = 4
 
 
 @st.composite
