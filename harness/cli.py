@@ -256,44 +256,28 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
-    from harness.explore import explore, save_found, summary
-    from harness.explore.parallel import Shard, ShardError, default_workers, explore_parallel
+    from harness.explore import save_found, summary
+    from harness.explore.parallel import UsageError, explore_command
     from harness.explore.progress import Ticker
 
     load_pipeline(args.impl)
-    try:
-        shard = Shard.parse(args.shard)
-    except ShardError as exc:
-        print(f"threadsync: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.workers < 0:
-        print(f"threadsync: --workers must be >= 0, got {args.workers}", file=sys.stderr)
-        return EXIT_USAGE
     ticker = Ticker()
-    if (args.workers or default_workers()) > 1:
-        result = explore_parallel(
+    try:
+        result = explore_command(
             args.impl,
             budget_s=args.budget,
             seed=args.seed,
             profile=args.profile,
             workers=args.workers,
-            shard=shard,
+            shard=args.shard,
             server_kind=_server_kind(args),
             server_args=_server_args(args),
             progress=ticker.say,
             status=ticker.status,
         )
-    else:
-        with workbench(_server_kind(args), **_server_args(args)) as bench:
-            result = explore(
-                bench,
-                args.impl,
-                budget_s=args.budget,
-                seed=shard.seed(args.seed),
-                profile=args.profile,
-                progress=ticker.say,
-                status=ticker.status,
-            )
+    except UsageError as exc:
+        print(f"threadsync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     ticker.close()
     _say(summary(result))
     for flaky in result.flaky:

@@ -26,7 +26,11 @@ from harness.explore.search import explore
 WORKER_SEED_STRIDE = 1_000_003  # a prime far beyond any seed a person types
 
 
-class ShardError(ValueError):
+class UsageError(ValueError):
+    """A bad --workers or --shard value; the message says what is wrong and what to give."""
+
+
+class ShardError(UsageError):
     """A --shard value that is not K/N with 1 <= K <= N."""
 
 
@@ -174,4 +178,58 @@ def explore_parallel(
     return merged
 
 
-__all__ = ["Shard", "ShardError", "default_workers", "explore_parallel", "merge", "worker_seeds"]
+def explore_command(
+    impl: str,
+    *,
+    budget_s: float,
+    seed: int,
+    profile: str,
+    workers: int,
+    shard: str,
+    server_kind: str,
+    server_args: dict[str, Any],
+    progress: Callable[[str], None] | None = None,
+    status: Callable[[str], None] | None = None,
+) -> ExploreResult:
+    """What `threadsync explore` runs: one search in this process, or `workers` (0: the cores)
+    in parallel, on this CI job's shard; UsageError for a bad --workers or --shard."""
+    from harness.replay import workbench
+
+    part = Shard.parse(shard)
+    if workers < 0:
+        raise UsageError(f"--workers must be >= 0 (0: one per core), got {workers}")
+    if (workers or default_workers()) > 1:
+        return explore_parallel(
+            impl,
+            budget_s=budget_s,
+            seed=seed,
+            profile=profile,
+            workers=workers,
+            shard=part,
+            server_kind=server_kind,
+            server_args=server_args,
+            progress=progress,
+            status=status,
+        )
+    with workbench(server_kind, **server_args) as bench:
+        return explore(
+            bench,
+            impl,
+            budget_s=budget_s,
+            seed=part.seed(seed),
+            profile=profile,
+            progress=progress,
+            status=status,
+        )
+
+
+__all__ = [
+    "Shard",
+    "ShardError",
+    "UsageError",
+    "default_workers",
+    "explore_command",
+    "explore_parallel",
+    "merge",
+    "worker_seeds",
+]
