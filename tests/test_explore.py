@@ -301,3 +301,22 @@ def test_explore_rejects_a_bad_shard_or_worker_count(capsys: pytest.CaptureFixtu
     assert "--shard K/N needs 1 <= K <= N" in capsys.readouterr().err
     assert main(["explore", "--workers", "-1"]) == 2
     assert "--workers must be >= 0" in capsys.readouterr().err
+
+
+def test_explore_command_prints_and_writes_its_coverage(
+    pg_server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from harness.cli import main
+
+    path = tmp_path / "explore.xml"
+    dsn = ["--pg", "dsn", "--dsn", pg_server.dsn(pg_server.admin_dbname)]
+    args = ["explore", "--budget", "3", "--workers", "1", "--shard", "2/3", "--junit", str(path)]
+    assert main([*args, "--profile", "ci", *dsn]) == 0
+    out = capsys.readouterr().out
+    assert "seed 1, profile ci" in out  # shard 2 of 3 with seed 0 searches seed 0 * 3 + 1
+    assert "coverage over " in out and "no violation found" in out
+    props = {p.get("name"): p.get("value") for p in ET.parse(path).iter("property")}
+    assert set(props) == {f"coverage.{n}" for n in SITUATIONS} | {
+        "coverage.runs",
+        "coverage.not_reached",
+    }
