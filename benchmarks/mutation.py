@@ -2,19 +2,25 @@
 which check caught it, in how many runs, how fast, and how small the shrunk scenario was.
 
 Run with `nox -s mutation`; `--write-readme` replaces the table in README.md with the one printed.
+`--baseline FILE` explores with an older explore module instead (e.g. one saved with `git show`),
+and `--no-shrink` stops at the first failure, for comparing times to find.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
 import statistics
 import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-from harness.explore import explore
+import harness.explore
 from harness.mutants import MUTANTS
 from harness.replay import workbench
 
@@ -33,13 +39,33 @@ class Attempt:
     faults: int | None
 
 
-def attempt_all(job: tuple[str, list[int], float]) -> list[Attempt]:
+def _explorer(baseline: str | None, shrink: bool) -> ModuleType:
+    module: ModuleType = harness.explore
+    if baseline:
+        spec = importlib.util.spec_from_file_location("baseline_explore", baseline)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+        spec.loader.exec_module(module)
+    if not shrink:  # no shrinking run after the first failure: time to find only
+        for name, limits in list(module.PROFILES.items()):
+            module.PROFILES[name] = dataclasses.replace(
+                limits, max_shrink_runs=0, min_shrink_s=0, shrink_share=0
+            )
+    return module
+
+
+def attempt_all(job: tuple[str, list[int], float, dict[str, Any]]) -> list[Attempt]:
     """All seeds of one mutant, on one server (a worker process runs one mutant at a time)."""
-    name, seeds, budget = job
+    name, seeds, budget, opts = job
+    explorer = _explorer(opts.get("baseline"), opts.get("shrink", True))
+    profile = opts.get("profile", "ci")
     out = []
     with workbench() as bench:
         for seed in seeds:
-            result = explore(bench, MUTANTS[name], budget_s=budget, seed=seed, profile="ci")
+            result = explorer.explore(
+                bench, MUTANTS[name], budget_s=budget, seed=seed, profile=profile
+            )
             if result.found:
                 f = result.found[0]
                 out.append(
@@ -55,7 +81,13 @@ def attempt_all(job: tuple[str, list[int], float]) -> list[Attempt]:
                 )
             else:
                 out.append(Attempt(name, seed, None, None, None, None, None))
-            print(f"  {name} seed {seed}: {out[-1].check or 'not found'}", flush=True)
+            seconds = out[-1].seconds
+            print(
+                f"  {name} seed {seed}: {out[-1].check or 'not found'}"
+                + (f" in {seconds:.1f} s" if seconds is not None else "")
+                + f" ({result.runs} runs)",
+                flush=True,
+            )
     return out
 
 
@@ -65,8 +97,8 @@ def table(results: dict[str, list[Attempt]], runs: int, budget: float) -> str:
         "median shrunk size: actors / steps / faults |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for name in MUTANTS:
-        attempts = results.get(name, [])
+    for name in [n for n in MUTANTS if n in results]:
+        attempts = results[name]
         found = [a for a in attempts if a.check]
         checks = Counter(a.check for a in found).most_common()
         check = ", ".join(f"{c} ({n})" if len(checks) > 1 else str(c) for c, n in checks) or "-"
@@ -94,18 +126,24 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants explored at once (2)")
     parser.add_argument("--only", nargs="*", help="just these mutants")
     parser.add_argument("--write-readme", action="store_true", help="put the table in README.md")
+    parser.add_argument("--seeds", type=int, nargs="+", help="these seeds instead of 0..runs-1")
+    parser.add_argument("--profile", default="ci", help="explore profile (ci)")
+    parser.add_argument("--baseline", help="explore with this older explore module file")
+    parser.add_argument("--no-shrink", action="store_true", help="stop at the first failure")
     args = parser.parse_args()
     names = args.only or list(MUTANTS)
     unknown = [n for n in names if n not in MUTANTS]
     if unknown:
         print(f"unknown mutant {unknown[0]!r}; known: {', '.join(MUTANTS)}", file=sys.stderr)
         return 2
-    jobs = [(n, list(range(args.runs)), args.budget) for n in names]
+    seeds = args.seeds or list(range(args.runs))
+    opts = {"baseline": args.baseline, "shrink": not args.no_shrink, "profile": args.profile}
+    jobs = [(n, seeds, args.budget, opts) for n in names]
     results: dict[str, list[Attempt]] = {}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for attempts in pool.map(attempt_all, jobs):
             results[attempts[0].mutant] = attempts
-    text = table(results, args.runs, args.budget)
+    text = table(results, len(seeds), args.budget)
     print()
     print(text)
     if args.write_readme:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
-from harness import cli_checks, junit, quickrun
+from harness import cli_checks, coverage, junit, quickrun
 from harness.cli_checks import UsageError
 from harness.engine.faults import FaultPlan
 from harness.impl import DEFAULT_IMPL, ImplError, load_pipeline
@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--seed", type=int, default=0, help="search seed (0)")
     explore.add_argument("--profile", choices=("ci", "dev", "deep"), default="dev")
     explore.add_argument("--junit", type=Path, help="write a JUnit XML report here")
+    explore.add_argument(
+        "--workers", type=int, default=0, help="search processes, disjoint seeds (0: the cores)"
+    )
+    explore.add_argument("--shard", default="1/1", help="K/N: this CI job's share of the search")
     explore.add_argument(
         "--save", type=Path, default=Path("scenarios/found"), help="where found scenarios go"
     )
@@ -263,9 +267,14 @@ def _run_chaos(args: argparse.Namespace) -> int:
     reason = cli_checks.unsupported(scenario, _server_kind(args))
     if reason:
         raise UsageError(f"--faults {args.faults} cannot run here: {reason}")
-    with workbench(_server_kind(args), **_server_args(args)) as bench:
+    from harness.explore.progress import Ticker, heartbeat
+
+    ticker = Ticker()
+    beat = heartbeat(ticker, lambda s: f"run: {s:.0f} s, {len(faults.rules)} fault rules")
+    with workbench(_server_kind(args), **_server_args(args)) as bench, beat:
         verdict = run_scenario(bench, scenario)
     _say(text_report(verdict, transcript=bool(verdict.violations)))
+    _say(coverage.table_of_run(verdict.result.history, verdict.state))
     if args.history:
         for path in write_history(verdict, args.history):
             _say(f"wrote {path}")
@@ -336,6 +345,7 @@ def _replay(args: argparse.Namespace) -> int:
     unexpected: list[Verdict] = []
     cases: list[junit.Case] = []
     skipped = judged = 0
+    tally = coverage.Tally()
     t0 = time.perf_counter()
     with workbench(kind, **_server_args(args)) as bench:
         for n, (path, scenario) in enumerate(scenarios, 1):
@@ -365,16 +375,20 @@ def _replay(args: argparse.Namespace) -> int:
             )
             if args.history:
                 write_history(verdict, args.history)
+            tally.add(coverage.reached(verdict.result.history, verdict.state))
             failure = None if verdict.as_expected else text_report(verdict)
             cases.append(junit.Case(str(path), verdict.result.wall_s, failure))
             if not verdict.as_expected:
                 unexpected.append(verdict)
     if args.junit:
-        junit.write(args.junit, "threadsync.replay", cases)
+        junit.write(
+            args.junit, "threadsync.replay", cases, coverage.properties(tally.counts, tally.runs)
+        )
     for verdict in unexpected:
         if not args.quiet:
             _say("")
             _say(text_report(verdict))
+    _say(coverage.table(tally.counts, tally.runs))
     ran = len(scenarios) - skipped
     parts = [f"{ran - len(unexpected)} of {ran} scenarios run were ok"]
     if judged:
@@ -387,26 +401,34 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
-    from harness.explore import explore, save_found
+    from harness.explore import save_found, summary
+    from harness.explore.parallel import UsageError, explore_command
+    from harness.explore.progress import Ticker
 
     cli_checks.budget(args.budget)
     if args.junit:
         cli_checks.writable_file(args.junit, "--junit")
     cli_checks.writable_dir(args.save, "--save")
     load_pipeline(args.impl)
-    with workbench(_server_kind(args), **_server_args(args)) as bench:
-        result = explore(
-            bench,
+    ticker = Ticker()
+    try:
+        result = explore_command(
             args.impl,
             budget_s=args.budget,
             seed=args.seed,
             profile=args.profile,
-            progress=_say,
+            workers=args.workers,
+            shard=args.shard,
+            server_kind=_server_kind(args),
+            server_args=_server_args(args),
+            progress=ticker.say,
+            status=ticker.status,
         )
-    _say(
-        f"explored {result.runs} scenarios in {result.wall_s:.1f} s "
-        f"({result.runs / max(result.wall_s, 1e-9):.1f}/s)"
-    )
+    except UsageError as exc:
+        print(f"threadsync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    ticker.close()
+    _say(summary(result))
     for flaky in result.flaky:
         _say(f"FLAKY: {flaky}")
     for error in result.errors:
@@ -419,9 +441,9 @@ def _explore(args: argparse.Namespace) -> int:
             args.junit,
             "threadsync.explore",
             [junit.Case(f"explore {args.impl}", result.wall_s, failure)],
+            coverage.properties(result.coverage, result.coverage_runs),
         )
     if not result.found:
-        _say(f"no violation found in {args.impl}")
         return EXIT_VIOLATION if result.flaky else EXIT_OK
     for path, found in zip(save_found(result, args.save), result.found, strict=True):
         _say("")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,11 @@ class Case:
     skipped: str | None = None
 
 
-def write(path: Path, suite: str, cases: list[Case]) -> None:
-    """Write one <testsuite> with `cases` to `path` (folders are created)."""
+def write(
+    path: Path, suite: str, cases: list[Case], properties: Mapping[str, str] | None = None
+) -> None:
+    """Write one <testsuite> with `cases` (and suite `properties`, e.g. the coverage of an
+    exploration) to `path`; folders are created."""
     failures = sum(1 for c in cases if c.failure is not None)
     skipped = sum(1 for c in cases if c.skipped is not None)
     root = ET.Element(
@@ -31,6 +35,10 @@ def write(path: Path, suite: str, cases: list[Case]) -> None:
         skipped=str(skipped),
         time=f"{sum(c.seconds for c in cases):.3f}",
     )
+    if properties:
+        props = ET.SubElement(root, "properties")
+        for name, value in properties.items():
+            ET.SubElement(props, "property", name=name, value=value)
     for case in cases:
         el = ET.SubElement(
             root, "testcase", classname=suite, name=case.name, time=f"{case.seconds:.3f}"

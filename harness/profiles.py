@@ -18,6 +18,7 @@ from harness.engine.faults import (
     Early,
     FaultPlan,
     KillConnection,
+    RestartServer,
     Rule,
     Stall,
 )
@@ -91,6 +92,11 @@ def _api(rng: random.Random, pages: int, threads: int) -> list[Rule]:
     return [ApiFaults(tuple((c, rng.choice(kinds), 30.0) for c in calls))]
 
 
+def _restarts(rng: random.Random, pages: int, threads: int) -> list[Rule]:
+    """One crash-like server restart after a random delivery (embedded server only)."""
+    return [RestartServer(after_delivery=rng.randint(1, pages + threads))]
+
+
 Builder = Callable[[random.Random, int, int], list[Rule]]
 PROFILES: dict[str, tuple[Builder, ...]] = {
     "none": (),
@@ -100,6 +106,8 @@ PROFILES: dict[str, tuple[Builder, ...]] = {
     "chaos": (_webhooks, _crashes, _api),
     # What production on Supabase can do to the pipeline; Early is left out (see docs/scenarios.md).
     "supabase": (_pg_net_webhooks, _batches, _crashes, _api),
+    # Chaos plus a server restart: needs a server the harness can restart (--pg embedded).
+    "restart": (_webhooks, _crashes, _api, _restarts),
 }
 
 

@@ -1,18 +1,37 @@
-"""Exploration: the strategies make valid scenarios; the reference survives a short search; the
-unguarded_claim mutant is found, shrunk to a small scenario, saved, and replays to its verdict."""
+"""Exploration: the strategies make valid scenarios that spread over the fault model; the reference
+survives a short search and reports its coverage; the unguarded_claim mutant is found, shrunk to a
+small scenario, saved, and replays to its verdict."""
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from random import Random
 
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
 
-from harness.engine.faults import RestartServer, Rule
-from harness.explore import RULE_KINDS, ExploreResult, explore, fault_rules, save_found, scenarios
+from harness import junit
+from harness.coverage import SITUATIONS, properties
+from harness.engine.faults import ApiFaults, Crash, FaultPlan, RestartServer, Rule, Stall
+from harness.explore import (
+    RULE_KINDS,
+    ExploreResult,
+    explore,
+    fault_plans_for,
+    fault_rules,
+    save_found,
+    scenarios,
+    summary,
+    swarm,
+)
+from harness.explore.parallel import Shard, ShardError, explore_parallel, merge, worker_seeds
+from harness.explore.progress import Ticker
+from harness.explore.strategies import PAGE_FUNCTION, SETTING_CHOICES, STEPS, deliveries_of
 from harness.impl import DEFAULT_IMPL
 from harness.mutants import MUTANTS
 from harness.postgres import Server
@@ -44,14 +63,93 @@ def test_generated_scenarios_round_trip(scenario: Scenario) -> None:
     failing = scenario.with_expect(Expect("fail", "page-exactly-once"))
     assert from_dict(failing.to_dict()) == failing
     assert scenario.schedule.choices is not None and len(scenario.schedule.choices) <= 60
-    assert 1 <= scenario.dataset.threads <= 12 and 2 <= scenario.dataset.page_size <= 6
-    assert len(scenario.faults.rules) <= 8  # up to 4 single rules or overlap pairs
+    assert 0 <= scenario.dataset.threads <= 12 and 2 <= scenario.dataset.page_size <= 6
+    assert len(scenario.faults.rules) <= 4 * 5  # up to 4 groups of at most 5 rules
+    for name, value in scenario.settings.items():
+        assert value in SETTING_CHOICES[name] and value != SETTING_CHOICES[name][0]
 
 
 @settings(max_examples=100, database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenarios())
 def test_no_server_restarts_unless_asked(scenario: Scenario) -> None:
     assert not any(isinstance(r, RestartServer) for r in scenario.faults.rules)
+
+
+# Generation only: these tests need an example, not the minimal one (shrinking is slow).
+QUICK = settings(max_examples=2000, database=None, deadline=None, phases=[Phase.generate])
+
+
+def _find(strategy: object, condition: Callable[[FaultPlan], bool]) -> FaultPlan:
+    found = find(strategy, condition, settings=QUICK, random=Random(1))  # type: ignore[arg-type]
+    assert isinstance(found, FaultPlan)
+    return found
+
+
+@settings(max_examples=200, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 12), st.integers(2, 6), st.booleans(), st.data())
+def test_single_rules_aim_within_the_deliveries_of_their_function(
+    threads: int, page_size: int, restart: bool, data: st.DataObject
+) -> None:
+    rule = data.draw(fault_rules(threads=threads, page_size=page_size, restart=restart))
+    function = getattr(rule, "function", None)
+    if function is not None:
+        assert rule.occurrence < max(1, deliveries_of(function, threads, page_size))  # type: ignore[union-attr]
+        assert threads > 0 or function == PAGE_FUNCTION  # no processor work in an empty source
+    for name in ("at_step", "after_steps"):
+        step = getattr(rule, name, None)
+        if step is not None:
+            assert 0 <= step < STEPS[str(function)]
+    if isinstance(rule, RestartServer):
+        assert restart
+
+
+def test_a_page_worker_crash_at_its_last_step_can_be_drawn() -> None:
+    plan = _find(
+        fault_plans_for(12, 4),
+        lambda p: any(isinstance(r, Crash) and r.at_step == 3 for r in p.rules),
+    )
+    assert any(r.function == PAGE_FUNCTION for r in plan.rules if isinstance(r, Crash))
+
+
+def test_a_sequence_can_break_three_attempts_of_one_page() -> None:
+    def consecutive_api_faults(plan: FaultPlan) -> bool:
+        calls = sorted(c[0] for r in plan.rules if isinstance(r, ApiFaults) for c in r.calls)
+        return any(calls[i : i + 3] == list(range(c, c + 3)) for i, c in enumerate(calls))
+
+    assert consecutive_api_faults(_find(fault_plans_for(4, 4), consecutive_api_faults))
+
+
+def test_a_long_stall_is_drawn_with_rate_limits_on_the_next_item() -> None:
+    def correlated(plan: FaultPlan) -> bool:
+        stalls = [r for r in plan.rules if isinstance(r, Stall) and r.seconds >= 200]
+        limits = {c[0] for r in plan.rules if isinstance(r, ApiFaults) for c in r.calls}
+        return any(s.occurrence is not None and s.occurrence + 1 in limits for s in stalls)
+
+    assert correlated(_find(fault_plans_for(12, 4), correlated))
+
+
+def test_empty_sources_and_changed_settings_are_drawn() -> None:
+    one_attempt = find(scenarios(), lambda s: s.settings.get("max_attempts") == 1, settings=QUICK)
+    assert one_attempt.settings["max_attempts"] == 1
+    found = find(
+        scenarios(),
+        lambda s: s.dataset.threads == 0 and len(s.faults.rules) >= 2,
+        settings=QUICK,
+        random=Random(1),
+    )
+    assert found.dataset.threads == 0
+    # An empty source has no processor deliveries to aim at.
+    assert all(getattr(r, "function", PAGE_FUNCTION) == PAGE_FUNCTION for r in found.faults)
+
+
+def test_the_swarm_turns_kinds_off() -> None:
+    """Some plans use one kind only: a rare kind is then the whole mix of that run."""
+    assert len(find(swarm(RULE_KINDS), lambda k: len(k) == 1, settings=QUICK)) == 1
+    plan = _find(
+        fault_plans_for(12, 4),
+        lambda p: len(p.rules) >= 3 and len({type(r).__name__ for r in p.rules}) == 1,
+    )
+    assert len({type(r).__name__ for r in plan.rules}) == 1
 
 
 def test_every_rule_type_can_be_drawn() -> None:
@@ -65,14 +163,60 @@ def test_every_rule_type_can_be_drawn() -> None:
         assert type(found).__name__ == kind
 
 
-def test_reference_survives_a_short_search(bench: Workbench) -> None:
+def test_reference_survives_a_short_search(bench: Workbench, tmp_path: Path) -> None:
     lines: list[str] = []
     result = explore(bench, DEFAULT_IMPL, budget_s=8, seed=0, profile="ci", progress=lines.append)
     assert result.runs > 0 and result.runs == result.search_runs
     assert result.found == [] and result.flaky == [] and result.errors == []
     assert result.runs_per_s > 0
-    assert any("runs/s" in line and "left" in line for line in lines), lines
-    assert 8 <= result.wall_s < 15
+    assert any("runs/s" in line and "left" in line and "coverage" in line for line in lines)
+    assert 8 <= result.wall_s < 20
+    # Coverage: every situation named, zeros included, counted over every judged run.
+    assert list(result.coverage) == list(SITUATIONS)
+    assert result.coverage_runs == result.runs
+    assert all(0 <= n <= result.runs for n in result.coverage.values())
+    text = summary(result)
+    assert "no violation found" in text
+    for name in SITUATIONS:
+        assert name in text
+    if result.not_reached:
+        assert "NOT REACHED: " + ", ".join(result.not_reached) in text
+    path = tmp_path / "junit.xml"
+    junit.write(path, "s", [junit.Case("c", 1.0)], properties(result.coverage, result.runs))
+    props = {p.get("name"): p.get("value") for p in ET.parse(path).iter("property")}
+    assert props["coverage.runs"] == str(result.runs)
+    assert all(props[f"coverage.{n}"] == str(c) for n, c in result.coverage.items())
+
+
+def test_status_goes_to_its_own_callback(bench: Workbench) -> None:
+    said: list[str] = []
+    status: list[str] = []
+    result = explore(
+        bench,
+        DEFAULT_IMPL,
+        budget_s=3,
+        seed=2,
+        profile="ci",
+        progress=said.append,
+        status=status.append,
+    )
+    assert len(status) >= result.runs  # after every run (the ticker throttles, not explore)
+    assert all("coverage" in line and "runs/s" in line for line in status)
+    assert not any("left" in line for line in said)
+
+
+def test_ticker_rewrites_one_line_on_a_terminal_and_prints_lines_in_a_log() -> None:
+    tty, log = io.StringIO(), io.StringIO()
+    on_tty, in_log = Ticker(tty, tty=True), Ticker(log, tty=False)
+    for i in range(50):
+        on_tty.status(f"run {i}", force=True)
+        in_log.status(f"run {i}")
+    on_tty.say("found something")
+    assert "\n" not in tty.getvalue().split("found something")[0]
+    assert tty.getvalue().count("\r") >= 50
+    assert log.getvalue() == "run 0\n"  # the next line waits LOG_EVERY_S seconds
+    in_log.status("run 50", force=True)
+    assert log.getvalue().splitlines() == ["run 0", "run 50"]
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +251,72 @@ def test_saved_scenario_replays_and_the_reference_passes_it(
     assert first.result.history.comparable() == second.result.history.comparable()
     fixed = run_scenario(bench, scenario, impl=DEFAULT_IMPL)
     assert fixed.violated == [], fixed.label
+
+
+def test_shards_and_workers_get_disjoint_seeds() -> None:
+    assert Shard.parse("2/4") == Shard(2, 4)
+    for bad in ("0/4", "5/4", "x", "1/2/3", ""):
+        with pytest.raises(ShardError, match="K/N"):
+            Shard.parse(bad)
+    seeds = [s for seed in (0, 1) for k in (1, 2, 3) for s in worker_seeds(seed, 2, Shard(k, 3))]
+    assert len(set(seeds)) == len(seeds) == 12
+    assert worker_seeds(7, 1, Shard(1, 1)) == [7]  # one worker, one shard: the plain seed
+
+
+def test_merged_results_add_up() -> None:
+    a = ExploreResult(impl="x", seed=0, profile="ci", budget_s=1, runs=3, coverage_runs=3)
+    b = ExploreResult(impl="x", seed=1, profile="ci", budget_s=1, runs=5, coverage_runs=5)
+    a.coverage["dead-letter"], b.coverage["dead-letter"] = 1, 2
+    a.wall_s, b.wall_s = 2.0, 3.0
+    merged = merge([a, b])
+    assert (merged.runs, merged.coverage_runs, merged.workers, merged.wall_s) == (8, 8, 2, 3.0)
+    assert merged.coverage["dead-letter"] == 3 and list(merged.coverage) == list(SITUATIONS)
+
+
+def test_parallel_search_stops_all_at_the_first_violation(pg_server: Server) -> None:
+    """Two search processes on a mutant found in the first runs: one finds it, and the merged
+    result holds its confirmed finding and both processes' runs."""
+    lines: list[str] = []
+    result = explore_parallel(
+        MUTANTS["job_completion_race"],
+        status=lines.append,
+        budget_s=60,
+        seed=0,
+        profile="ci",
+        workers=2,
+        server_kind="dsn",
+        server_args={"dsn": pg_server.dsn(pg_server.admin_dbname)},
+    )
+    assert result.workers == 2 and result.found
+    assert all(f.check in f.verdict.violated for f in result.found)
+    assert result.coverage_runs <= result.runs
+    assert result.wall_s < 60  # nobody searched out the whole budget
+    assert lines and all(line.startswith("explore: 2 processes, ") for line in lines)
+
+
+def test_explore_rejects_a_bad_shard_or_worker_count(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    assert main(["explore", "--shard", "5/4"]) == 2
+    assert "--shard K/N needs 1 <= K <= N" in capsys.readouterr().err
+    assert main(["explore", "--workers", "-1"]) == 2
+    assert "--workers must be >= 0" in capsys.readouterr().err
+
+
+def test_explore_command_prints_and_writes_its_coverage(
+    pg_server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from harness.cli import main
+
+    path = tmp_path / "explore.xml"
+    dsn = ["--pg", "dsn", "--dsn", pg_server.dsn(pg_server.admin_dbname)]
+    args = ["explore", "--budget", "3", "--workers", "1", "--shard", "2/3", "--junit", str(path)]
+    assert main([*args, "--profile", "ci", *dsn]) == 0
+    out = capsys.readouterr().out
+    assert "seed 1, profile ci" in out  # shard 2 of 3 with seed 0 searches seed 0 * 3 + 1
+    assert "coverage over " in out and "no violation found" in out
+    props = {p.get("name"): p.get("value") for p in ET.parse(path).iter("property")}
+    assert set(props) == {f"coverage.{n}" for n in SITUATIONS} | {
+        "coverage.runs",
+        "coverage.not_reached",
+    }

@@ -13,183 +13,31 @@ of options and gives 0 past the end of the list, so shorter lists of smaller num
 which is exactly the order Hypothesis shrinks towards. A found scenario is saved with the choices
 its run actually made (`Verdict.recorded()`), and is replayed twice before it is reported: if a
 replay gives another verdict it is reported as flaky, with every verdict, instead.
+
+Every judged run is also read for the rare situations it reached (harness.coverage): the counts
+become `ExploreResult.coverage`, and `hypothesis.target` scores each run by how rarely its
+situations were reached before, so Hypothesis' target phase climbs towards the rarest ones.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from random import Random
-from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, find, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, Verbosity, find, settings, target
 from hypothesis.errors import NoSuchExample
 
-from harness.engine.faults import (
-    ApiFaults,
-    CallerTimeout,
-    Crash,
-    Delay,
-    Drop,
-    Duplicate,
-    Early,
-    FaultPlan,
-    KillConnection,
-    RestartServer,
-    Rule,
-    Stall,
-)
+from harness import coverage
+from harness.explore.results import ExploreResult, FlakyFailure, FoundFailure, Size
+from harness.explore.strategies import scenarios
 from harness.impl import DEFAULT_IMPL
 from harness.replay import Verdict, Workbench, run_scenario
-from harness.scenario import Dataset, Expect, Scenario, Schedule, save
+from harness.scenario import Expect, Scenario, save
 
-PAGE_FUNCTION = "sync-threads-page-worker"
-PROCESSOR_FUNCTION = "sync-threads-processor"
-FUNCTIONS = (PAGE_FUNCTION, PROCESSOR_FUNCTION)
-
-# Small parameter sets, listed simplest first (Hypothesis shrinks towards the first).
-STALL_SECONDS = (5.0, 90.0, 200.0, 700.0)
-DELAY_SECONDS = (5.0, 45.0, 130.0)
-DUPLICATE_DELAYS = (0.0, 5.0, 45.0)
-API_KINDS = ("server_error", "rate_limit", "timeout")
-API_RETRY_AFTER = (1.0, 30.0)
-# Rule types drawn by fault_rules(), simplest first; Early is drawn apart, rarely.
-RULE_KINDS = (
-    "Duplicate",
-    "Drop",
-    "Delay",
-    "Crash",
-    "Stall",
-    "CallerTimeout",
-    "KillConnection",
-    "ApiFaults",
-)
-EARLY_ONE_IN = 16
 PROGRESS_EVERY_S = 5.0
-PLACEHOLDER_NAME = "explore"
-
-
-# ---------------------------------------------------------------------------------------------
-# Strategies
-
-
-def datasets(max_threads: int = 12) -> st.SearchStrategy[Dataset]:
-    """Fake-API data: seed 0..3, 1..max_threads threads, 2..6 a page (shrinks towards small)."""
-    return st.builds(
-        Dataset,
-        seed=st.integers(0, 3),
-        threads=st.integers(1, max_threads),
-        page_size=st.integers(2, 6),
-    )
-
-
-@st.composite
-def _match(draw: st.DrawFn) -> dict[str, Any]:
-    return {
-        "function": draw(st.sampled_from(FUNCTIONS)),
-        "occurrence": draw(st.integers(0, 3)),
-    }
-
-
-@st.composite
-def fault_rules(draw: st.DrawFn, *, early: bool = True, restart: bool = False) -> Rule:
-    """One fault rule with small parameters. Early is rare (about one rule in EARLY_ONE_IN);
-    RestartServer only with `restart=True` (it is slow and needs an embedded server)."""
-    kinds = RULE_KINDS + (("RestartServer",) if restart else ())
-    kind = draw(st.sampled_from(kinds))
-    # A separate draw, so the shrinker can turn an Early back into a plain rule by zeroing it.
-    if early and draw(st.integers(0, EARLY_ONE_IN - 1)) == EARLY_ONE_IN // 2:
-        kind = "Early"
-    if kind == "RestartServer":
-        return RestartServer(after_delivery=draw(st.integers(0, 5)))
-    if kind == "ApiFaults":
-        calls = draw(
-            st.lists(
-                st.tuples(
-                    st.integers(0, 5), st.sampled_from(API_KINDS), st.sampled_from(API_RETRY_AFTER)
-                ),
-                min_size=1,
-                max_size=2,
-                unique_by=lambda c: c[0],
-            )
-        )
-        return ApiFaults(calls=tuple(calls))
-    m = draw(_match())
-    step = st.integers(0, 5)
-    if kind == "Duplicate":
-        copies = draw(st.integers(1, 2))
-        delays = tuple(draw(st.sampled_from(DUPLICATE_DELAYS)) for _ in range(copies))
-        return Duplicate(**m, copies=copies, extra_delays=delays)
-    if kind == "Drop":
-        return Drop(**m)
-    if kind == "Delay":
-        return Delay(**m, seconds=draw(st.sampled_from(DELAY_SECONDS)))
-    if kind == "Crash":
-        return Crash(**m, at_step=draw(step))
-    if kind == "Stall":
-        return Stall(**m, at_step=draw(step), seconds=draw(st.sampled_from(STALL_SECONDS)))
-    if kind == "CallerTimeout":
-        return CallerTimeout(**m, after_steps=draw(step))
-    if kind == "KillConnection":
-        return KillConnection(**m, at_step=draw(step))
-    return Early(**m)
-
-
-@st.composite
-def overlaps(draw: st.DrawFn) -> tuple[Rule, ...]:
-    """One request delivered twice while the original stalls mid-handler: the two invocations
-    overlap, which is how a duplicate webhook meets a worker that has not finished."""
-    m = draw(_match())
-    return (
-        Duplicate(**m, copies=1, extra_delays=(0.0,)),
-        Stall(**m, at_step=draw(st.integers(1, 3)), seconds=draw(st.sampled_from(STALL_SECONDS))),
-    )
-
-
-def fault_plans(
-    max_rules: int = 4, *, early: bool = True, restart: bool = False
-) -> st.SearchStrategy[FaultPlan]:
-    """Up to `max_rules` rules or overlap pairs (shrinks towards fewer, simpler ones)."""
-    single = fault_rules(early=early, restart=restart).map(lambda rule: (rule,))
-    return st.lists(st.one_of(single, overlaps()), max_size=max_rules).map(
-        lambda groups: FaultPlan(tuple(rule for group in groups for rule in group))
-    )
-
-
-def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
-    """A schedule: a short explicit prefix of choices, then a seeded strategy (uniform random
-    or PCT) for the rest. Hypothesis mutates and shrinks the prefix; the seed reaches the deep
-    interleavings a short list cannot, and the run's recorded choices replay it exactly."""
-    return st.builds(
-        Schedule,
-        strategy=st.sampled_from(("random", "pct")),
-        seed=st.integers(0, 2**16),
-        choices=st.lists(st.integers(0, 7), max_size=max_choices).map(tuple),
-        pct_depth=st.integers(2, 3),
-    )
-
-
-def scenarios(
-    impl: str = DEFAULT_IMPL,
-    *,
-    max_threads: int = 12,
-    max_rules: int = 4,
-    max_choices: int = 60,
-    early: bool = True,
-    restart: bool = False,
-) -> st.SearchStrategy[Scenario]:
-    """Whole scenarios for `impl`, expecting a pass; explore() names the ones it saves."""
-    return st.builds(
-        Scenario,
-        name=st.just(PLACEHOLDER_NAME),
-        impl=st.just(impl),
-        dataset=datasets(max_threads),
-        faults=fault_plans(max_rules, early=early, restart=restart),
-        schedule=schedules(max_choices),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,76 +94,13 @@ for _name, _max in _MAX_EXAMPLES.items():
         database=None,  # no example database: nothing written, every search starts from its seed
         deadline=None,
         derandomize=False,  # reproducible through the seed explore() passes instead
-        phases=(Phase.generate, Phase.shrink),  # no explain phase: it would cost extra runs
+        # Target: hill-climb towards rare situations (see _Search). No explain phase: extra runs.
+        phases=(Phase.generate, Phase.target, Phase.shrink),
         suppress_health_check=list(HealthCheck),
         verbosity=Verbosity.quiet,
         print_blob=False,
         report_multiple_bugs=False,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-
-
-@dataclass(frozen=True)
-class Size:
-    """How big a found scenario is: actors and scheduler steps of its run, rules, choices."""
-
-    actors: int
-    steps: int
-    faults: int
-    choices: int
-    threads: int
-
-
-@dataclass
-class FoundFailure:
-    """A confirmed violation: the shrunk scenario (recorded choices, expecting the failure)."""
-
-    scenario: Scenario
-    verdict: Verdict
-    check: str
-    shrink_runs: int
-    shrink_s: float
-    shrink_complete: bool  # False when shrinking was cut short by its bound
-    time_to_first_failure_s: float
-    first_violated: list[str]
-    size: Size
-
-
-@dataclass
-class FlakyFailure:
-    """A shrunk scenario whose replays did not all give the verdict its search run gave."""
-
-    scenario: Scenario
-    labels: list[str]
-
-    def __str__(self) -> str:
-        return (
-            f"{self.scenario.name}: verdicts differ between runs of the same scenario: "
-            + " / ".join(self.labels)
-        )
-
-
-@dataclass
-class ExploreResult:
-    """What an exploration did and found."""
-
-    impl: str
-    seed: int
-    profile: str
-    budget_s: float
-    runs: int = 0  # every scenario run: search, shrink and confirmation
-    search_runs: int = 0
-    wall_s: float = 0.0
-    found: list[FoundFailure] = field(default_factory=list)
-    flaky: list[FlakyFailure] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # runs the engine itself could not finish
-
-    @property
-    def runs_per_s(self) -> float:
-        return self.runs / self.wall_s if self.wall_s > 0 else 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,8 +142,13 @@ class _Search:
         result: ExploreResult,
         limits: Limits,
         progress: Callable[[str], None] | None,
+        status: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.bench = bench
+        self.status = status
+        self.should_stop = should_stop
+        self.tally = coverage.Tally()
         self.result = result
         self.limits = limits
         self.progress = progress
@@ -373,6 +163,7 @@ class _Search:
         self.shrink_runs = 0
         self.best: tuple[Scenario, Verdict] | None = None
         self.latest: tuple[Scenario, Verdict] | None = None
+        self.stopped = False  # ended early by should_stop (another search found something)
 
     def fails(self, violated: list[str] | None) -> bool:
         if not violated:
@@ -387,16 +178,31 @@ class _Search:
         if self.first_at is None:
             if now >= self.search_deadline:
                 raise _OutOfBudget
+            if self.should_stop is not None and self.should_stop():
+                self.stopped = True
+                raise _OutOfBudget
         elif now >= self.shrink_deadline or self.shrink_runs >= self.limits.max_shrink_runs:
             raise _OutOfBudget
         verdict = self._run(scenario)
         violated = None if verdict is None else verdict.violated
         self.outcomes[key] = violated
+        if verdict is not None:
+            self._cover(verdict)
         failed = self.fails(violated)
         if failed and verdict is not None:
             self._failed(scenario, verdict)
         self._report()
         return failed
+
+    def _cover(self, verdict: Verdict) -> None:
+        """Count the situations this run reached, and steer the search towards the rare ones:
+        a run scores by how rarely each situation it reached was reached before it."""
+        names = coverage.reached(verdict.result.history, verdict.state)
+        score = self.tally.rarity(names)
+        self.tally.add(names)
+        self.result.coverage = dict(self.tally.counts)
+        self.result.coverage_runs = self.tally.runs
+        target(score, label="rare situations")
 
     def _run(self, scenario: Scenario) -> Verdict | None:
         self.result.runs += 1
@@ -437,7 +243,7 @@ class _Search:
 
     def _report(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.last_progress < PROGRESS_EVERY_S:
+        if self.status is None and not force and now - self.last_progress < PROGRESS_EVERY_S:
             return
         self.last_progress = now
         elapsed = now - self.t0
@@ -451,10 +257,16 @@ class _Search:
                 f"{self.limits.max_shrink_runs - self.shrink_runs} runs left"
             )
             found = 1
-        self._say(
+        reached = len(coverage.SITUATIONS) - len(self.tally.never())
+        line = (
             f"explore: {self.result.runs} runs, {rate:.1f} runs/s, "
+            f"coverage {reached}/{len(coverage.SITUATIONS)} situations, "
             f"{found} violation(s) found, {left}"
         )
+        if self.status is not None:
+            self.status(line)
+        else:
+            self._say(line)
 
     def _say(self, line: str) -> None:
         if self.progress is not None:
@@ -479,16 +291,26 @@ def explore(
     seed: int = 0,
     profile: str = "dev",
     progress: Callable[[str], None] | None = None,
-    restart: bool = False,
+    restart: bool | None = None,
+    status: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ExploreResult:
     """Search `impl` for a violation for `budget_s` seconds (plus shrinking's own bound, plus
     two confirming replays). The same seed gives the same search, run for run, as long as the
-    runs themselves are deterministic and the budget is not what ends it."""
+    runs themselves are deterministic and the budget is not what ends it.
+
+    `restart` draws RestartServer faults (default: when the server can restart, i.e. embedded).
+    `progress` gets messages; `status` (if given) gets the status line after every run, to
+    show in place (else a status line goes to `progress` every PROGRESS_EVERY_S seconds).
+    `should_stop` is asked before each search run; once it says yes the search ends (used to
+    stop parallel searches when one of them has found a violation)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown explore profile {profile!r}; expected one of {list(PROFILES)}")
     limits = PROFILES[profile]
     result = ExploreResult(impl=impl, seed=seed, profile=profile, budget_s=budget_s)
-    search = _Search(bench, result, limits, progress)
+    if restart is None:
+        restart = bench.server.kind == "embedded"
+    search = _Search(bench, result, limits, progress, status, should_stop)
     strategy = scenarios(
         impl,
         max_threads=limits.max_threads,
@@ -511,9 +333,11 @@ def explore(
     except NoSuchExample:
         found = None
     shrink_end = time.monotonic()
+    result.stopped = search.stopped
     if found is not None and search.first_at is not None:
         _confirm(bench, result, search, found, shrink_complete, shrink_end)
     result.wall_s = time.monotonic() - search.t0
+    search._report(force=True)
     search._say(
         f"explore: done, {result.runs} runs in {result.wall_s:.1f} s "
         f"({result.runs_per_s:.1f} runs/s), {len(result.found)} violation(s), "
@@ -592,11 +416,6 @@ __all__ = [
     "FoundFailure",
     "Limits",
     "Size",
-    "datasets",
     "explore",
-    "fault_plans",
-    "fault_rules",
     "save_found",
-    "scenarios",
-    "schedules",
 ]

@@ -1,0 +1,360 @@
+"""Which rare situations ("sometimes" states) one run reached, read from its history.
+
+A check says what must never happen; a situation is something that must happen at least once in
+an exploration, or its "no violation" says nothing about that part of the pipeline (Antithesis'
+"sometimes" assertions). Each detector reads only what the history records: statement replies
+(claim, complete, fail, sweep), webhook replies, deliveries, faults and lock waits, so it works for
+any pipeline whose functions keep the reference's names and reply columns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from harness.engine.clock import START
+from harness.history import Event, History
+from harness.state import FinalState
+
+SITUATIONS: dict[str, str] = {
+    "lease-expired-mid-work": "a worker's lease expired while the worker was still running",
+    "fence-refused": "a completion or fail was refused by the fence (its claim token was stale)",
+    "claim-refused-held": "a claim was refused because another worker held the item",
+    "duplicate-in-flight": "a webhook was delivered again while an earlier delivery still ran",
+    "blocked-on-lock": "a statement waited on a row lock held by another actor",
+    "sweeper-rescued-lease": "the sweeper returned an expired lease (requeued or dead-lettered)",
+    "sweeper-re-emitted-dropped": "the sweeper re-sent a webhook that had been dropped",
+    "retry-after-wait": "a failed attempt was retried only after the API's Retry-After",
+    "dead-letter": "an item was dead-lettered (failed for good)",
+    "early-found-no-row": "an early delivery found no row (its transaction had not committed)",
+    "restart-lost-requests": "a server restart lost requests that were queued or being served",
+}
+
+DELIVERY_ROLES = ("page_worker", "processor")
+_CLAIM = re.compile(r"\bclaim_(page|thread)\b")
+_FINISH = re.compile(r"\b(complete|fail)_(page|thread)\b")
+_FAIL = re.compile(r"\bfail_(page|thread)\b")
+_ITEM_PARAMS = ("page_id", "entry_id", "id")
+
+Item = tuple[str, int]  # ("page" | "thread", row id)
+
+
+@dataclass
+class _Delivery:
+    """One webhook invocation: which row it served, and the span of events it made."""
+
+    actor: str
+    role: str
+    function: str
+    record: Any
+    copy: Any
+    first: int
+    last: int
+    events: list[Event] = field(default_factory=list)
+
+
+def _rows(e: Event) -> list[Mapping[str, Any]]:
+    rows = e.detail.get("rows")
+    return [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+
+
+def _sql(e: Event) -> str:
+    return str(e.detail.get("sql") or "") if e.kind == "statement" else ""
+
+
+def _body(e: Event) -> Mapping[str, Any]:
+    body = e.detail.get("body")
+    return body if isinstance(body, Mapping) else {}
+
+
+def _item(e: Event, match: re.Match[str]) -> Item | None:
+    params = e.detail.get("params")
+    if not isinstance(params, Mapping):
+        return None
+    for key in _ITEM_PARAMS:
+        if isinstance(params.get(key), int):
+            return (match.group(match.lastindex or 1), int(params[key]))
+    return None
+
+
+def _seconds(value: Any) -> float | None:
+    """A timestamp from a reply row as virtual seconds since the run started."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return (value - START).total_seconds()
+    return None
+
+
+def _deliveries(history: History) -> dict[str, _Delivery]:
+    out: dict[str, _Delivery] = {}
+    for e in history.events:
+        if e.kind == "invoke" and e.role in DELIVERY_ROLES and e.actor not in out:
+            d = e.detail
+            out[e.actor] = _Delivery(
+                e.actor,
+                e.role,
+                str(d.get("function")),
+                d.get("record_id"),
+                d.get("copy"),
+                e.seq,
+                e.seq,
+            )
+        if e.actor in out:
+            out[e.actor].last = e.seq
+            out[e.actor].events.append(e)
+    return out
+
+
+def _sweep_counts(history: History) -> list[tuple[int, Mapping[str, Any]]]:
+    """(seq, counters) of every sweep the sweeper ran (its reply body carries the counters)."""
+    return [(e.seq, _body(e)) for e in history.events if e.role == "sweeper" and e.kind == "reply"]
+
+
+def _positive(counts: Mapping[str, Any], suffix: str) -> bool:
+    return any(k.endswith(suffix) and isinstance(v, int) and v > 0 for k, v in counts.items())
+
+
+def _claim_rows(
+    deliveries: Iterable[_Delivery],
+) -> Iterable[tuple[_Delivery, Event, Mapping[str, Any]]]:
+    for d in deliveries:
+        for e in d.events:
+            if _CLAIM.search(_sql(e)):
+                for row in _rows(e):
+                    yield d, e, row
+
+
+def _lease_expired_mid_work(history: History, deliveries: dict[str, _Delivery]) -> bool:
+    sweeps = [seq for seq, c in _sweep_counts(history) if _positive(c, "_requeued")]
+    for d, claim, row in _claim_rows(deliveries.values()):
+        if row.get("claimed") is not True:
+            continue
+        expires = _seconds(row.get("locked_until"))
+        later = [e for e in d.events if e.seq > claim.seq and e.kind not in ("crash", "fault")]
+        if expires is not None and any(e.time > expires for e in later):
+            return True
+        # Without a lease time in the reply: the sweeper requeued work while this worker ran on.
+        if later and any(claim.seq < s < later[-1].seq for s in sweeps):
+            return True
+    return False
+
+
+def _fence_refused(deliveries: dict[str, _Delivery]) -> bool:
+    for d in deliveries.values():
+        for e in d.events:
+            if _FINISH.search(_sql(e)):
+                for row in _rows(e):
+                    if row.get("completed") is False and "lease" in str(row.get("reason")):
+                        return True
+                    if row.get("recorded") is False:
+                        return True
+            if e.kind == "reply" and "lease lost" in str(_body(e).get("reason") or ""):
+                return True
+    return False
+
+
+def _claim_refused_held(deliveries: dict[str, _Delivery]) -> bool:
+    return any(
+        row.get("claimed") is False and "another" in str(row.get("reason"))
+        for _, _, row in _claim_rows(deliveries.values())
+    )
+
+
+def _duplicate_in_flight(deliveries: dict[str, _Delivery]) -> bool:
+    by_item: dict[tuple[str, Any], list[_Delivery]] = {}
+    for d in deliveries.values():
+        if d.copy != "early" and d.record is not None:
+            by_item.setdefault((d.function, d.record), []).append(d)
+    for group in by_item.values():
+        group.sort(key=lambda d: d.first)
+        # Not only neighbours: a long-running first delivery can overlap a third one.
+        for i, a in enumerate(group):
+            if any(b.first < a.last for b in group[i + 1 :]):
+                return True
+    return False
+
+
+def _blocked(history: History) -> bool:
+    return any(e.kind == "blocked" for e in history.events)
+
+
+def _sweeper_rescued(history: History) -> bool:
+    return any(
+        _positive(c, "_requeued") or _positive(c, "_failed") for _, c in _sweep_counts(history)
+    )
+
+
+def _sweeper_re_emitted_dropped(history: History) -> bool:
+    emits = [seq for seq, c in _sweep_counts(history) if _positive(c, "_emitted")]
+    dropped: dict[tuple[str, Any], int] = {}
+    for e in history.events:
+        if e.kind != "delivery":
+            continue
+        key = (str(e.detail.get("function")), e.detail.get("record_id"))
+        if e.detail.get("outcome") == "dropped":
+            dropped.setdefault(key, e.seq)
+        elif key in dropped and any(dropped[key] < s < e.seq for s in emits):
+            return True
+    return False
+
+
+def _retry_after_wait(deliveries: dict[str, _Delivery]) -> bool:
+    waiting: dict[Item, int] = {}
+    events = sorted((e for d in deliveries.values() for e in d.events), key=lambda e: e.seq)
+    for e in events:
+        sql = _sql(e)
+        fail = _FAIL.search(sql)
+        if fail:
+            params = e.detail.get("params")
+            retry_after = params.get("retry_after") if isinstance(params, Mapping) else None
+            item = _item(e, fail)
+            recorded = any(
+                r.get("recorded") is True and r.get("status") == "pending" for r in _rows(e)
+            )
+            if item and recorded and isinstance(retry_after, int | float) and retry_after > 0:
+                waiting[item] = e.seq
+            continue
+        claim = _CLAIM.search(sql)
+        if claim:
+            item = _item(e, claim)
+            if item in waiting and any(r.get("claimed") is True for r in _rows(e)):
+                return True
+    return False
+
+
+def _dead_letter(
+    history: History, deliveries: dict[str, _Delivery], state: FinalState | None
+) -> bool:
+    if any(_positive(c, "_failed") for _, c in _sweep_counts(history)):
+        return True
+    for d in deliveries.values():
+        for e in d.events:
+            if _FAIL.search(_sql(e)) and any(
+                r.get("recorded") is True and r.get("status") == "failed" for r in _rows(e)
+            ):
+                return True
+            if e.kind == "reply" and _body(e).get("outcome") == "dead-letter":
+                return True
+    if state is not None:
+        return any(r.get("status") == "failed" for r in (*state.pages, *state.entries))
+    return False
+
+
+def _early_found_no_row(deliveries: dict[str, _Delivery]) -> bool:
+    for d in deliveries.values():
+        if d.copy != "early":
+            continue
+        for e in d.events:
+            if _CLAIM.search(_sql(e)) and any(
+                r.get("claimed") is False and "unknown" in str(r.get("reason")) for r in _rows(e)
+            ):
+                return True
+    return False
+
+
+def _restart_lost_requests(history: History, deliveries: dict[str, _Delivery]) -> bool:
+    restarts = [
+        e.seq
+        for e in history.events
+        if e.kind == "fault" and e.detail.get("fault") == "restart_server"
+    ]
+    for seq in restarts:
+        for d in deliveries.values():
+            # Served across the restart: its connection (and what it was doing) was lost with it.
+            if d.first < seq < d.last:
+                return True
+    return False
+
+
+Detector = Callable[[History, dict[str, _Delivery], FinalState | None], bool]
+_DETECTORS: dict[str, Detector] = {
+    "lease-expired-mid-work": lambda h, d, s: _lease_expired_mid_work(h, d),
+    "fence-refused": lambda h, d, s: _fence_refused(d),
+    "claim-refused-held": lambda h, d, s: _claim_refused_held(d),
+    "duplicate-in-flight": lambda h, d, s: _duplicate_in_flight(d),
+    "blocked-on-lock": lambda h, d, s: _blocked(h),
+    "sweeper-rescued-lease": lambda h, d, s: _sweeper_rescued(h),
+    "sweeper-re-emitted-dropped": lambda h, d, s: _sweeper_re_emitted_dropped(h),
+    "retry-after-wait": lambda h, d, s: _retry_after_wait(d),
+    "dead-letter": _dead_letter,
+    "early-found-no-row": lambda h, d, s: _early_found_no_row(d),
+    "restart-lost-requests": lambda h, d, s: _restart_lost_requests(h, d),
+}
+assert set(_DETECTORS) == set(SITUATIONS)
+
+
+def reached(history: History, state: FinalState | None = None) -> frozenset[str]:
+    """The names of the situations this run reached (a subset of SITUATIONS)."""
+    deliveries = _deliveries(history)
+    return frozenset(
+        name for name, detect in _DETECTORS.items() if detect(history, deliveries, state)
+    )
+
+
+@dataclass
+class Tally:
+    """How many runs reached each situation, over a batch of runs (zeros included)."""
+
+    runs: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SITUATIONS, 0))
+
+    def add(self, names: Iterable[str]) -> None:
+        self.runs += 1
+        for name in names:
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def merge(self, other: Mapping[str, int], runs: int) -> None:
+        self.runs += runs
+        for name, n in other.items():
+            self.counts[name] = self.counts.get(name, 0) + n
+
+    def never(self) -> list[str]:
+        return [name for name in SITUATIONS if self.counts.get(name, 0) == 0]
+
+    def rarity(self, names: Iterable[str]) -> float:
+        """A score for steering the search: reaching a rarely reached situation scores high."""
+        return sum(1.0 / (1 + self.counts.get(name, 0)) for name in names)
+
+
+def table(counts: Mapping[str, int], runs: int) -> str:
+    """The coverage as text: a line per situation, then the ones never reached (zero runs)."""
+    width = max(len(name) for name in SITUATIONS)
+    lines = [f"coverage over {runs} runs (runs that reached each situation):"]
+    for name, description in SITUATIONS.items():
+        n = counts.get(name, 0)
+        share = f"{100 * n / runs:5.1f}%" if runs else "    -"
+        lines.append(f"  {name:<{width}}  {n:>6}  {share}  {description}")
+    never = [name for name in SITUATIONS if counts.get(name, 0) == 0]
+    if never:
+        lines.append(
+            f"NOT REACHED: {', '.join(never)}; no violation found says nothing about "
+            + ("this situation" if len(never) == 1 else "these situations")
+        )
+    else:
+        lines.append("every situation was reached at least once")
+    return "\n".join(lines)
+
+
+def table_of_run(history: History, state: FinalState | None = None) -> str:
+    """The coverage table of a single run."""
+    tally = Tally()
+    tally.add(reached(history, state))
+    return table(tally.counts, tally.runs)
+
+
+def properties(counts: Mapping[str, int], runs: int) -> dict[str, str]:
+    """The coverage as JUnit properties: `coverage.<name>` = runs, and the list never reached."""
+    props = {f"coverage.{name}": str(counts.get(name, 0)) for name in SITUATIONS}
+    props["coverage.runs"] = str(runs)
+    props["coverage.not_reached"] = ",".join(n for n in SITUATIONS if counts.get(n, 0) == 0)
+    return props
+
+
+__all__ = ["SITUATIONS", "Tally", "properties", "reached", "table", "table_of_run"]

@@ -1,0 +1,421 @@
+"""What the search draws: datasets, settings, fault plans that spread themselves, and schedules.
+
+Swarm testing (Groce et al., ISSTA 2012): each scenario first enables a random subset of the fault
+kinds and then draws every rule from that subset with equal weight, so a kind that is rare in a
+fixed mix (a crash at the page worker's last step, a server restart) is the whole mix of some runs.
+A rule's target occurrence is drawn within the deliveries its function will get for this dataset,
+and its step uniformly over the handler's steps. Besides single rules the plan holds groups that a
+uniform draw almost never assembles: a sequence of broken attempts on one item (long enough to use
+up `max_attempts`), correlated faults on neighbouring items, and a duplicate meeting its original
+mid-handler.
+
+Every list is written simplest first and every choice shrinks towards "off": Hypothesis shrinks a
+failing scenario towards fewer kinds, fewer rules, default settings, smaller data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import strategies as st
+
+from harness.engine.faults import (
+    ApiFaults,
+    CallerTimeout,
+    Crash,
+    Delay,
+    Drop,
+    Duplicate,
+    Early,
+    FaultPlan,
+    KillConnection,
+    RestartServer,
+    Rule,
+    Stall,
+)
+from harness.impl import DEFAULT_IMPL
+from harness.scenario import Dataset, Scenario, Schedule
+
+PAGE_FUNCTION = "sync-threads-page-worker"
+PROCESSOR_FUNCTION = "sync-threads-processor"
+FUNCTIONS = (PAGE_FUNCTION, PROCESSOR_FUNCTION)
+# Steps of each handler (0 is the claim): the page worker claims, fetches, completes or fails, and
+# commits when an early delivery keeps its transaction open; the processor claims, processes,
+# completes or fails.
+STEPS = {PAGE_FUNCTION: 4, PROCESSOR_FUNCTION: 3}
+
+# Small parameter sets, listed simplest first (Hypothesis shrinks towards the first).
+STALL_SECONDS = (5.0, 90.0, 200.0, 700.0)
+LONG_STALL_SECONDS = (200.0, 700.0)  # past every lease the settings can draw
+DELAY_SECONDS = (5.0, 45.0, 130.0)
+DUPLICATE_DELAYS = (0.0, 5.0, 45.0)
+API_KINDS = ("server_error", "rate_limit", "timeout")
+API_RETRY_AFTER = (1.0, 30.0)
+# Every fault kind the swarm can enable, simplest first; RestartServer only where it can run.
+RULE_KINDS = (
+    "Duplicate",
+    "Drop",
+    "Delay",
+    "Crash",
+    "Stall",
+    "CallerTimeout",
+    "KillConnection",
+    "ApiFaults",
+    "Early",
+)
+RESTART_KIND = "RestartServer"
+# Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
+BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
+GROUPS = ("single", "sequence", "neighbours", "overlap")
+FAULT_FREE_ONE_IN = 8
+MAX_SEQUENCE = 5
+# Settings a scenario may change, each with its choices, the reference's default first.
+SETTING_CHOICES: dict[str, tuple[float, ...]] = {
+    "max_attempts": (5, 1, 2, 3, 4),
+    "page_lease_seconds": (120, 30, 60, 300),
+    "thread_lease_seconds": (60, 20, 120),
+    "emit_grace_seconds": (30, 5, 120),
+}
+PLACEHOLDER_NAME = "explore"
+
+
+def pages_of(threads: int, page_size: int) -> int:
+    """How many pages the source serves (an empty source still serves one empty page)."""
+    return max(1, math.ceil(threads / page_size))
+
+
+def deliveries_of(function: str, threads: int, page_size: int) -> int:
+    """How many first deliveries `function` gets in a fault-free run of this dataset."""
+    return pages_of(threads, page_size) if function == PAGE_FUNCTION else threads
+
+
+# ---------------------------------------------------------------------------------------------
+# Data and settings
+
+
+def datasets(max_threads: int = 12) -> st.SearchStrategy[Dataset]:
+    """Fake-API data: seed 0..3, 0..max_threads threads (0: an empty source), 2..6 a page."""
+    return st.builds(
+        Dataset,
+        seed=st.integers(0, 3),
+        threads=st.integers(0, max_threads),
+        page_size=st.integers(2, 6),
+    )
+
+
+@st.composite
+def scenario_settings(draw: st.DrawFn) -> dict[str, float]:
+    """Usually the defaults; else some settings changed (only the changed ones are kept)."""
+    if not draw(st.booleans()):
+        return {}
+    out: dict[str, float] = {}
+    for name, choices in SETTING_CHOICES.items():
+        value = draw(st.sampled_from(choices))
+        if value != choices[0]:
+            out[name] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+
+
+class _Shape:
+    """What a rule may aim at in this scenario: which functions, how many deliveries each."""
+
+    def __init__(self, threads: int, page_size: int, restart: bool) -> None:
+        self.threads = threads
+        self.pages = pages_of(threads, page_size)
+        self.functions = FUNCTIONS if threads > 0 else (PAGE_FUNCTION,)
+        self.deliveries = {f: deliveries_of(f, threads, page_size) for f in FUNCTIONS}
+        self.restart = restart
+
+    def kinds(self) -> tuple[str, ...]:
+        return RULE_KINDS + ((RESTART_KIND,) if self.restart else ())
+
+
+def _api_call(draw: st.DrawFn, index: int, kind: str | None = None) -> tuple[int, str, float]:
+    return (
+        index,
+        kind or draw(st.sampled_from(API_KINDS)),
+        draw(st.sampled_from(API_RETRY_AFTER)),
+    )
+
+
+def _rule(draw: st.DrawFn, kind: str, function: str, occurrence: int, shape: _Shape) -> Rule:
+    """One rule of `kind` aimed at the `occurrence`-th delivery of `function`."""
+    m: dict[str, Any] = {"function": function, "occurrence": occurrence}
+    step = st.integers(0, STEPS[function] - 1)
+    if kind == "Duplicate":
+        copies = draw(st.integers(1, 2))
+        delays = tuple(draw(st.sampled_from(DUPLICATE_DELAYS)) for _ in range(copies))
+        return Duplicate(**m, copies=copies, extra_delays=delays)
+    if kind == "Drop":
+        return Drop(**m)
+    if kind == "Delay":
+        return Delay(**m, seconds=draw(st.sampled_from(DELAY_SECONDS)))
+    if kind == "Crash":
+        return Crash(**m, at_step=draw(step))
+    if kind == "Stall":
+        return Stall(**m, at_step=draw(step), seconds=draw(st.sampled_from(STALL_SECONDS)))
+    if kind == "CallerTimeout":
+        return CallerTimeout(**m, after_steps=draw(step))
+    if kind == "KillConnection":
+        return KillConnection(**m, at_step=draw(step))
+    if kind == "Early":
+        return Early(**m)
+    if kind == "ApiFaults":
+        # The threads API is called once per page attempt, in page order.
+        return ApiFaults(calls=(_api_call(draw, min(occurrence, shape.pages + 1)),))
+    if kind == RESTART_KIND:
+        return RestartServer(after_delivery=draw(st.integers(0, shape.pages + shape.threads)))
+    raise ValueError(f"unknown fault kind {kind!r}")
+
+
+def _target(draw: st.DrawFn, shape: _Shape) -> tuple[str, int]:
+    function = draw(st.sampled_from(shape.functions))
+    return function, draw(st.integers(0, max(1, shape.deliveries[function]) - 1))
+
+
+@st.composite
+def _single(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
+    kind = draw(st.sampled_from(kinds))
+    function, occurrence = _target(draw, shape)
+    return (_rule(draw, kind, function, occurrence, shape),)
+
+
+@st.composite
+def _sequence(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
+    """Broken attempts on one item, one after another: enough of them dead-letter it."""
+    breaking = tuple(k for k in kinds if k in BREAKING_KINDS)
+    if not breaking:
+        return draw(_single(kinds, shape))
+    length = draw(st.integers(2, MAX_SEQUENCE))
+    function, first = _target(draw, shape)
+    if draw(st.sampled_from(breaking)) == "ApiFaults" or function == PAGE_FUNCTION:
+        # Pages run one after another, so a page's retries are the next page deliveries and
+        # the next API calls: consecutive occurrences all break the same page.
+        occurrences = [first + i for i in range(length)]
+    else:
+        # A thread's retry comes after the first delivery of every thread of the job.
+        occurrences = [first] + [shape.threads + i for i in range(length - 1)]
+    if "ApiFaults" in breaking and draw(st.booleans()):
+        return (ApiFaults(calls=tuple(_api_call(draw, o) for o in occurrences)),)
+    rules: list[Rule] = []
+    for occurrence in occurrences:
+        kind = draw(st.sampled_from(breaking))
+        if kind == "ApiFaults":
+            rules.append(ApiFaults(calls=(_api_call(draw, occurrence),)))
+        else:
+            rules.append(_rule(draw, kind, function, occurrence, shape))
+    return tuple(rules)
+
+
+@st.composite
+def _neighbours(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
+    """A long stall of one item, then another fault on the next one (rate limits by default)."""
+    if "Stall" not in kinds:
+        return draw(_single(kinds, shape))
+    function, occurrence = _target(draw, shape)
+    stall = Stall(
+        function=function,
+        occurrence=occurrence,
+        at_step=draw(st.integers(0, STEPS[function] - 1)),
+        seconds=draw(st.sampled_from(LONG_STALL_SECONDS)),
+    )
+    nxt = occurrence + 1
+    kind = draw(st.sampled_from(kinds))
+    if kind == "ApiFaults":
+        calls = tuple(
+            _api_call(draw, nxt + i, "rate_limit") for i in range(draw(st.integers(1, 3)))
+        )
+        return (stall, ApiFaults(calls=calls))
+    return (stall, _rule(draw, kind, function, nxt, shape))
+
+
+@st.composite
+def _overlap(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
+    """One request delivered twice while the original stalls mid-handler: the two invocations
+    overlap, which is how a duplicate webhook meets a worker that has not finished."""
+    if "Stall" not in kinds or "Duplicate" not in kinds:
+        return draw(_single(kinds, shape))
+    function, occurrence = _target(draw, shape)
+    m: dict[str, Any] = {"function": function, "occurrence": occurrence}
+    return (
+        Duplicate(**m, copies=1, extra_delays=(0.0,)),
+        Stall(
+            **m,
+            at_step=draw(st.integers(1, STEPS[function] - 1)),
+            seconds=draw(st.sampled_from(STALL_SECONDS)),
+        ),
+    )
+
+
+_GROUP_STRATEGIES = {
+    "single": _single,
+    "sequence": _sequence,
+    "neighbours": _neighbours,
+    "overlap": _overlap,
+}
+
+
+@st.composite
+def swarm(draw: st.DrawFn, kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The fault kinds this scenario enables: each kind on or off with even odds."""
+    return tuple(k for k in kinds if draw(st.booleans()))
+
+
+@st.composite
+def fault_plans_for(
+    draw: st.DrawFn,
+    threads: int,
+    page_size: int,
+    *,
+    max_rules: int = 4,
+    early: bool = True,
+    restart: bool = False,
+) -> FaultPlan:
+    """A swarm plan for this dataset: up to `max_rules` groups drawn from the enabled kinds."""
+    shape = _Shape(threads, page_size, restart)
+    # Some runs without faults (the schedule alone can break a pipeline). Not at 0, which
+    # Hypothesis draws far more often than 1 in 8; the shrinker still reaches a fault-free plan
+    # by turning every kind off.
+    if draw(st.integers(0, FAULT_FREE_ONE_IN - 1)) == FAULT_FREE_ONE_IN // 2:
+        return FaultPlan()
+    kinds = tuple(k for k in draw(swarm(shape.kinds())) if early or k != "Early")
+    if not kinds:
+        return FaultPlan()
+    group = st.sampled_from(GROUPS).flatmap(lambda g: _GROUP_STRATEGIES[g](kinds, shape))
+    groups = draw(st.lists(group, min_size=1, max_size=max_rules))
+    return FaultPlan(tuple(rule for g in groups for rule in g))
+
+
+def fault_rules(
+    *, early: bool = True, restart: bool = False, threads: int = 12, page_size: int = 4
+) -> st.SearchStrategy[Rule]:
+    """One rule of any enabled kind, with equal weight per kind (no swarm, no groups)."""
+    shape = _Shape(threads, page_size, restart)
+    kinds = tuple(k for k in shape.kinds() if early or k != "Early")
+    return _single(kinds, shape).map(lambda rules: rules[0])
+
+
+def fault_plans(
+    max_rules: int = 4,
+    *,
+    early: bool = True,
+    restart: bool = False,
+    threads: int = 12,
+    page_size: int = 4,
+) -> st.SearchStrategy[FaultPlan]:
+    """Swarm plans for a fixed dataset shape (see fault_plans_for)."""
+    return fault_plans_for(threads, page_size, max_rules=max_rules, early=early, restart=restart)
+
+
+def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
+    """A schedule: a short explicit prefix of choices, then a seeded strategy (uniform random
+    or PCT) for the rest. Hypothesis mutates and shrinks the prefix; the seed reaches the deep
+    interleavings a short list cannot, and the run's recorded choices replay it exactly."""
+    return st.builds(
+        Schedule,
+        strategy=st.sampled_from(("random", "pct")),
+        seed=st.integers(0, 2**16),
+        choices=st.lists(st.integers(0, 7), max_size=max_choices).map(tuple),
+        pct_depth=st.integers(2, 3),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The corpus: small fault plans known to reach the rarest situations, mixed into a share of the
+# scenarios (on top of their swarm plan) so a short exploration reaches them too. Static, so the
+# draws stay deterministic and shrinkable (Hypothesis' own target phase starts only after a few
+# hundred runs, more than a short exploration makes).
+
+RECIPE_ONE_IN = 4
+
+
+@st.composite
+def _recipe(draw: st.DrawFn, name: str, shape: _Shape) -> tuple[Rule, ...]:
+    if name == "blocked-on-lock":
+        # An early delivery keeps the completing page worker's transaction (and the job row's
+        # lock) open across steps; a processor of an earlier page completing then waits.
+        occurrence = draw(st.integers(0, max(1, shape.threads) - 1))
+        return (Early(function=PROCESSOR_FUNCTION, occurrence=occurrence),)
+    if name == "early-found-no-row":
+        function, occurrence = _target(draw, shape)
+        return (Early(function=function, occurrence=occurrence),)
+    if name == "retry-after-wait":
+        call = draw(st.integers(0, shape.pages - 1))
+        return (ApiFaults(calls=((call, "rate_limit", draw(st.sampled_from(API_RETRY_AFTER))),)),)
+    if name == "claim-refused-held":
+        return draw(_overlap(("Duplicate", "Stall"), shape))
+    if name == "restart-lost-requests" and shape.restart:
+        return (RestartServer(after_delivery=draw(st.integers(1, shape.pages + shape.threads))),)
+    return ()
+
+
+RECIPES = (
+    "blocked-on-lock",
+    "early-found-no-row",
+    "retry-after-wait",
+    "claim-refused-held",
+    "restart-lost-requests",
+)
+
+
+@st.composite
+def scenarios(
+    draw: st.DrawFn,
+    impl: str = DEFAULT_IMPL,
+    *,
+    max_threads: int = 12,
+    max_rules: int = 4,
+    max_choices: int = 60,
+    early: bool = True,
+    restart: bool = False,
+) -> Scenario:
+    """Whole scenarios for `impl`, expecting a pass; explore() names the ones it saves."""
+    dataset = draw(datasets(max_threads))
+    settings = draw(scenario_settings())
+    faults = draw(
+        fault_plans_for(
+            dataset.threads, dataset.page_size, max_rules=max_rules, early=early, restart=restart
+        )
+    )
+    if draw(st.integers(0, RECIPE_ONE_IN - 1)) == RECIPE_ONE_IN // 2:
+        recipes = tuple(r for r in RECIPES if early or ("early" not in r and "blocked" not in r))
+        name = draw(st.sampled_from(recipes))
+        if name == "blocked-on-lock" and dataset.threads <= dataset.page_size:
+            dataset = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
+        shape = _Shape(dataset.threads, dataset.page_size, restart)
+        faults = FaultPlan(draw(_recipe(name, shape)) + faults.rules)
+    return Scenario(
+        name=PLACEHOLDER_NAME,
+        impl=impl,
+        dataset=dataset,
+        faults=faults,
+        schedule=draw(schedules(max_choices)),
+        settings=settings,
+    )
+
+
+__all__ = [
+    "FUNCTIONS",
+    "GROUPS",
+    "PAGE_FUNCTION",
+    "PROCESSOR_FUNCTION",
+    "RULE_KINDS",
+    "SETTING_CHOICES",
+    "STEPS",
+    "datasets",
+    "deliveries_of",
+    "fault_plans",
+    "fault_plans_for",
+    "fault_rules",
+    "pages_of",
+    "scenario_settings",
+    "scenarios",
+    "schedules",
+    "swarm",
+]
