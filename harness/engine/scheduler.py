@@ -111,6 +111,8 @@ class Scheduler:
         self.last: str | None = None
         self.stats = Stats()
         self.granted: dict[str, Step] = {}
+        # When each actor last blocked (an event index): the server's queue order on a lock.
+        self._blocked_order: dict[str, int] = {}
         # How many more times a choice may move the clock while actors can still run.
         self.skips_left = clock_skips
         self.skips = 0
@@ -322,6 +324,7 @@ class Scheduler:
                 if is_blocked:
                     names = self._names(by)
                     actor.blocked_by = names
+                    self._blocked_order[actor.id] = len(self.events)
                     self.stats.detections += 1
                     self.stats.detect_polls.append(polls)
                     ms = round((time.perf_counter() - t0) * 1000, 3)
@@ -352,27 +355,59 @@ class Scheduler:
         return tuple(sorted(by_pid.get(p, f"pid:{p}") for p in pids))
 
     def _settle_blocked(self) -> None:
-        """After a step, find actors it released; wait for each to finish or block again."""
-        changed = True
-        while changed:
-            changed = False
-            for b in self.blocked():
-                step = self.granted[b.id]
+        """After a step, find the actors it released and run each to the end of its step.
+
+        One commit can wake several waiters at once; they then race each other on the server
+        (for the next lock they need), and for a moment a waiter is neither blocked nor running.
+        So every released waiter is run to the end of its step, until all that remain are
+        blocked, before any of them is recorded; they are then recorded in the order they
+        blocked, which is the server's queue order, so a replay records what it records whoever
+        won the race.
+        """
+        order = self._blocked_order
+        finished: list[Actor] = []
+        progress = True
+        while progress:
+            progress = False
+            for b in sorted(self.blocked(), key=lambda a: order.get(a.id, 0)):
+                if b in finished or self._still_blocked(b, self.granted[b.id]):
+                    continue
+                finished.append(b)
+                progress = True
+        for b in sorted(finished, key=lambda a: order.get(a.id, 0)):
+            b.blocked_by = None
+            step = self.granted[b.id]
+            self.record(b, "released", {"sql": step.text})
+            self._observe(b, step)
+
+    def _still_blocked(self, actor: Actor, step: Step) -> bool:
+        """Wait until a blocked actor's step finished (False) or the server reports it blocked
+        again (True, its blockers updated); a released step runs to its end here."""
+        deadline = time.monotonic() + self.safety_timeout
+        wait = _FIRST_WAIT_S
+        while True:
+            with self.cond:
+                if actor.state != "running":
+                    return False
+            if actor.pid is None or self.monitor is None:
                 with self.cond:
-                    running = b.state == "running"
-                if running and b.pid is not None and self.monitor is not None:
-                    others = [a.pid for a in self.live if a is not b and a.pid is not None]
-                    still, by = self.monitor.blocked(b.pid, others)
-                    if still:
-                        b.blocked_by = self._names(by)
-                        continue
-                b.blocked_by = None
-                changed = True
-                self.record(b, "released", {"sql": step.text})
-                if running:
-                    self._settle(b, step)
-                else:
-                    self._observe(b, step)
+                    self.cond.wait(0.05)
+            else:
+                others = [a.pid for a in self.live if a is not actor and a.pid is not None]
+                still, by = self.monitor.blocked(actor.pid, others)
+                if still:
+                    actor.blocked_by = self._names(by)
+                    return True
+                with self.cond:
+                    if actor.state == "running":
+                        self.cond.wait(wait)
+                wait = min(wait * 2, _MAX_WAIT_S)
+            if time.monotonic() > deadline:
+                raise EngineError(
+                    f"actor {actor.id} was released from a lock wait but neither finished step "
+                    f"{step.kind} {step.text[:80]!r} nor blocked again after "
+                    f"{self.safety_timeout:g}s; {self.describe()}"
+                )
 
     def _wait_blocked_change(self, blocked: list[Actor]) -> None:
         deadline = time.monotonic() + self.safety_timeout
