@@ -41,7 +41,10 @@ def _state(state: FinalState) -> dict[str, Any]:
         for table, rows in state.to_dict().items()
     }
     out["effects"] = sorted(
-        json.dumps({k: v for k, v in row.items() if k not in ("id", "txid", "commit_seq")})
+        json.dumps(
+            {k: v for k, v in row.items() if k not in ("id", "txid", "commit_seq")},
+            sort_keys=True,
+        )
         for row in state.to_dict()["effects"]
     )
     return out
