@@ -112,28 +112,40 @@ def run_actors(
 
     `clock_skips`: how many times a choice may move the clock to the next stalled actor's
     wake-up while other actors can still run."""
+    with pool.serve(dsn):
+        return _run_actors(dsn, actors, seed, choices, strategy, safety_timeout, clock_skips)
+
+
+def _run_actors(
+    dsn: str,
+    actors: Sequence[ActorSpec],
+    seed: int,
+    choices: Sequence[int] | None,
+    strategy: Strategy | None,
+    safety_timeout: float,
+    clock_skips: int,
+) -> RunResult:
     t0 = time.perf_counter()
     chooser = _chooser(seed, choices)
-    with pool.serve(dsn):
-        monitor = Monitor(dsn)
-        s = Scheduler(
-            dsn,
-            monitor,
-            chooser=chooser,
-            strategy=strategy or RandomStrategy(),
-            safety_timeout=safety_timeout,
-            clock_skips=clock_skips,
-        )
-        try:
-            for spec in actors:
-                s.spawn(spec.id, spec.role, _db_actor(spec.fn), faults=spec.faults)
-            s.run(PlainHooks())
-        except EngineError as exc:
-            exc.history = s.history()  # type: ignore[attr-defined]
-            raise
-        finally:
-            s.shutdown()
-            monitor.close()
+    monitor = Monitor(dsn)
+    s = Scheduler(
+        dsn,
+        monitor,
+        chooser=chooser,
+        strategy=strategy or RandomStrategy(),
+        safety_timeout=safety_timeout,
+        clock_skips=clock_skips,
+    )
+    try:
+        for spec in actors:
+            s.spawn(spec.id, spec.role, _db_actor(spec.fn), faults=spec.faults)
+        s.run(PlainHooks())
+    except EngineError as exc:
+        exc.history = s.history()  # type: ignore[attr-defined]
+        raise
+    finally:
+        s.shutdown()
+        monitor.close()
     return RunResult(
         history=s.history(),
         clock=s.clock.now,
