@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -38,6 +39,15 @@ EARLY_SQL = (
     "WHERE txid = txid_current_if_assigned() ORDER BY id"
 )
 _MAX_ROWS = 5
+
+
+def _not_pipeline_echo(record: logging.LogRecord) -> bool:
+    # A request whose connection died raises to its handler; psycopg also logs the same loss again
+    # while closing the request's pipeline, which would only add noise to the CLI's output.
+    return not str(record.msg).startswith("error ignored terminating")
+
+
+logging.getLogger("psycopg").addFilter(_not_pipeline_echo)
 _MAX_TEXT = 160
 
 
@@ -246,17 +256,28 @@ class Actor:
 
     def request(self, sql: str, params: Params | None) -> list[Row]:
         """One autocommit statement the way PostgREST runs an RPC: its own transaction, as the
-        caller's role, rolled back if it fails. The clock is set first, outside the transaction."""
-        self._sync_clock(self._connection())
-        self.begin_request()
+        caller's role, rolled back if it fails. The clock is set first, outside the transaction.
+        BEGIN, the caller's settings, the statement and COMMIT go out in one pipeline (one round
+        trip); the statement still blocks, and is seen blocked, like any other."""
+        conn = self._connection()
+        self._sync_clock(conn)
+        caller = caller_for(self.role)
+        assert caller is not None
+        cur = conn.cursor(row_factory=dict_row)
         try:
-            rows = self.execute(sql, params)
+            with conn.pipeline():
+                conn.execute(b"BEGIN")
+                conn.execute(REQUEST[caller])
+                # Handlers' SQL comes from .sql files, never from user data.
+                cur.execute(sql.encode(), params)
+                conn.execute(b"COMMIT")
+            return cur.fetchall() if cur.description else []
         except BaseException:
             with suppress(psycopg.Error):
-                self.execute_control("ROLLBACK")
+                conn.execute(b"ROLLBACK")
             raise
-        self.execute_control("COMMIT")
-        return rows
+        finally:
+            cur.close()
 
     def execute_control(self, sql: str) -> list[Row]:
         conn = self._connection()
