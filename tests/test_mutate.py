@@ -11,7 +11,8 @@ import pytest
 
 from harness.cli import main
 from harness.mutate.body import locate
-from harness.mutate.equivalent import DEFAULT_FILE, EquivalenceError, load
+from harness.mutate.command import split_equivalent
+from harness.mutate.equivalent import DEFAULT_FILE, Equivalence, EquivalenceError, load
 from harness.mutate.generate import Mutant, generate
 from harness.mutate.kill import Plan, kill
 from harness.mutate.operators import edits, tokens
@@ -298,6 +299,23 @@ def test_the_packaged_equivalences_match_current_mutants(ref_mutants: list[Mutan
     current = {m.id: m.summary for m in ref_mutants}
     for mutant_id, eq in load(DEFAULT_FILE, reference.name).items():
         assert current.get(mutant_id) == eq.summary, mutant_id
+
+
+def test_equivalent_mutants_are_not_run_unless_their_reason_is_stale(
+    ref_mutants: list[Mutant],
+) -> None:
+    a, b, c = ref_mutants[:3]
+    written = {
+        a.id: Equivalence(a.summary, "no run can tell"),
+        b.id: Equivalence("some older change", "written for other SQL"),
+    }
+    outcomes, todo, stale = split_equivalent([a, b, c], written)
+    assert list(outcomes) == [a.id]
+    assert outcomes[a.id].status == "equivalent" and outcomes[a.id].reason == "no run can tell"
+    assert todo == [b, c]
+    assert len(stale) == 1 and b.id in stale[0]
+    row = table([a], [outcomes[a.id]])
+    assert "| equivalent | no run can tell |" in row
 
 
 def test_cli_lists_mutants_and_rejects_an_unknown_one(capsys: pytest.CaptureFixture[str]) -> None:

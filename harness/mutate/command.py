@@ -77,6 +77,28 @@ def select(mutants: list[Mutant], only: list[str] | None, sample: int | None) ->
     return chosen
 
 
+def split_equivalent(
+    mutants: list[Mutant], equivalences: dict[str, equivalent.Equivalence]
+) -> tuple[dict[str, Outcome], list[Mutant], list[str]]:
+    """Outcomes of the mutants written down as equivalent, the mutants left to run, and a line
+    for each written reason that no longer matches its mutant's change (that mutant is run)."""
+    outcomes: dict[str, Outcome] = {}
+    todo: list[Mutant] = []
+    stale: list[str] = []
+    for m in mutants:
+        eq = equivalences.get(m.id)
+        if eq is not None and eq.summary == m.summary:
+            outcomes[m.id] = Outcome(m.id, "equivalent", reason=eq.reason)
+            continue
+        if eq is not None:
+            stale.append(
+                f"stale equivalence for {m.id}: written for {eq.summary!r}, now {m.summary!r}; "
+                "running it"
+            )
+        todo.append(m)
+    return outcomes, todo, stale
+
+
 def run(args: argparse.Namespace, server_kind: str, say: Callable[[str], None]) -> int:
     if args.budget < 0 or args.workers < 1 or (args.sample is not None and args.sample < 1):
         print("threadsync: --budget must be >= 0, --workers and --sample >= 1", file=sys.stderr)
@@ -96,19 +118,9 @@ def run(args: argparse.Namespace, server_kind: str, say: Callable[[str], None]) 
             say(f"{m.id}{mark}: {m.summary}")
         return EXIT_OK
     scenarios = _scenario_files(args.scenarios)
-    outcomes: dict[str, Outcome] = {}
-    todo: list[Mutant] = []
-    for m in mutants:
-        eq = equivalences.get(m.id)
-        if eq is not None and eq.summary == m.summary:
-            outcomes[m.id] = Outcome(m.id, "equivalent", reason=eq.reason)
-        else:
-            if eq is not None:
-                say(
-                    f"stale equivalence for {m.id}: written for {eq.summary!r}, now "
-                    f"{m.summary!r}; running it"
-                )
-            todo.append(m)
+    outcomes, todo, stale = split_equivalent(mutants, equivalences)
+    for line in stale:
+        say(line)
     plan = Plan(
         impl=args.impl,
         scenarios=tuple(scenarios),
