@@ -15,7 +15,7 @@ from harness.postgres import EnvironmentProblem, TemplateDatabases, start_server
 from harness.profiles import PROFILES, fault_plan
 from harness.quickrun import quick_run
 from harness.replay import Verdict, run_scenario, workbench
-from harness.report import text_report, write_history
+from harness.report import text_report, write_explore, write_history
 from harness.scenario import Dataset, Scenario, ScenarioError, Schedule, discover, load
 from harness.supabase import migrations
 
@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("paths", nargs="+", type=Path, help="scenario files or folders")
     replay.add_argument("--impl", help="run every scenario against this pipeline instead")
-    replay.add_argument("--history", type=Path, help="write each run's history JSON here")
+    replay.add_argument(
+        "--history", type=Path, help="write each run's history JSON and HTML report here"
+    )
     replay.add_argument("--quiet", action="store_true", help="no report for unexpected verdicts")
     replay.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     _server_options(replay)
@@ -89,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     explore.add_argument(
         "--save", type=Path, default=Path("scenarios/found"), help="where found scenarios go"
+    )
+    explore.add_argument(
+        "--history",
+        type=Path,
+        help="write explore.html and each finding's history and HTML report here",
     )
     _server_options(explore)
     return parser
@@ -271,10 +278,14 @@ def _explore(args: argparse.Namespace) -> int:
             "threadsync.explore",
             [junit.Case(f"explore {args.impl}", result.wall_s, failure)],
         )
+    saved = save_found(result, args.save) if result.found else []
+    if args.history:
+        page = write_explore(result, args.history, [p.stem for p in saved])[-1]
+        _say(f"wrote {page}")
     if not result.found:
         _say(f"no violation found in {args.impl}")
         return EXIT_VIOLATION if result.flaky else EXIT_OK
-    for path, found in zip(save_found(result, args.save), result.found, strict=True):
+    for path, found in zip(saved, result.found, strict=True):
         _say("")
         _say(text_report(found.verdict))
         _say(f"saved {path}; replay it with: threadsync replay {path}")

@@ -136,6 +136,7 @@ class History:
         values shortened."""
         lines: list[tuple[str, bool]] = []
         waiting: set[str] = set()
+        params = blocked_params(self)
         for e in self.events:
             d = e.detail
             head = f"{e.time:8.3f} "
@@ -156,7 +157,7 @@ class History:
             elif e.kind == "blocked":
                 waiting.add(e.actor)
                 by = ",".join(d.get("blocked_by") or []) or "?"
-                text = statement_text(d, width)
+                text = statement_text({**d, "params": params.get(e.seq)}, width)
                 lines.append((f"{head}step {e.actor}: {text} <waiting ...> (on {by})", True))
             elif e.kind == "released":
                 lines.append((f"{head}released {e.actor}: its lock wait ended", True))
@@ -171,6 +172,19 @@ class History:
                 text = " ".join(f"{k}={v}" for k, v in sorted(rest.items()))
                 lines.append((f"{head}{e.kind} {e.actor}: {text}", True))
         return lines
+
+
+def blocked_params(history: History) -> dict[int, Any]:
+    """For each `blocked` event, the parameters of the statement it waited in (recorded on the
+    statement's own event, when it completes)."""
+    out: dict[int, Any] = {}
+    waiting: dict[str, int] = {}
+    for e in history.events:
+        if e.kind == "blocked":
+            waiting[e.actor] = e.seq
+        elif e.kind == "statement" and e.actor in waiting:
+            out[waiting.pop(e.actor)] = e.detail.get("params")
+    return out
 
 
 # --- words for one event's parts, shared by the transcript and the HTML report ------------------
@@ -296,6 +310,7 @@ __all__ = [
     "Kind",
     "Outcome",
     "Role",
+    "blocked_params",
     "called_function",
     "fault_text",
     "params_text",

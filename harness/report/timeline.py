@@ -12,6 +12,7 @@ from harness.checks import Violation
 from harness.history import (
     Event,
     History,
+    blocked_params,
     fault_text,
     reply_text,
     result_text,
@@ -240,7 +241,7 @@ tr.bad td.what{background:#ffe3e0}
 tr.blocked td.what{background:#fff3c4}
 tr.dim td.what{color:#8a8a8a}
 tr.dim .who{opacity:.7}
-tr.cited td{background-color:#fff1a8}
+tr.cited td,tr.cited td.what{background-color:#fff1a8}
 tr.cited td.what{box-shadow:inset 4px 0 #f2a900;color:#1d1d1f}
 tr.related td.what{box-shadow:inset 4px 0 #ffe08a}
 tr:target td{outline:2px solid #0b4fa3}
@@ -264,14 +265,22 @@ def html_timeline(
 ) -> str:
     """The whole page: verdict sentences with links into a lane-per-actor timeline."""
     all_lanes = lanes(history)
-    index = {lane.key: i for i, lane in enumerate(all_lanes)}
     owner = lane_of(all_lanes)
     stories = [(v, story(history, v, owner)) for v in violations]
     cited = {step.seq: n for _, steps in stories for n, step in enumerate(steps, 1)}
     related = {e.seq for v in violations for e in cited_events(history, v)}
-    involved = {e.actor for e in history.events if e.seq in cited or e.seq in related}
-    all_spans = spans(history)
-    rows = _fold_background(_rows(history, set(cited) | related), involved, set(cited) | related)
+    page = _Page(
+        lanes=all_lanes,
+        index={lane.key: i for i, lane in enumerate(all_lanes)},
+        owner=owner,
+        spans=spans(history),
+        cited=cited,
+        related=related,
+        involved={e.actor for e in history.events if e.seq in cited or e.seq in related},
+        waited=blocked_params(history),
+    )
+    keep = set(cited) | related
+    rows = _fold_background(_rows(history, keep), page.involved, keep)
     lane_width = max(9, min(22, 520 // max(1, len(all_lanes))))
     head = "".join(
         f'<th class="lh c{i}" data-lane="{escape(lane.key)}" title="{escape(_lane_title(lane))}">'
@@ -283,9 +292,7 @@ def html_timeline(
         + "".join(f'<col style="width:{lane_width}px">' for _ in all_lanes)
         + "<col>"
     )
-    body = []
-    for row in rows:
-        body.append(_row_html(row, all_lanes, index, owner, all_spans, cited, related, involved))
+    body = [_row_html(row, page) for row in rows]
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -359,24 +366,30 @@ def _covers(span: Span, row: _Row) -> bool:
     return span.start <= row.start and row.end <= span.end
 
 
-def _row_html(
-    row: _Row,
-    all_lanes: Sequence[Lane],
-    index: Mapping[str, int],
-    owner: Mapping[str, Lane],
-    all_spans: Sequence[Span],
-    cited: Mapping[int, int],
-    related: set[int],
-    involved: set[str],
-) -> str:
+@dataclass(frozen=True)
+class _Page:
+    """What every row of one page is drawn from."""
+
+    lanes: Sequence[Lane]
+    index: Mapping[str, int]  # lane key -> column
+    owner: Mapping[str, Lane]  # actor -> lane
+    spans: Sequence[Span]
+    cited: Mapping[int, int]  # seq -> its number in the verdict's story
+    related: set[int]  # seqs the violations name without telling them
+    involved: set[str]  # actors of cited or related steps
+    waited: Mapping[int, Any]  # blocked seq -> the waiting statement's parameters
+
+
+def _row_html(row: _Row, page: _Page) -> str:
+    owner, index, cited = page.owner, page.index, page.cited
     cells = []
     marks: dict[str, str] = {}
     for e in row.events:
         marks.setdefault(owner[e.actor].key, MARK.get(e.kind, "·") if row.kind == "event" else "·")
-    for i, lane in enumerate(all_lanes):
+    for i, lane in enumerate(page.lanes):
         kinds = []
         title = ""
-        for span in all_spans:
+        for span in page.spans:
             if span.actor in lane.actors and _covers(span, row):
                 kinds.append(span.kind)
                 if span.kind == "wait":
@@ -394,9 +407,9 @@ def _row_html(
     css = ["ev", f"k-{e.kind}"]
     if e.seq in cited:
         css.append("cited")
-    elif e.seq in related:
+    elif e.seq in page.related:
         css.append("related")
-    elif involved and e.actor not in involved:
+    elif page.involved and e.actor not in page.involved:
         css.append("dim")
     if e.kind in ("fault", "crash") and e.detail.get("fault") != "unfired":
         css.append("fault")
@@ -412,7 +425,8 @@ def _row_html(
         f'<tr id="ev-{e.seq}" class="{" ".join(css)}" data-seq="{e.seq}" '
         f'data-actor="{escape(e.actor)}" data-lane="{escape(lane.key)}">'
         f'<td class="t">{e.time:g}</td>{"".join(cells)}<td class="what">{badge}'
-        f'<span class="who c{index[lane.key]}">{escape(actor)}</span> {_what(e)}</td></tr>'
+        f'<span class="who c{index[lane.key]}">{escape(actor)}</span> '
+        f"{_what(e, page.waited)}</td></tr>"
     )
 
 
@@ -472,7 +486,7 @@ def _details(label: str, text: str) -> str:
     return f"<details><summary>▸ {escape(label)}</summary><pre>{escape(text)}</pre></details>"
 
 
-def _what(e: Event) -> str:
+def _what(e: Event, waited: Mapping[int, Any]) -> str:
     d = e.detail
     if e.kind == "invoke":
         if d.get("function"):
@@ -498,8 +512,9 @@ def _what(e: Event) -> str:
         )
     if e.kind == "blocked":
         by = ", ".join(d.get("blocked_by") or []) or "an unknown session"
+        text = statement_text({**d, "params": waited.get(e.seq)})
         return (
-            f"⏳ <code>{escape(statement_text(d))}</code> &lt;waiting …&gt; for a lock held by "
+            f"⏳ <code>{escape(text)}</code> &lt;waiting …&gt; for a lock held by "
             f'<span class="blocker" data-blocker="{escape(by)}">{escape(by)}</span>'
         )
     if e.kind == "released":
