@@ -299,6 +299,11 @@ def fault_text(event: Event) -> str:
         )
     if kind in ("crash", "kill_connection"):
         return f"{kind} FIRED before {step}"
+    if kind == "early":
+        return (
+            f"early delivery FIRED: {d.get('function')} request {d.get('request')} was delivered "
+            "while this transaction, which queued it, was still open"
+        )
     rest = {k: short_value(v) for k, v in d.items() if k not in WALL_FIELDS and k != "fault"}
     return f"{kind} FIRED " + " ".join(f"{k}={v}" for k, v in sorted(rest.items()))
 

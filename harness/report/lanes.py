@@ -54,11 +54,14 @@ def lanes(history: History) -> list[Lane]:
             out[actor] = Lane(actor, actor, [actor])
             continue
         label = f"{short_function(str(function))} #{record}"
-        copy = int(detail.get("copy") or 0)
-        nth = seen_target.get((str(function), record), 0) + 1
+        copy = detail.get("copy") or 0
+        # Only normal deliveries count: a duplicate or an early copy is named as such instead.
+        nth = seen_target.get((str(function), record), 0) + (0 if copy else 1)
         seen_target[(str(function), record)] = nth
         note = ""
-        if copy:
+        if copy == "early":
+            note = "early"  # delivered before the inserting transaction committed
+        elif copy:
             note = "duplicate" if copy == 1 else f"duplicate {copy}"
         elif nth > 1:
             note = f"{ordinal(nth)} delivery"

@@ -80,44 +80,129 @@ def _sweep_counts(e: Event) -> dict[str, int]:
     return {k: int(row[k]) for k in SWEEP_COUNTS if isinstance(row.get(k), int) and row[k]}
 
 
+PAGE, ENTRY, JOB = "sync_page_queue", "thread_processing_queue", "sync_jobs"
+# How a check's row lines name queue rows (see harness/checks.py).
+ROW_NAMES = (
+    (re.compile(r"\bentry (\d+)"), ENTRY),
+    (re.compile(r"\bthread_processing_queue row (\d+)"), ENTRY),
+    (re.compile(r"\bsync_page_queue row (\d+)"), PAGE),
+    (re.compile(r"\bpage \d+:\d+ \(id (\d+)"), PAGE),
+    (re.compile(r"\bpage rows \[([\d, ]+)\]"), PAGE),
+    (re.compile(r"\(rows \[([\d, ]+)\]\)"), PAGE),
+    (re.compile(r"\bjob (\d+)"), JOB),
+)
+ID_KEYS = {PAGE: "page_id", ENTRY: "entry_id", JOB: "job_id"}
+
+Target = tuple[str, int]
+
+
+def _function_table(function: object) -> str:
+    return PAGE if "page" in str(function) else ENTRY
+
+
+def named_rows(history: History, violation: Violation) -> set[Target]:
+    """The queue rows and jobs a violation is about: named in its row lines, or served by the
+    actors and deliveries its steps cite."""
+    out: set[Target] = set()
+    for text in violation.rows:
+        for pattern, table in ROW_NAMES:
+            for match in pattern.finditer(text):
+                out.update((table, int(n)) for n in re.findall(r"\d+", match.group(1)))
+    owner = targets(history)
+    for e in cited_events(history, violation):
+        if e.actor in owner:
+            out.add(owner[e.actor])
+        elif e.kind == "delivery" and isinstance(e.detail.get("record_id"), int):
+            out.add((_function_table(e.detail.get("function")), int(e.detail["record_id"])))
+    return out
+
+
+def touches(e: Event, rows: set[Target]) -> bool:
+    """Whether this delivery or statement acted on one of `rows` (by its parameters, its result,
+    or, for a job, by writing `sync_jobs`)."""
+    d = e.detail
+    if e.kind == "delivery":
+        record = d.get("record_id")
+        return isinstance(record, int) and (_function_table(d.get("function")), record) in rows
+    if e.kind not in ("statement", "blocked"):
+        return False
+    raw = d.get("params")
+    params: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    results = [r for r in d.get("rows") or [] if isinstance(r, Mapping)]
+    for table, key in ID_KEYS.items():
+        if table == JOB and not (JOB in str(d.get("sql")) and is_write(e)):
+            continue
+        values = [params.get(key), *(r.get(key) for r in results)]
+        if any(isinstance(v, int) and (table, v) in rows for v in values):
+            return True
+    return False
+
+
+def _fired(e: Event) -> bool:
+    """A fault that fired (a crash is told by the fault that caused it, when there is one)."""
+    return e.kind == "fault" and e.detail.get("fault") != "unfired"
+
+
+def named_events(history: History, violation: Violation) -> list[Event]:
+    """Every event the violation cites, and every delivery and statement that acted on its rows."""
+    rows = named_rows(history, violation)
+    cited = {e.seq for e in cited_events(history, violation)}
+    return [e for e in history.events if e.seq in cited or touches(e, rows)]
+
+
 def story(history: History, violation: Violation, lanes: Mapping[str, Lane]) -> list[Step]:
     """The steps that made `violation` happen, oldest first, at most `MOST_STEPS`."""
+    rows = named_rows(history, violation)
     cited = cited_events(history, violation)
     owner = targets(history)
-    involved = {e.actor for e in cited if e.actor in owner}
+    named = named_events(history, violation)
+    involved = {e.actor for e in cited if e.actor in owner} | {
+        e.actor for e in named if e.kind == "statement" and e.role != "sweeper"
+    }
     ranked: dict[int, int] = {}  # seq -> priority, lower is kept first
 
     def keep(e: Event, priority: int) -> None:
         ranked[e.seq] = min(priority, ranked.get(e.seq, priority))
 
     for e in cited:
-        if e.kind in ("fault", "crash") and e.detail.get("fault") != "unfired":
+        if _fired(e):
             keep(e, 0)
-    for actor in involved:
-        writes = [e for e in history.by_actor(actor) if is_write(e)]
+    for e in named:
+        if e.kind == "delivery" and e.detail.get("outcome") not in ("queued", None):
+            keep(e, 0)  # a dropped or early webhook is a cause
+    for actor in sorted(involved):
+        mine = history.by_actor(actor)
+        for f in mine:
+            if _fired(f):
+                keep(f, 0)
+        writes = [e for e in mine if is_write(e) and (not rows or touches(e, rows))]
         for i, e in enumerate(writes):
             keep(e, 1 if i == len(writes) - 1 or e.detail.get("outcome") == "error" else 2)
-        for e in history.by_actor(actor):
+        for e in mine:
             if e.kind == "blocked":
                 keep(e, 1)
-    for e in cited:
+    for e in list(cited) + [f for f in history.by_kind("fault") if f.actor in involved]:
         if e.kind == "fault" and e.detail.get("fault") == "stall":
             before = [
                 x for x in history.by_actor(e.actor) if x.kind == "statement" and x.seq < e.seq
             ]
             if before:
                 keep(before[-1], 1)  # what the stalled actor had seen or done when it froze
-    redelivered = {e.time for e in cited if e.kind == "delivery"}
+    redelivered = {e.time for e in named if e.kind == "delivery"}
     for e in history.by_role("sweeper"):
         if e.kind == "statement" and e.time in redelivered and _sweep_counts(e):
             keep(e, 2)
     if not ranked:
-        # No row-level citation (a job-level property): the faults and failures of the run.
+        # Nothing names a row: the faults of the run and the first of each kind of failure.
+        failures: set[tuple[str, str]] = set()
         for e in history.events:
-            if e.kind in ("fault", "crash") and e.detail.get("fault") != "unfired":
+            if _fired(e):
                 keep(e, 0)
-            elif e.detail.get("outcome") in ("error", "fail"):
-                keep(e, 1)
+            elif e.kind != "reply" and e.detail.get("outcome") in ("error", "fail"):
+                failure = (e.role, str(e.detail.get("sqlstate") or e.detail.get("error")))
+                if failure not in failures:
+                    failures.add(failure)
+                    keep(e, 1)
     chosen = sorted(ranked, key=lambda seq: (ranked[seq], -seq))[:MOST_STEPS]
     by_seq = {e.seq: e for e in history.events}
     return [Step(seq, sentence(by_seq[seq], lanes)) for seq in sorted(chosen)]
@@ -160,7 +245,7 @@ def sql_gist(sql: str) -> str:
 def outcome_words(detail: Mapping[str, Any]) -> str:
     """What a statement returned, in its telling columns: `reason=claimed attempts=2 ...`."""
     if detail.get("outcome") == "error":
-        return f"failed: {short_value(detail.get('error'), 80)}"
+        return f"failed: {short_value(detail.get('error'), 100)}"
     rows = detail.get("rows")
     if not isinstance(rows, Sequence) or not rows:
         return "no rows"
@@ -194,6 +279,10 @@ def sentence(e: Event, lanes: Mapping[str, Lane]) -> str:
         return f"{at}: fault {kind} hit {who(e, lanes)}."
     if e.kind == "crash":
         return f"{at}: {who(e, lanes)} crashed."
+    if e.detail.get("outcome") == "error" and e.kind in ("statement", "api"):
+        return f"{at}: {who(e, lanes)} ran {brief_call(e.detail)} → {outcome_words(d)}."
+    if e.kind == "api":
+        return f"{at}: {who(e, lanes)} called {short_value(d.get('call'), 60)}."
     if e.kind == "statement" and e.role == "sweeper":
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in _sweep_counts(e).items())
         return f"{at}: {who(e, lanes)} swept: {counts or 'nothing to do'}."
@@ -209,5 +298,6 @@ def sentence(e: Event, lanes: Mapping[str, Lane]) -> str:
     if e.kind == "reply":
         body = d.get("body")
         said = body.get("outcome") if isinstance(body, Mapping) else d.get("error")
-        return f"{at}: {who(e, lanes)} replied {d.get('status', '')} {said}."
+        status = f" {d['status']}" if d.get("status") else ""
+        return f"{at}: {who(e, lanes)} replied{status} {short_value(said, 100)}."
     return f"{at}: {who(e, lanes)} {e.kind}."

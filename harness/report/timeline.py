@@ -20,7 +20,7 @@ from harness.history import (
     statement_text,
 )
 from harness.report.lanes import Lane, lane_of, lanes, short_function
-from harness.report.story import Step, cited_events, story
+from harness.report.story import Step, named_events, story
 
 MARK = {
     "invoke": "▶",
@@ -205,6 +205,7 @@ h1{font-size:17px;margin:0 0 2px}
 .says{margin:0;font-size:15px}
 .says b{color:#b71c1c}
 .rowsbroke{margin:2px 0 0;color:#333}
+.violation details summary{font-size:13px}
 ol.story{margin:4px 0 0;padding-left:22px;font-size:14px}
 ol.story li{margin:1px 0}
 ol.story a{color:#0b4fa3;text-decoration:none}
@@ -267,8 +268,9 @@ def html_timeline(
     all_lanes = lanes(history)
     owner = lane_of(all_lanes)
     stories = [(v, story(history, v, owner)) for v in violations]
-    cited = {step.seq: n for _, steps in stories for n, step in enumerate(steps, 1)}
-    related = {e.seq for v in violations for e in cited_events(history, v)}
+    numbered = [step for _, steps in stories for step in steps]
+    cited = {step.seq: n for n, step in reversed(list(enumerate(numbered, 1)))}
+    related = {e.seq for v in violations for e in named_events(history, v)}
     page = _Page(
         lanes=all_lanes,
         index={lane.key: i for i, lane in enumerate(all_lanes)},
@@ -326,7 +328,8 @@ def _verdict_html(
             + (f", through {len(fired)} injected fault(s)" if fired else "")
             + ".</p>"
         )
-    for violation, steps in stories:
+    number = 0
+    for n, (violation, steps) in enumerate(stories):
         parts.append(f'<section class="violation" data-check="{escape(violation.check)}">')
         parts.append(
             f'<p class="says"><b>{escape(violation.check)}</b> broke: '
@@ -336,13 +339,22 @@ def _verdict_html(
             parts.append(
                 '<p class="rowsbroke">Rows: ' + escape("; ".join(violation.rows)) + ".</p>"
             )
-        if steps:
-            parts.append('<p class="rowsbroke">How it happened:</p><ol class="story">')
-            parts += [
-                f'<li><a href="#ev-{s.seq}" data-seq="{s.seq}">{escape(s.sentence)}</a></li>'
-                for s in steps
-            ]
-            parts.append("</ol>")
+        items = "".join(
+            f'<li><a href="#ev-{s.seq}" data-seq="{s.seq}">{escape(s.sentence)}</a></li>'
+            for s in steps
+        )
+        listed = f'<ol class="story" start="{number + 1}">{items}</ol>'
+        number += len(steps)
+        if not steps:
+            parts.append('<p class="rowsbroke">No step of the run names these rows.</p>')
+        elif n == 0:
+            parts.append(f'<p class="rowsbroke">How it happened:</p>{listed}')
+        else:
+            # Later violations fold their story, so the first one stays above the fold.
+            parts.append(
+                f"<details><summary>How it happened ({len(steps)} steps)</summary>"
+                f"{listed}</details>"
+            )
         parts.append("</section>")
     parts.append("</header>")
     return "".join(parts)
@@ -490,7 +502,12 @@ def _what(e: Event, waited: Mapping[int, Any]) -> str:
     d = e.detail
     if e.kind == "invoke":
         if d.get("function"):
-            extra = f", duplicate copy {d['copy']}" if d.get("copy") else ""
+            copy = d.get("copy")
+            extra = (
+                ", early: before its row's transaction committed"
+                if copy == "early"
+                else (f", duplicate copy {copy}" if copy else "")
+            )
             return (
                 f"▶ started on webhook <code>{escape(str(d['function']))}</code> "
                 f"#{escape(str(d.get('record_id')))} (request {d.get('request')}{extra})"
