@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from harness.attribution import targets
@@ -205,7 +207,36 @@ def story(history: History, violation: Violation, lanes: Mapping[str, Lane]) -> 
                     keep(e, 1)
     chosen = sorted(ranked, key=lambda seq: (ranked[seq], -seq))[:MOST_STEPS]
     by_seq = {e.seq: e for e in history.events}
-    return [Step(seq, sentence(by_seq[seq], lanes)) for seq in sorted(chosen)]
+    return [
+        Step(seq, sentence(by_seq[seq], lanes) + lease_note(history, by_seq[seq]))
+        for seq in sorted(chosen)
+    ]
+
+
+def _epoch(history: History) -> datetime | None:
+    """The wall-clock instant of virtual time 0, from the engine's clock events."""
+    for e in history.by_kind("clock"):
+        with contextlib.suppress(TypeError, ValueError):
+            return datetime.fromisoformat(str(e.detail.get("now"))) - timedelta(seconds=e.time)
+    return None
+
+
+def lease_note(history: History, e: Event) -> str:
+    """For a claim whose actor next acted after its lease ran out: say so, the heart of most
+    fencing bugs."""
+    rows = e.detail.get("rows") or []
+    row = rows[0] if rows and isinstance(rows[0], Mapping) else {}
+    epoch = _epoch(history)
+    if e.kind != "statement" or not row.get("locked_until") or epoch is None:
+        return ""
+    try:
+        until = (datetime.fromisoformat(str(row["locked_until"])) - epoch).total_seconds()
+    except ValueError:
+        return ""
+    later = [x for x in history.by_actor(e.actor) if x.seq > e.seq and x.kind != "fault"]
+    if not later or later[0].time <= until:
+        return ""
+    return f" Its lease ran out at t={until:g}s; it acted again only at t={later[0].time:g}s."
 
 
 def who(e: Event, lanes: Mapping[str, Lane]) -> str:
