@@ -234,3 +234,12 @@ def test_the_exploration_page_says_when_nothing_was_found() -> None:
     result = ExploreResult(impl="x", seed=0, profile="ci", budget_s=1, runs=2, wall_s=1.0)
     page = html_explore(result)
     assert "no violation found" in page and "No violation found in this budget" in page
+
+
+def test_explore_with_history_writes_its_page(tmp_path: Path) -> None:
+    pages, found = tmp_path / "pages", tmp_path / "found"
+    argv = ["explore", "--budget", "2", "--profile", "ci", "--save", str(found)]
+    assert main([*argv, "--history", str(pages)]) == 0  # the reference: nothing to find
+    page = (pages / "explore.html").read_text(encoding="utf-8")
+    assert "exploration of threadsync.reference:pipeline: no violation found" in page
+    assert not found.exists()

@@ -41,6 +41,7 @@ def write_history(verdict: Verdict, directory: Path) -> list[Path]:
 def write_explore(result: Any, directory: Path, names: list[str] | None = None) -> list[Path]:
     """Each finding's history and report, then `explore.html` linking them. `names` are the
     saved scenarios' names (the findings' own names until they are saved)."""
+    directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     reports: list[str] = []
     for n, found in enumerate(result.found):
