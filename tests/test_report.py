@@ -219,14 +219,14 @@ def test_the_exploration_page_shows_coverage_and_links_findings(
         )
     )
     # The explore engineer's ExploreResult.coverage; set by hand so this passes before and after.
-    result.coverage = {"lease_expired_mid_work": 12, "fenced_completion_refused": 0}
+    result.coverage = {"lease-expired-mid-work": 12, "fence-refused": 0}
     paths = write_explore(result, tmp_path, ["no_fencing-found"])
     page = paths[-1].read_text(encoding="utf-8")
     assert paths[-1].name == "explore.html"
     assert '<a href="no_fencing-found.timeline.html">' in page
     assert (tmp_path / "no_fencing-found.timeline.html").exists()
-    assert 'data-situation="fenced_completion_refused"><td><code>' in page
-    assert re.search(r'class="never" data-situation="fenced_completion_refused"', page)
+    assert 'data-situation="fence-refused"><td><code>' in page
+    assert re.search(r'class="never" data-situation="fence-refused"', page)
     assert ">12</td>" in page and "never reached" in page
 
 

@@ -15,13 +15,15 @@ import pytest
 from browser import LAPTOP, chrome, missing, open_file
 from reportcases import SHOWN, lock_wait, replay
 
+from harness.explore import ExploreResult, FoundFailure, Size
 from harness.postgres import Server
 from harness.replay import Verdict, Workbench
-from harness.report import html_timeline, write_history
+from harness.report import html_timeline, write_explore, write_history
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=f"no browser: {missing()}")
 
 HIGHLIGHT = "rgb(255, 241, 168)"  # tr.cited td in timeline.STYLE
+NEVER, NEVER_RGBA = "rgb(255, 243, 196)", "rgba(255, 243, 196, 1)"  # tr.never td, explore page
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +162,36 @@ def test_a_blocked_statement_shows_its_blocker(driver: Any, ref_dsn: str, tmp_pa
         "return [...document.querySelectorAll('td.l.txn')].map(td => td.cellIndex - 1)"
     )
     assert len(in_txn) >= 3 and set(in_txn) == {keys.index("a")}
+
+
+def test_the_exploration_page_shows_coverage_and_opens_each_finding(
+    driver: Any, verdicts: dict[str, Verdict], tmp_path: Path
+) -> None:
+    verdict = verdicts["no_fencing"]
+    result = ExploreResult(
+        impl=verdict.scenario.impl, seed=1, profile="ci", budget_s=5, runs=7, wall_s=5.0
+    )
+    result.found.append(
+        FoundFailure(
+            scenario=verdict.scenario,
+            verdict=verdict,
+            check="thread-exactly-once",
+            shrink_runs=3,
+            shrink_s=1.0,
+            shrink_complete=True,
+            time_to_first_failure_s=1.0,
+            first_violated=["thread-exactly-once"],
+            size=Size(14, 40, 1, 25, 8),
+        )
+    )
+    result.coverage = {"lease-expired-mid-work": 4, "fence-refused": 0}
+    open_file(driver, write_explore(result, tmp_path, ["found-0"])[-1])
+    never = driver.find_element("css selector", 'tr[data-situation="fence-refused"]')
+    assert never.is_displayed() and never.text.endswith("never")
+    cell = never.find_element("css selector", "td")
+    assert cell.value_of_css_property("background-color") in (NEVER, NEVER_RGBA)
+    reached = driver.find_element("css selector", 'tr[data-situation="lease-expired-mid-work"]')
+    assert reached.text.endswith("4")
+    driver.find_element("link text", "timeline").click()
+    assert driver.title == "found-0: fail: thread-exactly-once"
+    assert driver.find_element("css selector", ".violation .says").is_displayed()

@@ -60,7 +60,9 @@ def html_explore(result: ExploreResult | Any, reports: Sequence[str] = ()) -> st
     ]
     parts += [f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts]
     parts.append("</tbody></table>")
-    parts.append(_coverage(getattr(result, "coverage", {}) or {}, int(result.runs)))
+    # `coverage` counts the runs judged for coverage (`coverage_runs`), when the result says so.
+    judged = int(getattr(result, "coverage_runs", result.runs))
+    parts.append(_coverage(getattr(result, "coverage", {}) or {}, judged))
     parts.append("<h2>Findings</h2>")
     if not found:
         parts.append("<p>No violation found in this budget.</p>")
