@@ -25,7 +25,7 @@ from harness.report import (
     write_explore,
     write_history,
 )
-from harness.report.lanes import lanes
+from harness.report.lanes import MOST_LANES, lanes
 from harness.report.story import story
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -243,3 +243,18 @@ def test_explore_with_history_writes_its_page(tmp_path: Path) -> None:
     page = (pages / "explore.html").read_text(encoding="utf-8")
     assert "exploration of threadsync.reference:pipeline: no violation found" in page
     assert not found.exists()
+
+
+def test_past_the_lane_limit_uninvolved_deliveries_share_a_lane_per_function() -> None:
+    events = [
+        Event(n, 0.0, f"p{n}", "processor", "invoke",
+              {"function": "sync-threads-processor", "record_id": n, "copy": 0, "request": n})
+        for n in range(MOST_LANES + 5)
+    ]  # fmt: skip
+    found = lanes(History.of(events), keep={"p3"})
+    labels = [lane.label for lane in found]
+    assert labels == ["processor · 44 deliveries", "processor #3"]
+    merged = found[0]
+    assert merged.name("p7") == "processor #7" and "p3" not in merged.actors
+    assert sorted(a for lane in found for a in lane.actors) == sorted(e.actor for e in events)
+    assert len(lanes(History.of(events[:MOST_LANES]))) == MOST_LANES  # under it: one each

@@ -8,6 +8,7 @@ from harness.history import History
 
 ENGINE_LANE = "webhooks"
 SHARED_ROLES = {"sweeper": "sweeper", "orchestrator": "orchestrator"}
+MOST_LANES = 40
 
 
 @dataclass
@@ -18,6 +19,11 @@ class Lane:
     label: str
     actors: list[str] = field(default_factory=list)
     note: str = ""  # why this lane is beside another for the same row: duplicate, redelivery
+    names: dict[str, str] = field(default_factory=dict)  # actor -> its own name, when merged
+
+    def name(self, actor: str) -> str:
+        """What to call `actor` in this lane: its own lane's label, even in a merged lane."""
+        return self.names.get(actor, self.label)
 
 
 def ordinal(n: int) -> str:
@@ -31,8 +37,28 @@ def short_function(function: str) -> str:
     return function.removeprefix("sync-threads-")
 
 
-def lanes(history: History) -> list[Lane]:
-    """The lanes in order of first appearance, the engine's webhook lane first."""
+def lanes(history: History, keep: set[str] | frozenset[str] = frozenset()) -> list[Lane]:
+    """The lanes in order of first appearance, the engine's webhook lane first. Past
+    `MOST_LANES`, deliveries not in `keep` share one lane per function, so a long run's page
+    still fits a screen."""
+    found = _lanes(history)
+    if len(found) <= MOST_LANES:
+        return found
+    out: dict[str, Lane] = {}
+    for lane in found:
+        function = lane.label.split(" #", 1)[0]
+        if lane.key != lane.actors[0] or lane.key in keep or " #" not in lane.label:
+            out[lane.key] = lane
+            continue
+        key = f"others:{function}"
+        merged = out.setdefault(key, Lane(key, "", [], "merged"))
+        merged.actors += lane.actors
+        merged.names[lane.actors[0]] = lane.label
+        merged.label = f"{function} · {len(merged.actors)} deliveries"
+    return list(out.values())
+
+
+def _lanes(history: History) -> list[Lane]:
     out: dict[str, Lane] = {}
     seen_target: dict[tuple[str, object], int] = {}
     invokes = {e.actor: e for e in history.events if e.kind == "invoke"}

@@ -244,9 +244,9 @@ def who(e: Event, lanes: Mapping[str, Lane]) -> str:
     lane = lanes.get(e.actor)
     if e.role == "sweeper":
         return f"the sweeper ({e.actor})"
-    if lane is None or lane.label == e.actor:
+    if lane is None or lane.name(e.actor) == e.actor:
         return e.actor
-    return f"{lane.label} ({e.actor})"
+    return f"{lane.name(e.actor)} ({e.actor})"
 
 
 def brief_call(detail: Mapping[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -265,17 +266,18 @@ def html_timeline(
     description: str = "",
 ) -> str:
     """The whole page: verdict sentences with links into a lane-per-actor timeline."""
-    all_lanes = lanes(history)
+    named = [e for v in violations for e in named_events(history, v)]
+    all_lanes = lanes(history, keep={e.actor for e in named})
     owner = lane_of(all_lanes)
     stories = [(v, story(history, v, owner)) for v in violations]
     numbered = [step for _, steps in stories for step in steps]
     cited = {step.seq: n for n, step in reversed(list(enumerate(numbered, 1)))}
-    related = {e.seq for v in violations for e in named_events(history, v)}
+    related = {e.seq for e in named}
     page = _Page(
         lanes=all_lanes,
         index={lane.key: i for i, lane in enumerate(all_lanes)},
         owner=owner,
-        spans=spans(history),
+        cover={},
         cited=cited,
         related=related,
         involved={e.actor for e in history.events if e.seq in cited or e.seq in related},
@@ -283,6 +285,7 @@ def html_timeline(
     )
     keep = set(cited) | related
     rows = _fold_background(_rows(history, keep), page.involved, keep)
+    page.cover.update(_cover(rows, spans(history), page))
     lane_width = max(9, min(22, 520 // max(1, len(all_lanes))))
     head = "".join(
         f'<th class="lh c{i}" data-lane="{escape(lane.key)}" title="{escape(_lane_title(lane))}">'
@@ -294,13 +297,13 @@ def html_timeline(
         + "".join(f'<col style="width:{lane_width}px">' for _ in all_lanes)
         + "<col>"
     )
-    body = [_row_html(row, page) for row in rows]
+    body = [_row_html(n, row, page) for n, row in enumerate(rows)]
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)}</title><style>{STYLE}{_lane_css(all_lanes)}</style></head><body>"
         + _verdict_html(title, description, stories, history)
-        + _legend(len(all_lanes))
+        + _legend(all_lanes)
         + f'<table class="tl">{cols}<thead><tr><th class="t">t (s)</th>{head}'
         '<th class="what">what happened (click ▸ for a full statement or reply)</th></tr>'
         "</thead><tbody>" + "".join(body) + "</tbody></table></body></html>"
@@ -360,9 +363,16 @@ def _verdict_html(
     return "".join(parts)
 
 
-def _legend(n_lanes: int) -> str:
+def _legend(all_lanes: Sequence[Lane]) -> str:
+    merged = any(lane.note == "merged" for lane in all_lanes)
+    lanes_are = (
+        "one per actor the verdict involves; other deliveries share a lane per function"
+        if merged
+        else "one per actor"
+    )
     return (
-        f'<div class="legend">{n_lanes} lanes, one per actor (hover a lane for its actor ids). '
+        f'<div class="legend">{len(all_lanes)} lanes, {lanes_are} (hover a lane for its actor '
+        "ids). "
         '<i style="background:#c9c9c9;height:3px"></i>handling a request'
         '<i style="background:#3b7"></i>inside BEGIN…COMMIT (a lone ● is its own transaction)'
         '<i style="background:repeating-linear-gradient(45deg,#e53935 0 3px,#ffcdd2 3px 6px)">'
@@ -385,14 +395,30 @@ class _Page:
     lanes: Sequence[Lane]
     index: Mapping[str, int]  # lane key -> column
     owner: Mapping[str, Lane]  # actor -> lane
-    spans: Sequence[Span]
+    cover: dict[tuple[int, int], list[Span]]  # (row, lane column) -> the spans crossing it
     cited: Mapping[int, int]  # seq -> its number in the verdict's story
     related: set[int]  # seqs the violations name without telling them
     involved: set[str]  # actors of cited or related steps
     waited: Mapping[int, Any]  # blocked seq -> the waiting statement's parameters
 
 
-def _row_html(row: _Row, page: _Page) -> str:
+def _cover(
+    rows: Sequence[_Row], all_spans: Sequence[Span], page: _Page
+) -> dict[tuple[int, int], list[Span]]:
+    """Which spans cross which cells: each span walks only the rows it covers."""
+    starts = [row.start for row in rows]
+    out: dict[tuple[int, int], list[Span]] = {}
+    for span in all_spans:
+        column = page.index[page.owner[span.actor].key]
+        for r in range(bisect.bisect_left(starts, span.start), len(rows)):
+            if rows[r].start > span.end:
+                break
+            if _covers(span, rows[r]):
+                out.setdefault((r, column), []).append(span)
+    return out
+
+
+def _row_html(n: int, row: _Row, page: _Page) -> str:
     owner, index, cited = page.owner, page.index, page.cited
     cells = []
     marks: dict[str, str] = {}
@@ -401,11 +427,10 @@ def _row_html(row: _Row, page: _Page) -> str:
     for i, lane in enumerate(page.lanes):
         kinds = []
         title = ""
-        for span in page.spans:
-            if span.actor in lane.actors and _covers(span, row):
-                kinds.append(span.kind)
-                if span.kind == "wait":
-                    title = f"{span.actor} waits for a lock held by {span.note}"
+        for span in page.cover.get((n, i), ()):
+            kinds.append(span.kind)
+            if span.kind == "wait":
+                title = f"{span.actor} waits for a lock held by {span.note}"
         classes = " ".join(["l", f"c{i}", *sorted(set(kinds), key=SPAN_KINDS.index)])
         mark = f'<b class="m">{marks[lane.key]}</b>' if lane.key in marks else ""
         attr = f' title="{escape(title)}"' if title else ""
@@ -432,7 +457,7 @@ def _row_html(row: _Row, page: _Page) -> str:
     ):
         css.append("bad")
     badge = f'<a class="badge" href="#verdict">{cited[e.seq]}</a>' if e.seq in cited else ""
-    actor = e.actor if e.actor == lane.label else f"{e.actor} · {lane.label}"
+    actor = e.actor if e.actor == lane.name(e.actor) else f"{e.actor} · {lane.name(e.actor)}"
     return (
         f'<tr id="ev-{e.seq}" class="{" ".join(css)}" data-seq="{e.seq}" '
         f'data-actor="{escape(e.actor)}" data-lane="{escape(lane.key)}">'
