@@ -288,8 +288,8 @@ def fault_text(event: Event) -> str:
     at = d.get("at_step")
     if kind == "unfired":
         return (
-            f"{d.get('rule')} rule aimed at step {at} did NOT fire: the handler took only "
-            f"{d.get('steps_taken')} step(s), numbered from 0"
+            f"{d.get('rule')} rule aimed at step {at} did NOT fire: the handler's last step "
+            f"was step {d.get('steps_taken')}"
         )
     step = f"step {at} (its {int(at or 0) + 1}{_th(int(at or 0) + 1)})"
     if kind == "stall":

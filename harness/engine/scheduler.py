@@ -373,8 +373,7 @@ class Scheduler:
         self.live.remove(actor)
         self.finished.append(actor)
         # A rule aimed past the handler's last step never happened: say so, or a scenario that
-        # tests nothing would pass silently. `actor.steps` is the index of the last step asked
-        # for, and a rule at that index fired when it was asked for.
+        # tests nothing would pass silently.
         for rule in actor.faults:
             at = rule.after_steps if isinstance(rule, CallerTimeout) else rule.at_step
             if at is not None and at > actor.steps:
@@ -385,7 +384,7 @@ class Scheduler:
                         "fault": "unfired",
                         "rule": type(rule).__name__,
                         "at_step": at,
-                        "steps_taken": actor.steps + 1,
+                        "steps_taken": actor.steps,
                     },
                 )
         kind, value = actor.outcome or ("exception", RuntimeError("no outcome"))
