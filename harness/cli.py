@@ -21,7 +21,7 @@ from harness.postgres.lifecycle import Terminated, install_signal_handlers
 from harness.profiles import PROFILES, fault_plan
 from harness.quickrun import quick_run
 from harness.replay import Verdict, run_scenario, workbench
-from harness.report import text_report, write_history
+from harness.report import text_report, write_explore, write_history
 from harness.scenario import Dataset, Expect, Scenario, ScenarioError, Schedule, discover, load
 from harness.scenario_check import MAX_RUN_THREADS, MAX_SCENARIO_THREADS
 from harness.supabase import migrations
@@ -104,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge this pipeline on every scenario (every check must hold) instead of "
         "comparing each scenario's own pipeline with its expected verdict",
     )
-    replay.add_argument("--history", type=Path, help="write each run's history JSON here")
+    replay.add_argument(
+        "--history", type=Path, help="write each run's history JSON and HTML report here"
+    )
     replay.add_argument("--quiet", action="store_true", help="no report for unexpected verdicts")
     replay.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     _server_options(replay)
@@ -128,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_argument("--shard", default="1/1", help="K/N: this CI job's share of the search")
     explore.add_argument(
         "--save", type=Path, default=Path("scenarios/found"), help="where found scenarios go"
+    )
+    explore.add_argument(
+        "--history",
+        type=Path,
+        help="write explore.html and each finding's history and HTML report here",
     )
     _server_options(explore)
 
@@ -409,6 +416,8 @@ def _explore(args: argparse.Namespace) -> int:
     if args.junit:
         cli_checks.writable_file(args.junit, "--junit")
     cli_checks.writable_dir(args.save, "--save")
+    if args.history:
+        cli_checks.writable_dir(args.history, "--history")
     load_pipeline(args.impl)
     ticker = Ticker()
     try:
@@ -443,9 +452,13 @@ def _explore(args: argparse.Namespace) -> int:
             [junit.Case(f"explore {args.impl}", result.wall_s, failure)],
             coverage.properties(result.coverage, result.coverage_runs),
         )
+    saved = save_found(result, args.save) if result.found else []
+    if args.history:
+        page = write_explore(result, args.history, [p.stem for p in saved])[-1]
+        _say(f"wrote {page}")
     if not result.found:
         return EXIT_VIOLATION if result.flaky else EXIT_OK
-    for path, found in zip(save_found(result, args.save), result.found, strict=True):
+    for path, found in zip(saved, result.found, strict=True):
         _say("")
         _say(text_report(found.verdict))
         _say(f"saved {path}; replay it with: threadsync replay {path}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -126,45 +127,201 @@ class History:
 
     def transcript(self, *, width: int = 100) -> str:
         """Isolation-tester style text: `step w2: <sql> <waiting ...>`, then `<... completed>`."""
-        lines: list[str] = []
+        return "\n".join(text for text, _ in self.transcript_lines(width=width))
+
+    def transcript_lines(self, *, width: int = 100) -> list[tuple[str, bool]]:
+        """The transcript as (line, matters) pairs: a line that matters (a delivery, a reply, a
+        fault, a crash, a lock wait, an error) must survive any shortening of the transcript.
+        Only SQL text is cut to `width`; parameters and results are shown with tokens and long
+        values shortened."""
+        lines: list[tuple[str, bool]] = []
         waiting: set[str] = set()
+        params = blocked_params(self)
         for e in self.events:
             d = e.detail
             head = f"{e.time:8.3f} "
             if e.kind in ("statement", "begin", "commit", "rollback", "api"):
-                text = _short(str(d.get("sql") or d.get("call") or e.kind.upper()), width)
+                text = statement_text(d, width)
                 if e.actor in waiting:
                     waiting.discard(e.actor)
-                    text = "<... completed>"
-                line = f"{head}step {e.actor}: {text}"
+                    text = f"<... completed> {text}"
+                result = result_text(d)
+                lines.append(
+                    (f"{head}step {e.actor}: {text}" + (f" -> {result}" if result else ""), False)
+                )
                 if d.get("outcome") == "error":
-                    line += (
-                        f"\nERROR:  {d.get('sqlstate') or ''} {_short(str(d.get('error')), width)}"
+                    error = " ".join(str(d.get("error")).split())
+                    lines.append(
+                        (f"ERROR:  {d.get('sqlstate') or d.get('status') or ''} {error}", True)
                     )
-                lines.append(line)
             elif e.kind == "blocked":
                 waiting.add(e.actor)
-                text = _short(str(d.get("sql") or ""), width)
                 by = ",".join(d.get("blocked_by") or []) or "?"
-                lines.append(f"{head}step {e.actor}: {text} <waiting ...> (on {by})")
+                text = statement_text({**d, "params": params.get(e.seq)}, width)
+                lines.append((f"{head}step {e.actor}: {text} <waiting ...> (on {by})", True))
+            elif e.kind == "released":
+                lines.append((f"{head}released {e.actor}: its lock wait ended", True))
             elif e.kind == "reply":
-                body = json.dumps(d.get("body"), sort_keys=True, default=str)
-                if "body" not in d:
-                    body = str(d.get("error") or d.get("value") or "")
-                lines.append(
-                    f"{head}reply {e.actor}: {d.get('outcome')} {d.get('status', '')} "
-                    f"{_short(body, width)}"
-                )
+                lines.append((f"{head}reply {e.actor}: {reply_text(d)}", True))
+            elif e.kind == "fault":
+                lines.append((f"{head}fault {e.actor}: {fault_text(e)}", True))
+            elif e.kind == "clock":
+                lines.append((f"{head}clock: {d.get('now')}", False))
             else:
-                rest = {k: v for k, v in d.items() if k not in WALL_FIELDS}
-                text = _short(json.dumps(rest, sort_keys=True, default=str), width)
-                lines.append(f"{head}{e.kind} {e.actor}: {text}")
-        return "\n".join(lines)
+                rest = {k: short_value(v) for k, v in d.items() if k not in WALL_FIELDS}
+                text = " ".join(f"{k}={v}" for k, v in sorted(rest.items()))
+                lines.append((f"{head}{e.kind} {e.actor}: {text}", True))
+        return lines
 
 
-def _short(text: str, width: int) -> str:
-    one = " ".join(text.split())
-    return one if len(one) <= width else one[: width - 3] + "..."
+def blocked_params(history: History) -> dict[int, Any]:
+    """For each `blocked` event, the parameters of the statement it waited in (recorded on the
+    statement's own event, when it completes)."""
+    out: dict[int, Any] = {}
+    waiting: dict[str, int] = {}
+    for e in history.events:
+        if e.kind == "blocked":
+            waiting[e.actor] = e.seq
+        elif e.kind == "statement" and e.actor in waiting:
+            out[waiting.pop(e.actor)] = e.detail.get("params")
+    return out
 
 
-__all__ = ["WALL_FIELDS", "Event", "History", "Kind", "Outcome", "Role"]
+# --- words for one event's parts, shared by the transcript and the HTML report ------------------
+
+_TOKEN = re.compile(r"\b([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_STAMP = re.compile(r"\b\d{4}-(\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.\d+)?(?:\+00(?::00)?)?\b")
+_CALL = re.compile(r"^\s*SELECT \* FROM (?:\w+\.)?(\w+)\(", re.IGNORECASE)
+VALUE_CHARS = 40  # a parameter or result value longer than this is shortened
+
+
+def short_value(value: Any, limit: int = VALUE_CHARS) -> str:
+    """A value for one line: UUID tokens as their first 8 digits, long text cut with its length."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = _TOKEN.sub(r"\1…", " ".join(text.split()))
+    text = _STAMP.sub(r"\1 \2", text)  # virtual time: the year and zone say nothing
+    if len(text) > limit:
+        total = re.search(r"\.\.\.\((\d+) chars\)$", text)
+        size = total.group(1) if total else str(len(text))
+        text = f"{text[: limit - 1]}…({size} chars)"
+    return text
+
+
+def params_text(params: Any) -> str:
+    """`name=value, ...` for a statement's parameters, values shortened."""
+    if not isinstance(params, Mapping):
+        return "" if params is None else short_value(params)
+    return ", ".join(f"{k}={short_value(v)}" for k, v in sorted(params.items()))
+
+
+def called_function(sql: str) -> str | None:
+    """`claim_thread` for `SELECT * FROM public.claim_thread(...)`, None for other SQL."""
+    call = _CALL.match(sql)
+    return call.group(1) if call else None
+
+
+def sql_name(sql: str, width: int = 100) -> str:
+    """`claim_thread` for `SELECT * FROM public.claim_thread(...)`, else the SQL on one line."""
+    function = called_function(sql)
+    if function:
+        return function
+    one = " ".join(sql.split())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
+def statement_text(detail: Mapping[str, Any], width: int = 100) -> str:
+    """A step as one line: `claim_thread(entry_id=1)`, or its SQL with `[params]`."""
+    raw = str(detail.get("sql") or detail.get("call") or "")
+    params = params_text(detail.get("params"))
+    name = sql_name(raw, width)
+    if _CALL.match(raw):
+        return f"{name}({params})"
+    return name + (f" [{params}]" if params else "")
+
+
+def result_text(detail: Mapping[str, Any], rows_shown: int = 2) -> str:
+    """What a step returned, on one line: the scalar columns of its first rows."""
+    if detail.get("outcome") == "error":
+        return "ERROR"
+    if "threads" in detail:
+        shown = ", ".join(str(t) for t in detail["threads"])
+        cursor = detail.get("next_cursor")
+        return f"threads [{shown}]" + (f" next_cursor={short_value(cursor)}" if cursor else "")
+    rows = detail.get("rows")
+    if not isinstance(rows, list) or not rows:
+        return "" if rows is None else "0 rows"
+    parts = []
+    for row in rows[:rows_shown]:
+        if isinstance(row, Mapping):
+            cols = [
+                f"{k}={short_value(v, 24)}"
+                for k, v in row.items()
+                if not isinstance(v, Mapping | list)
+            ]
+            parts.append(" ".join(cols))
+        else:
+            parts.append(short_value(row))
+    count = int(detail.get("row_count") or len(rows))
+    more = f" (+{count - rows_shown} rows)" if count > rows_shown else ""
+    return "; ".join(parts) + more
+
+
+def reply_text(detail: Mapping[str, Any]) -> str:
+    """A reply in full: outcome, status, then its body (or its error)."""
+    if "body" in detail:
+        body = json.dumps(detail.get("body"), sort_keys=True, default=str)
+    else:
+        body = " ".join(str(detail.get("error") or detail.get("value") or "").split())
+    status = detail.get("status")
+    gone = " (its caller had given up)" if detail.get("caller_gone") else ""
+    return f"{detail.get('outcome')}" + (f" {status}" if status else "") + f" {body}{gone}"
+
+
+def _th(n: int) -> str:
+    return "th" if 10 < n % 100 < 14 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+def fault_text(event: Event) -> str:
+    """A fault event in words, saying whether it fired."""
+    d = event.detail
+    kind = str(d.get("fault"))
+    at = d.get("at_step")
+    if kind == "unfired":
+        return (
+            f"{d.get('rule')} rule aimed at step {at} did NOT fire: the handler's last step "
+            f"was step {d.get('steps_taken')}"
+        )
+    step = f"step {at} (its {int(at or 0) + 1}{_th(int(at or 0) + 1)})"
+    if kind == "stall":
+        return (
+            f"stall FIRED before {step}: paused {float(d.get('until', 0)) - event.time:g} s, "
+            f"until t={float(d.get('until', 0)):g}s"
+        )
+    if kind in ("crash", "kill_connection"):
+        return f"{kind} FIRED before {step}"
+    if kind == "early":
+        return (
+            f"early delivery FIRED: {d.get('function')} request {d.get('request')} was delivered "
+            "while this transaction, which queued it, was still open"
+        )
+    rest = {k: short_value(v) for k, v in d.items() if k not in WALL_FIELDS and k != "fault"}
+    return f"{kind} FIRED " + " ".join(f"{k}={v}" for k, v in sorted(rest.items()))
+
+
+__all__ = [
+    "WALL_FIELDS",
+    "Event",
+    "History",
+    "Kind",
+    "Outcome",
+    "Role",
+    "blocked_params",
+    "called_function",
+    "fault_text",
+    "params_text",
+    "reply_text",
+    "result_text",
+    "short_value",
+    "sql_name",
+    "statement_text",
+]
