@@ -193,15 +193,19 @@ def _sequence(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[R
     if not breaking:
         return draw(_single(kinds, shape))
     length = draw(st.integers(2, MAX_SEQUENCE))
-    function, first = _target(draw, shape)
-    if draw(st.sampled_from(breaking)) == "ApiFaults" or function == PAGE_FUNCTION:
+    api = draw(st.sampled_from(breaking)) == "ApiFaults"
+    if api:  # API calls are made by page attempts: aim at a page
+        function, first = PAGE_FUNCTION, draw(st.integers(0, shape.pages - 1))
+    else:
+        function, first = _target(draw, shape)
+    if api or function == PAGE_FUNCTION:
         # Pages run one after another, so a page's retries are the next page deliveries and
         # the next API calls: consecutive occurrences all break the same page.
         occurrences = [first + i for i in range(length)]
     else:
         # A thread's retry comes after the first delivery of every thread of the job.
         occurrences = [first] + [shape.threads + i for i in range(length - 1)]
-    if "ApiFaults" in breaking and draw(st.booleans()):
+    if api and draw(st.booleans()):
         return (ApiFaults(calls=tuple(_api_call(draw, o) for o in occurrences)),)
     rules: list[Rule] = []
     for occurrence in occurrences:
@@ -218,7 +222,11 @@ def _neighbours(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple
     """A long stall of one item, then another fault on the next one (rate limits by default)."""
     if "Stall" not in kinds:
         return draw(_single(kinds, shape))
-    function, occurrence = _target(draw, shape)
+    kind = draw(st.sampled_from(kinds))
+    if kind == "ApiFaults":  # a stalled page, and the API limiting the next page's fetches
+        function, occurrence = PAGE_FUNCTION, draw(st.integers(0, shape.pages - 1))
+    else:
+        function, occurrence = _target(draw, shape)
     stall = Stall(
         function=function,
         occurrence=occurrence,
@@ -226,7 +234,6 @@ def _neighbours(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple
         seconds=draw(st.sampled_from(LONG_STALL_SECONDS)),
     )
     nxt = occurrence + 1
-    kind = draw(st.sampled_from(kinds))
     if kind == "ApiFaults":
         calls = tuple(
             _api_call(draw, nxt + i, "rate_limit") for i in range(draw(st.integers(1, 3)))
