@@ -12,9 +12,9 @@ import pytest
 from harness.cli import main
 from harness.mutate.body import locate
 from harness.mutate.command import split_equivalent
-from harness.mutate.equivalent import DEFAULT_FILE, Equivalence, EquivalenceError, load
+from harness.mutate.equivalent import DEFAULT_FILE, GAPS_FILE, Equivalence, EquivalenceError, load
 from harness.mutate.generate import Mutant, generate
-from harness.mutate.kill import Plan, kill
+from harness.mutate.kill import Outcome, Plan, kill
 from harness.mutate.operators import edits, tokens
 from harness.mutate.report import score, table, to_json
 from harness.mutate.source import functions
@@ -299,6 +299,10 @@ def test_the_packaged_equivalences_match_current_mutants(ref_mutants: list[Mutan
     current = {m.id: m.summary for m in ref_mutants}
     for mutant_id, eq in load(DEFAULT_FILE, reference.name).items():
         assert current.get(mutant_id) == eq.summary, mutant_id
+    gaps = load(GAPS_FILE, reference.name, "gap")
+    for mutant_id, note in gaps.items():
+        assert current.get(mutant_id) == note.summary, mutant_id
+    assert not set(gaps) & set(load(DEFAULT_FILE, reference.name))  # a gap is not equivalent
 
 
 def test_equivalent_mutants_are_not_run_unless_their_reason_is_stale(
@@ -316,6 +320,9 @@ def test_equivalent_mutants_are_not_run_unless_their_reason_is_stale(
     assert len(stale) == 1 and b.id in stale[0]
     row = table([a], [outcomes[a.id]])
     assert "| equivalent | no run can tell |" in row
+    survivor = Outcome(c.id, "survived", gap="a second sync would catch it", runs=3)
+    assert "| survived | gap: a second sync would catch it |" in table([c], [survivor])
+    assert "no note in gaps.toml" in table([c], [Outcome(c.id, "survived", runs=3)])
 
 
 def test_cli_lists_mutants_and_rejects_an_unknown_one(capsys: pytest.CaptureFixture[str]) -> None:

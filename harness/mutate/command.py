@@ -52,6 +52,12 @@ def add_parser(
         help="written equivalence reasons (harness/mutate/equivalent.toml)",
     )
     p.add_argument(
+        "--gaps",
+        type=Path,
+        default=equivalent.GAPS_FILE,
+        help="written notes on what would catch each survivor (harness/mutate/gaps.toml)",
+    )
+    p.add_argument(
         "--save",
         type=Path,
         default=Path("reports/mutate-found"),
@@ -107,6 +113,7 @@ def run(args: argparse.Namespace, server_kind: str, say: Callable[[str], None]) 
     try:
         generated = generate(pipeline)
         equivalences = equivalent.load(args.equivalent, pipeline.name)
+        gaps = equivalent.load(args.gaps, pipeline.name, "gap")
         mutants = select(generated.mutants, args.only, args.sample)
     except (SourceError, equivalent.EquivalenceError, ValueError) as exc:
         print(f"threadsync: {exc}", file=sys.stderr)
@@ -148,6 +155,11 @@ def run(args: argparse.Namespace, server_kind: str, say: Callable[[str], None]) 
         print(f"threadsync: {exc}", file=sys.stderr)
         return EXIT_USAGE
     outcomes.update((o.id, o) for o in ran)
+    by_id = {m.id: m for m in mutants}
+    for o in ran:
+        note = gaps.get(o.id)
+        if o.status == "survived" and note is not None and note.summary == by_id[o.id].summary:
+            o.gap = note.reason
     ordered = [outcomes[m.id] for m in mutants]
     say("")
     say(summary(mutants, ordered))

@@ -1,7 +1,8 @@
-"""Reads the written reasons why some mutants are equivalent: harness/mutate/equivalent.toml.
+"""Reads the notes written about mutants: why some are equivalent (harness/mutate/equivalent.toml)
+and what would catch a survivor (harness/mutate/gaps.toml).
 
-The file has one table per pipeline name, keyed by mutant id; each entry repeats the mutant's
-`summary`, so a reason written for other SQL (the function changed, ids shifted) is reported as
+Each file has one table per pipeline name, keyed by mutant id; each entry repeats the mutant's
+`summary`, so a note written for other SQL (the function changed, ids shifted) is reported as
 stale and ignored instead of hiding a live mutant.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_FILE = Path(__file__).with_name("equivalent.toml")
+GAPS_FILE = Path(__file__).with_name("gaps.toml")
 
 
 class EquivalenceError(Exception):
@@ -24,8 +26,9 @@ class Equivalence:
     reason: str
 
 
-def load(path: Path, pipeline: str) -> dict[str, Equivalence]:
-    """The equivalences written for `pipeline` in `path` (none when the file has no such table)."""
+def load(path: Path, pipeline: str, field: str = "reason") -> dict[str, Equivalence]:
+    """The notes written for `pipeline` in `path` (none when the file has no such table); each
+    entry has a `summary` and the note under `field` ("reason", or "gap" in the gaps file)."""
     if not path.is_file():
         raise EquivalenceError(f"{path}: no such equivalence file")
     try:
@@ -35,9 +38,9 @@ def load(path: Path, pipeline: str) -> dict[str, Equivalence]:
     table = data.get(pipeline, {})
     out: dict[str, Equivalence] = {}
     for mutant_id, entry in table.items():
-        if not isinstance(entry, dict) or not {"summary", "reason"} <= entry.keys():
+        if not isinstance(entry, dict) or not {"summary", field} <= entry.keys():
             raise EquivalenceError(
-                f"{path}: [{pipeline}.{mutant_id!r}] needs both `summary` and `reason`"
+                f"{path}: [{pipeline}.{mutant_id!r}] needs both `summary` and `{field}`"
             )
-        out[mutant_id] = Equivalence(str(entry["summary"]), str(entry["reason"]))
+        out[mutant_id] = Equivalence(str(entry["summary"]), str(entry[field]))
     return out

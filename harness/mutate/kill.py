@@ -66,6 +66,7 @@ class Outcome:
     status: str
     kill: Kill | None = None
     reason: str | None = None  # why equivalent, or why stillborn
+    gap: str | None = None  # for a survivor: the written note on what would catch it
     seconds: float = 0.0
     runs: int = 0
     errors: list[str] = field(default_factory=list)  # runs the engine could not finish

@@ -59,8 +59,10 @@ def table(mutants: list[Mutant], outcomes: list[Outcome]) -> str:
             detail = f"{k.check} ({k.by}, {k.seconds:.1f} s{', flaky' if k.flaky else ''})"
         elif outcome.status == "equivalent":
             detail = outcome.reason or ""
+        elif outcome.gap:
+            detail = f"gap: {outcome.gap}"
         else:
-            detail = f"{outcome.runs} runs, {outcome.seconds:.0f} s"
+            detail = f"{outcome.runs} runs, {outcome.seconds:.0f} s; no note in gaps.toml"
         lines.append(
             f"| `{mutant.id}` | {_cell(mutant.summary)} | {outcome.status} | {_cell(detail)} |"
         )
@@ -94,6 +96,7 @@ def to_json(mutants: list[Mutant], outcomes: list[Outcome], meta: dict[str, Any]
             "diff": mutant.diff,
             "status": outcome.status,
             "reason": outcome.reason,
+            "gap": outcome.gap,
             "kill": dataclasses.asdict(outcome.kill) if outcome.kill else None,
             "seconds": round(outcome.seconds, 3),
             "runs": outcome.runs,
