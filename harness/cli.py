@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explore.add_argument("--seed", type=int, default=0, help="search seed (0)")
     explore.add_argument("--profile", choices=("ci", "dev", "deep"), default="dev")
+    explore.add_argument(
+        "--faults",
+        choices=("supabase", "all"),
+        default="supabase",
+        help="fault set: 'supabase' (default) is what pg_net and the Edge runtime can do; 'all' "
+        "also delivers webhooks early, before their transaction commits (a synchronous trigger)",
+    )
     explore.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     explore.add_argument(
         "--workers", type=int, default=0, help="search processes, disjoint seeds (0: the cores)"
@@ -428,6 +435,7 @@ def _explore(args: argparse.Namespace) -> int:
             profile=args.profile,
             workers=args.workers,
             shard=args.shard,
+            faults=args.faults,
             server_kind=_server_kind(args),
             server_args=_server_args(args),
             progress=ticker.say,

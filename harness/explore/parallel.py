@@ -67,7 +67,7 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
-Job = tuple[str, float, int, str, str, dict[str, Any], Event, Any, int]
+Job = tuple[str, float, int, str, str, dict[str, Any], Event, Any, int, str]
 STATUS_EVERY_S = 1.0
 _RUNS = re.compile(r"(\d+) runs")
 _COVERAGE = re.compile(r"coverage (\d+)/(\d+)")
@@ -76,7 +76,7 @@ _COVERAGE = re.compile(r"coverage (\d+)/(\d+)")
 def _one(job: Job) -> ExploreResult:
     from harness.replay import workbench
 
-    impl, budget, seed, profile, kind, server_args, found, lines, index = job
+    impl, budget, seed, profile, kind, server_args, found, lines, index, faults = job
     last = [0.0]
 
     def status(line: str) -> None:
@@ -95,6 +95,7 @@ def _one(job: Job) -> ExploreResult:
             profile=profile,
             should_stop=found.is_set,
             status=status,
+            faults=faults,
         )
     if result.found or result.flaky:
         found.set()
@@ -150,6 +151,7 @@ def explore_parallel(
     server_args: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     status: Callable[[str], None] | None = None,
+    faults: str = "supabase",
 ) -> ExploreResult:
     """`workers` searches (0: one per core) of `impl` with disjoint seeds, merged; `status`
     gets a line summing up every process's latest status, a few times a second."""
@@ -160,7 +162,7 @@ def explore_parallel(
         found = manager.Event()
         lines = manager.dict()
         jobs: list[Job] = [
-            (impl, budget_s, s, profile, server_kind, server_args or {}, found, lines, k)
+            (impl, budget_s, s, profile, server_kind, server_args or {}, found, lines, k, faults)
             for k, s in enumerate(seeds)
         ]
         if progress is not None:
@@ -190,6 +192,7 @@ def explore_command(
     server_args: dict[str, Any],
     progress: Callable[[str], None] | None = None,
     status: Callable[[str], None] | None = None,
+    faults: str = "supabase",
 ) -> ExploreResult:
     """What `threadsync explore` runs: one search in this process, or `workers` (0: the cores)
     in parallel, on this CI job's shard; UsageError for a bad --workers or --shard."""
@@ -210,6 +213,7 @@ def explore_command(
             server_args=server_args,
             progress=progress,
             status=status,
+            faults=faults,
         )
     with workbench(server_kind, **server_args) as bench:
         return explore(
@@ -220,6 +224,7 @@ def explore_command(
             profile=profile,
             progress=progress,
             status=status,
+            faults=faults,
         )
 
 

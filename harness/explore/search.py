@@ -32,7 +32,7 @@ from hypothesis.errors import NoSuchExample
 
 from harness import coverage
 from harness.explore.results import ExploreResult, FlakyFailure, FoundFailure, Size
-from harness.explore.strategies import scenarios
+from harness.explore.strategies import FAULT_SETS, scenarios
 from harness.impl import DEFAULT_IMPL
 from harness.replay import Verdict, Workbench, run_scenario
 from harness.scenario import Expect, Scenario, save
@@ -294,18 +294,22 @@ def explore(
     restart: bool | None = None,
     status: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    faults: str = "supabase",
 ) -> ExploreResult:
     """Search `impl` for a violation for `budget_s` seconds (plus shrinking's own bound, plus
     two confirming replays). The same seed gives the same search, run for run, as long as the
     runs themselves are deterministic and the budget is not what ends it.
 
     `restart` draws RestartServer faults (default: when the server can restart, i.e. embedded).
+    `faults` names the fault set (FAULT_SETS): `supabase` leaves out what pg_net cannot do.
     `progress` gets messages; `status` (if given) gets the status line after every run, to
     show in place (else a status line goes to `progress` every PROGRESS_EVERY_S seconds).
     `should_stop` is asked before each search run; once it says yes the search ends (used to
     stop parallel searches when one of them has found a violation)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown explore profile {profile!r}; expected one of {list(PROFILES)}")
+    if faults not in FAULT_SETS:
+        raise ValueError(f"unknown fault set {faults!r}; expected one of {list(FAULT_SETS)}")
     limits = PROFILES[profile]
     result = ExploreResult(impl=impl, seed=seed, profile=profile, budget_s=budget_s)
     if restart is None:
@@ -316,6 +320,7 @@ def explore(
         max_threads=limits.max_threads,
         max_rules=limits.max_rules,
         max_choices=limits.max_choices,
+        early=FAULT_SETS[faults],
         restart=restart,
     )
     found: Scenario | None = None

@@ -23,7 +23,10 @@ from hypothesis import strategies as st
 
 from harness.engine.faults import (
     ApiFaults,
+    BatchResend,
+    BatchTimeout,
     CallerTimeout,
+    CleanRestart,
     Crash,
     Delay,
     Drop,
@@ -33,8 +36,10 @@ from harness.engine.faults import (
     KillConnection,
     RestartServer,
     Rule,
+    SlowSteps,
     Stall,
 )
+from harness.fakeapi import FETCH_PAGE, FETCH_THREAD
 from harness.impl import DEFAULT_IMPL
 from harness.scenario import Dataset, Scenario, Schedule
 
@@ -42,9 +47,9 @@ PAGE_FUNCTION = "sync-threads-page-worker"
 PROCESSOR_FUNCTION = "sync-threads-processor"
 FUNCTIONS = (PAGE_FUNCTION, PROCESSOR_FUNCTION)
 # Steps of each handler (0 is the claim): the page worker claims, fetches, completes or fails, and
-# commits when an early delivery keeps its transaction open; the processor claims, processes,
-# completes or fails.
-STEPS = {PAGE_FUNCTION: 4, PROCESSOR_FUNCTION: 3}
+# commits when an early delivery keeps its transaction open; the processor claims, reads its
+# thread from the API, completes or fails, and commits likewise.
+STEPS = {PAGE_FUNCTION: 4, PROCESSOR_FUNCTION: 4}
 
 # Small parameter sets, listed simplest first (Hypothesis shrinks towards the first).
 STALL_SECONDS = (5.0, 90.0, 200.0, 700.0)
@@ -63,9 +68,19 @@ RULE_KINDS = (
     "CallerTimeout",
     "KillConnection",
     "ApiFaults",
+    "SlowSteps",
+    "BatchResend",
+    "BatchTimeout",
     "Early",
 )
+# Kinds that need a server the harness can restart (the embedded one).
+RESTART_KINDS = ("RestartServer", "CleanRestart")
 RESTART_KIND = "RestartServer"
+# What faults a search draws: `supabase` (the default) is what production on Supabase can do;
+# pg_net sends a request only after its transaction commits, so `Early` is left out there.
+FAULT_SETS = {"supabase": False, "all": True}  # name -> whether Early is drawn
+SLOW_STEP_SECONDS = (0.0, 120.0, 300.0)  # 0: to the next timer; else past a lease that long
+BATCH_RESEND_DELAYS = (1.0, 30.0)
 # Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
 GROUPS = ("single", "sequence", "neighbours", "overlap")
@@ -133,7 +148,7 @@ class _Shape:
         self.restart = restart
 
     def kinds(self) -> tuple[str, ...]:
-        return RULE_KINDS + ((RESTART_KIND,) if self.restart else ())
+        return RULE_KINDS + (RESTART_KINDS if self.restart else ())
 
 
 def _api_call(draw: st.DrawFn, index: int, kind: str | None = None) -> tuple[int, str, float]:
@@ -167,10 +182,28 @@ def _rule(draw: st.DrawFn, kind: str, function: str, occurrence: int, shape: _Sh
     if kind == "Early":
         return Early(**m)
     if kind == "ApiFaults":
-        # The threads API is called once per page attempt, in page order.
+        # The page worker calls fetch_page once per page attempt, in page order; the processor
+        # calls fetch_thread once per entry attempt.
+        if function == PROCESSOR_FUNCTION:
+            call = _api_call(draw, min(occurrence, shape.threads + 1))
+            return ApiFaults(calls=(call,), function=FETCH_THREAD)
         return ApiFaults(calls=(_api_call(draw, min(occurrence, shape.pages + 1)),))
-    if kind == RESTART_KIND:
-        return RestartServer(after_delivery=draw(st.integers(0, shape.pages + shape.threads)))
+    if kind == "SlowSteps":
+        return SlowSteps(
+            times=draw(st.integers(1, 3)), seconds=draw(st.sampled_from(SLOW_STEP_SECONDS))
+        )
+    if kind == "BatchResend":
+        return BatchResend(
+            batch=draw(st.integers(0, 3)), delay=draw(st.sampled_from(BATCH_RESEND_DELAYS))
+        )
+    if kind == "BatchTimeout":
+        return BatchTimeout(batch=draw(st.integers(0, 3)), after_steps=draw(st.integers(0, 3)))
+    if kind in RESTART_KINDS:
+        restart = CleanRestart if kind == "CleanRestart" else RestartServer
+        if kind == RESTART_KIND and draw(st.booleans()):
+            # As soon as requests wait in pg_net's queue: a crash then loses them.
+            return RestartServer(queued=draw(st.integers(1, 4)))
+        return restart(after_delivery=draw(st.integers(0, shape.pages + shape.threads)))
     raise ValueError(f"unknown fault kind {kind!r}")
 
 
@@ -238,7 +271,8 @@ def _neighbours(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple
         calls = tuple(
             _api_call(draw, nxt + i, "rate_limit") for i in range(draw(st.integers(1, 3)))
         )
-        return (stall, ApiFaults(calls=calls))
+        api = FETCH_THREAD if function == PROCESSOR_FUNCTION else FETCH_PAGE
+        return (stall, ApiFaults(calls=calls, function=api))
     return (stall, _rule(draw, kind, function, nxt, shape))
 
 
@@ -408,6 +442,7 @@ def scenarios(
 
 
 __all__ = [
+    "FAULT_SETS",
     "FUNCTIONS",
     "GROUPS",
     "PAGE_FUNCTION",
