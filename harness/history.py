@@ -304,6 +304,24 @@ def fault_text(event: Event) -> str:
             f"early delivery FIRED: {d.get('function')} request {d.get('request')} was delivered "
             "while this transaction, which queued it, was still open"
         )
+    if kind == "clock_skip":
+        live = ", ".join(str(a) for a in d.get("live") or ()) or "no handler"
+        return (
+            f"clock_skip FIRED: the clock jumped from t={float(d.get('from') or 0):g}s to "
+            f"t={float(d.get('to') or 0):g}s under {live} mid-step"
+        )
+    if kind == "restart_server":
+        how = "immediate (crash) restart" if d.get("immediate") else "clean restart"
+        return (
+            f"restart_server FIRED: {how} of the database server; "
+            f"{d.get('queued_requests', 0)} webhook requests were queued in pg_net"
+        )
+    if kind in ("batch_timeout", "batch_resend"):
+        what = "timed out (its caller gave up)" if kind == "batch_timeout" else "was sent again"
+        return (
+            f"{kind} FIRED: in pg_net batch {d.get('batch')}, {d.get('function')} "
+            f"#{d.get('record_id')} (request {d.get('request')}) {what}"
+        )
     rest = {k: short_value(v) for k, v in d.items() if k not in WALL_FIELDS and k != "fault"}
     return f"{kind} FIRED " + " ".join(f"{k}={v}" for k, v in sorted(rest.items()))
 

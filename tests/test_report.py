@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from reportcases import MUTANTS, lock_wait, replay
 
+from harness.checks import Violation
 from harness.cli import main
 from harness.explore import ExploreResult, FoundFailure, Size
 from harness.history import Event, History
@@ -26,7 +27,7 @@ from harness.report import (
     write_history,
 )
 from harness.report.lanes import MOST_LANES, lanes
-from harness.report.story import story
+from harness.report.story import sentence, story
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -133,7 +134,12 @@ def test_a_long_transcript_folds_plain_statements_but_never_a_line_that_matters(
 def test_text_report_of_a_violation_ends_with_the_whole_transcript(no_fencing: Verdict) -> None:
     report = text_report(no_fencing)
     assert report.startswith("scenario no_fencing on harness.mutants.no_fencing:pipeline")
-    assert "thread-exactly-once: 2 threads were processed more than once" in report
+    # Every violated property, with its summary, rows and steps, comes before the transcript.
+    assert [v.check for v in no_fencing.violations] == ["thread-exactly-once", "job-finishes-last"]
+    assert "thread-exactly-once: 1 thread was processed more than once" in report
+    assert "job-finishes-last: 1 jobs finished before their work did" in report
+    head, _, _ = report.partition("transcript (virtual seconds, actor, step):")
+    assert all(v.render() in head for v in no_fencing.violations)
     assert report.endswith(no_fencing.result.history.transcript())
 
 
@@ -153,15 +159,58 @@ def test_the_story_of_no_fencing_cites_the_stall_and_both_completions(
     no_fencing: Verdict,
 ) -> None:
     history = no_fencing.result.history
-    (violation,) = no_fencing.violations
-    steps = story(history, violation, {a: lane for lane in lanes(history) for a in lane.actors})
-    assert 3 <= len(steps) <= 6
+    owner = {a: lane for lane in lanes(history) for a in lane.actors}
     by_seq = {e.seq: e for e in history.events}
-    cited = [(by_seq[s.seq].actor, by_seq[s.seq].kind, s.sentence) for s in steps]
-    assert any(kind == "fault" and "stall" in text for _, kind, text in cited), cited
-    completions = [a for a, _, text in cited if "complete_thread(entry_id=1" in text]
-    assert sorted(completions) == ["p1", "p9"], cited
-    assert [s.seq for s in steps] == sorted(s.seq for s in steps)
+    # The same race broke both properties: entry 1 completed twice, the second time after its
+    # job had finished. Each story tells the stall and both completions, oldest first.
+    for check in ("thread-exactly-once", "job-finishes-last"):
+        (violation,) = [v for v in no_fencing.violations if v.check == check]
+        steps = story(history, violation, owner)
+        assert 3 <= len(steps) <= 6
+        cited = [(by_seq[s.seq].actor, by_seq[s.seq].kind, s.sentence) for s in steps]
+        assert any(kind == "fault" and "stall" in text for _, kind, text in cited), cited
+        completions = [a for a, _, text in cited if "complete_thread(entry_id=1" in text]
+        assert sorted(completions) == ["p1", "p9"], cited
+        assert not any(kind == "api" for _, kind, _ in cited), cited  # fetch_thread: no cause
+        assert [s.seq for s in steps] == sorted(s.seq for s in steps)
+        late = by_seq[steps[-1].seq]
+        assert (late.actor, late.time) == ("p1", 600.0), cited  # the late, unfenced completion
+
+
+def test_a_clock_skip_under_a_worker_is_part_of_its_story() -> None:
+    def ev(seq: int, time: float, actor: str, role: str, kind: str, **detail: object) -> Event:
+        return Event(seq, time, actor, role, kind, detail)
+
+    claim = {"claimed": True, "reason": "claimed", "entry_id": 3, "claim_token": "x"}
+    events = [
+        ev(0, 0.0, "p3", "processor", "invoke", function="sync-threads-processor", record_id=3),
+        ev(1, 0.0, "p3", "processor", "statement", outcome="ok", params={"entry_id": 3},
+           sql="SELECT * FROM public.claim_thread(%(entry_id)s)", rows=[claim]),
+        ev(2, 0.0, "engine", "engine", "fault", fault="clock_skip", live=["p3"], to=120.0,
+           **{"from": 0.0}),
+        ev(3, 120.0, "p3", "processor", "api", call="fetch_thread('thr_00002')",
+           outcome="error", error="rate limited (injected fault)"),
+        ev(4, 120.0, "p3", "processor", "reply", outcome="ok", status=200, body={}),
+    ]  # fmt: skip
+    history = History.of(events)
+    violation = Violation("thread-exactly-once", "1 thread", ("entry 3 was completed twice",))
+    owner = {a: lane for lane in lanes(history) for a in lane.actors}
+    told = {s.seq: s.sentence for s in story(history, violation, owner)}
+    assert told[2].startswith("t=0s: the clock jumped from t=0s to t=120s under processor #3")
+    transcript = history.transcript()
+    assert "clock_skip FIRED: the clock jumped from t=0s to t=120s under p3 mid-step" in transcript
+    api = sentence(events[3], owner)
+    assert api.endswith("called fetch_thread('thr_00002') → failed: rate limited (injected fault).")
+
+
+def test_a_refused_delivery_is_told_as_refused() -> None:
+    for outcome, words in (("unauthorized", "401"), ("connection_error", "connection error")):
+        hook = {"function": "sync-threads-processor", "record_id": 2, "outcome": outcome}
+        event = Event(0, 0.0, "engine", "engine", "delivery", hook)
+        said = sentence(event, {})
+        assert said.startswith("t=0s: the webhook sync-threads-processor #2 ") and words in said
+        page = html_timeline(History.of([event]), "t")
+        assert 'class="ev k-delivery bad"' in page
 
 
 def test_the_page_is_self_contained(no_fencing: Verdict, bench: Workbench) -> None:
@@ -175,9 +224,15 @@ def test_the_page_is_self_contained(no_fencing: Verdict, bench: Workbench) -> No
 def test_write_history_writes_json_and_the_report(no_fencing: Verdict, tmp_path: Path) -> None:
     hist, page = write_history(no_fencing, tmp_path)
     data = json.loads(hist.read_text())
-    assert data["verdict"] == "fail: thread-exactly-once"
+    assert data["verdict"] == "fail: thread-exactly-once, job-finishes-last"
+    assert [v["check"] for v in data["violations"]] == ["thread-exactly-once", "job-finishes-last"]
     html = page.read_text(encoding="utf-8")
     assert page.name == "no_fencing.timeline.html" and "How it happened" in html
+    # Both broken properties are named; the second, told by the same steps, points back at them
+    # under the numbers they already have instead of numbering them again.
+    assert "<b>thread-exactly-once</b> broke" in html and "<b>job-finishes-last</b> broke" in html
+    assert html.count("<li value=") == 6 and "the same steps as above (" in html
+    assert set(re.findall(r'<li value="(\d+)">', html)) == {str(n) for n in range(1, 7)}
 
 
 def test_replay_with_history_writes_the_report(tmp_path: Path) -> None:
@@ -228,6 +283,8 @@ def test_the_exploration_page_shows_coverage_and_links_findings(
     assert 'data-situation="fence-refused"><td><code>' in page
     assert re.search(r'class="never" data-situation="fence-refused"', page)
     assert ">12</td>" in page and "never reached" in page
+    # The shrunk run broke more than the property it was shrunk for: the page says so.
+    assert "thread-exactly-once<br><small>also broke: job-finishes-last</small>" in page
 
 
 def test_the_exploration_page_says_when_nothing_was_found() -> None:

@@ -61,12 +61,18 @@ def test_the_verdict_sentences_are_visible_above_the_fold(
 ) -> None:
     open_file(driver, pages[name])
     height = driver.execute_script("return window.innerHeight")
-    (violation,) = verdicts[name].violations
-    says = driver.find_element("css selector", ".violation .says")
-    assert says.text.startswith(f"{violation.check} broke: {violation.summary}")
-    steps = driver.find_elements("css selector", "ol.story li")
+    violations = verdicts[name].violations
+    assert len(violations) == 2  # the race broke its property and job-finishes-last
+    says = driver.find_elements("css selector", ".violation .says")
+    assert len(says) == len(violations)
+    for sentence, violation in zip(says, violations, strict=True):
+        assert sentence.text.startswith(f"{violation.check} broke: {violation.summary}")
+    # The first violation's story is told in full; the second broke by the same steps.
+    steps = driver.find_elements("css selector", ".violation:first-of-type ol.story li")
     assert 3 <= len(steps) <= 6
-    for item in [says, *steps]:
+    same = driver.find_element("css selector", ".violation:nth-of-type(2) .same")
+    assert same.text.startswith("How it happened: the same steps as above (1, 2, 3")
+    for item in [*says, *steps, same]:
         box = _rect(driver, item)
         assert item.is_displayed() and item.text.strip()
         assert box["top"] >= 0 and box["bottom"] <= height, f"{item.text!r} is below the fold"
@@ -119,10 +125,22 @@ def test_the_cited_steps_are_highlighted_and_linked(
     driver: Any, pages: dict[str, Path], name: str
 ) -> None:
     open_file(driver, pages[name])
-    links = driver.find_elements("css selector", "ol.story li a")
-    targets = [link.get_attribute("href").rsplit("#", 1)[1] for link in links]
-    for n, target in enumerate(targets, 1):
-        driver.find_element("css selector", f'ol.story a[href="#{target}"]').click()
+    driver.execute_script(
+        "document.querySelectorAll('.violation details').forEach(d => d.open = true)"
+    )
+    # Every link of every story, and the number it is shown under: its list item's, or its own
+    # text where a later violation points back at steps already told.
+    links = driver.find_elements("css selector", ".violation a[data-seq]")
+    numbers = driver.execute_script(
+        "return arguments[0].map(a => a.closest('li') ? a.closest('li').value : +a.textContent)",
+        links,
+    )
+    assert len(links) > 6  # the first story's steps, and the second violation's links to them
+    targets = sorted({link.get_attribute("href").rsplit("#", 1)[1] for link in links})
+    for link, n in zip(links, numbers, strict=True):
+        target = link.get_attribute("href").rsplit("#", 1)[1]
+        driver.execute_script("window.scrollTo(0, 0)")
+        link.click()
         row = driver.find_element("id", target)
         assert "cited" in row.get_attribute("class").split()
         what = row.find_element("css selector", "td.what")
@@ -134,7 +152,6 @@ def test_the_cited_steps_are_highlighted_and_linked(
         box = _rect(driver, row)
         height = driver.execute_script("return window.innerHeight")
         assert 0 <= box["top"] < height, f"the link to {target} did not bring it into view"
-        driver.execute_script("window.scrollTo(0, 0)")
     highlighted = driver.find_elements("css selector", "tr.cited")
     assert len(highlighted) == len(targets)
 
@@ -193,5 +210,7 @@ def test_the_exploration_page_shows_coverage_and_opens_each_finding(
     reached = driver.find_element("css selector", 'tr[data-situation="lease-expired-mid-work"]')
     assert reached.text.endswith("4")
     driver.find_element("link text", "timeline").click()
-    assert driver.title == "found-0: fail: thread-exactly-once"
-    assert driver.find_element("css selector", ".violation .says").is_displayed()
+    assert driver.title == "found-0: fail: thread-exactly-once, job-finishes-last"
+    says = driver.find_elements("css selector", ".violation .says")
+    assert [s.text.split(" broke:")[0] for s in says] == [v.check for v in verdict.violations]
+    assert all(s.is_displayed() for s in says)

@@ -79,8 +79,11 @@ def html_explore(result: ExploreResult | Any, reports: Sequence[str] = ()) -> st
                 else "not written"
             )
             size = f.size
+            # The shrunk run may break more than the property it was shrunk for.
+            others = [v.check for v in f.verdict.violations if v.check != f.check]
+            also = f"<br><small>also broke: {escape(', '.join(others))}</small>" if others else ""
             parts.append(
-                f'<tr><td class="bad">{escape(f.check)}</td>'
+                f'<tr><td class="bad">{escape(f.check)}{also}</td>'
                 f"<td><code>{escape(f.scenario.name)}</code></td>"
                 f"<td>{size.actors} actors, {size.steps} steps, {size.faults} fault rules, "
                 f"{size.threads} threads</td>"

@@ -190,6 +190,16 @@ def story(history: History, violation: Violation, lanes: Mapping[str, Lane]) -> 
             ]
             if before:
                 keep(before[-1], 1)  # what the stalled actor had seen or done when it froze
+    for f in history.by_kind("fault"):
+        # Engine-wide faults that struck involved actors: a clock skip under their steps (their
+        # leases may run out mid-handler) or a server restart while they ran.
+        kind = f.detail.get("fault")
+        skipped = kind == "clock_skip" and involved & set(f.detail.get("live") or ())
+        restarted = kind == "restart_server" and any(
+            _alive_at(history, actor, f.seq) for actor in involved
+        )
+        if skipped or restarted:
+            keep(f, 0)
     redelivered = {e.time for e in named if e.kind == "delivery"}
     for e in history.by_role("sweeper"):
         if e.kind == "statement" and e.time in redelivered and _sweep_counts(e):
@@ -213,6 +223,14 @@ def story(history: History, violation: Violation, lanes: Mapping[str, Lane]) -> 
     ]
 
 
+def _alive_at(history: History, actor: str, seq: int) -> bool:
+    """Whether `actor` had started and not yet replied or crashed at event `seq`."""
+    mine = history.by_actor(actor)
+    started = any(e.kind == "invoke" and e.seq < seq for e in mine)
+    ended = any(e.kind in ("reply", "crash") and e.seq < seq for e in mine)
+    return started and not ended
+
+
 def _epoch(history: History) -> datetime | None:
     """The wall-clock instant of virtual time 0, from the engine's clock events."""
     for e in history.by_kind("clock"):
@@ -234,9 +252,15 @@ def lease_note(history: History, e: Event) -> str:
     except ValueError:
         return ""
     later = [x for x in history.by_actor(e.actor) if x.seq > e.seq and x.kind != "fault"]
-    if not later or later[0].time <= until:
+    past = [x for x in later if x.time > until]
+    if not past:
         return ""
-    return f" Its lease ran out at t={until:g}s; it acted again only at t={later[0].time:g}s."
+    if past[0] is later[0]:
+        return f" Its lease ran out at t={until:g}s; it acted again only at t={past[0].time:g}s."
+    return (
+        f" Its lease ran out at t={until:g}s while it still worked; its next step came only at "
+        f"t={past[0].time:g}s."
+    )
 
 
 def who(e: Event, lanes: Mapping[str, Lane]) -> str:
@@ -291,10 +315,67 @@ def outcome_words(detail: Mapping[str, Any]) -> str:
     return " ".join(told[:6])
 
 
+# What a delivery's outcome means, for the ones that never reached a handler.
+DELIVERY_WORDS = {
+    "dropped": "was dropped: it never reached its function",
+    "unauthorized": "was refused with 401: its request carried no valid service key",
+    "connection_error": "never arrived: connection error (its URL's host did not resolve)",
+    "not_found": "was answered 404: no such function",
+}
+
+
+def _names(actors: Sequence[str], lanes: Mapping[str, Lane]) -> str:
+    shown = [who_named(a, lanes) for a in actors[:4]]
+    more = f" and {len(actors) - 4} more" if len(actors) > 4 else ""
+    return ", ".join(shown) + more
+
+
+def who_named(actor: str, lanes: Mapping[str, Lane]) -> str:
+    lane = lanes.get(actor)
+    if lane is None or lane.name(actor) == actor:
+        return actor
+    return f"{lane.name(actor)} ({actor})"
+
+
+def _engine_fault(e: Event, lanes: Mapping[str, Lane]) -> str | None:
+    """Faults of the whole run (the clock, the server, pg_net's batches) in words."""
+    d = e.detail
+    at = f"t={e.time:g}s"
+    kind = d.get("fault")
+    if kind == "clock_skip":
+        live = [str(a) for a in d.get("live") or ()]
+        under = f" under {_names(live, lanes)}, mid-handler" if live else ""
+        return (
+            f"{at}: the clock jumped from t={float(d.get('from') or e.time):g}s to "
+            f"t={float(d.get('to') or e.time):g}s{under} (a slow step: leases may run out)."
+        )
+    if kind == "restart_server":
+        how = "crashed and restarted" if d.get("immediate") else "restarted cleanly"
+        lost = int(d.get("queued_requests") or 0)
+        return (
+            f"{at}: the database server {how}"
+            + (f", losing {lost} queued webhook requests" if lost and d.get("immediate") else "")
+            + "."
+        )
+    if kind in ("batch_timeout", "batch_resend"):
+        hook = f"the webhook {d.get('function')} #{d.get('record_id')}"
+        if kind == "batch_timeout":
+            return f"{at}: pg_net's batch {d.get('batch')} timed out on {hook}: its caller gave up."
+        return f"{at}: pg_net re-sent {hook} (batch {d.get('batch')}): it arrives twice."
+    if kind == "early":
+        return (
+            f"{at}: the webhook {d.get('function')} request {d.get('request')} was delivered "
+            f"early, while {who(e, lanes)}'s transaction that queued it was still open."
+        )
+    return None
+
+
 def sentence(e: Event, lanes: Mapping[str, Lane]) -> str:
     """One event as a sentence a person can follow."""
     d = e.detail
     at = f"t={e.time:g}s"
+    if e.kind == "fault" and _engine_fault(e, lanes):
+        return str(_engine_fault(e, lanes))
     if e.kind == "fault":
         step = int(d.get("at_step") or 0) + 1
         kind = str(d.get("fault"))
@@ -310,10 +391,13 @@ def sentence(e: Event, lanes: Mapping[str, Lane]) -> str:
         return f"{at}: fault {kind} hit {who(e, lanes)}."
     if e.kind == "crash":
         return f"{at}: {who(e, lanes)} crashed."
-    if e.detail.get("outcome") == "error" and e.kind in ("statement", "api"):
-        return f"{at}: {who(e, lanes)} ran {brief_call(e.detail)} → {outcome_words(d)}."
     if e.kind == "api":
-        return f"{at}: {who(e, lanes)} called {short_value(d.get('call'), 60)}."
+        called = f"{at}: {who(e, lanes)} called {short_value(d.get('call'), 60)}"
+        if d.get("outcome") == "error":
+            return f"{called} → failed: {short_value(d.get('error'), 100)}."
+        return called + "."
+    if e.detail.get("outcome") == "error" and e.kind == "statement":
+        return f"{at}: {who(e, lanes)} ran {brief_call(e.detail)} → {outcome_words(d)}."
     if e.kind == "statement" and e.role == "sweeper":
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in _sweep_counts(e).items())
         return f"{at}: {who(e, lanes)} swept: {counts or 'nothing to do'}."
@@ -323,9 +407,9 @@ def sentence(e: Event, lanes: Mapping[str, Lane]) -> str:
         by = ", ".join(d.get("blocked_by") or []) or "another transaction"
         return f"{at}: {who(e, lanes)} waited for a lock held by {by}: {statement_text(d)}."
     if e.kind == "delivery":
-        return (
-            f"{at}: the webhook {d.get('function')} #{d.get('record_id')} was {d.get('outcome')}."
-        )
+        outcome = str(d.get("outcome"))
+        did = DELIVERY_WORDS.get(outcome, f"was {outcome}")
+        return f"{at}: the webhook {d.get('function')} #{d.get('record_id')} {did}."
     if e.kind == "reply":
         body = d.get("body")
         said = body.get("outcome") if isinstance(body, Mapping) else d.get("error")

@@ -21,7 +21,7 @@ from harness.history import (
     statement_text,
 )
 from harness.report.lanes import Lane, lane_of, lanes, short_function
-from harness.report.story import Step, named_events, story
+from harness.report.story import DELIVERY_WORDS, Step, named_events, story
 
 MARK = {
     "invoke": "▶",
@@ -154,7 +154,7 @@ def _background(e: Event, involved: set[str], keep: set[int]) -> bool:
         (e.actor not in involved or e.actor == "engine")  # the webhook lane serves everyone
         and e.seq not in keep
         and e.kind not in ("fault", "crash", "blocked", "released")
-        and e.detail.get("outcome") not in ("error", "fail", "dropped")
+        and e.detail.get("outcome") not in ("error", "fail", *DELIVERY_WORDS)
     )
 
 
@@ -206,6 +206,7 @@ h1{font-size:17px;margin:0 0 2px}
 .says{margin:0;font-size:15px}
 .says b{color:#b71c1c}
 .rowsbroke{margin:2px 0 0;color:#333}
+.rowsbroke.same a{color:#0b4fa3;font-weight:600}
 .violation details summary{font-size:13px}
 ol.story{margin:4px 0 0;padding-left:22px;font-size:14px}
 ol.story li{margin:1px 0}
@@ -270,8 +271,12 @@ def html_timeline(
     all_lanes = lanes(history, keep={e.actor for e in named})
     owner = lane_of(all_lanes)
     stories = [(v, story(history, v, owner)) for v in violations]
-    numbered = [step for _, steps in stories for step in steps]
-    cited = {step.seq: n for n, step in reversed(list(enumerate(numbered, 1)))}
+    # Each cited step has one number: a step a later violation's story shares with an earlier
+    # one keeps the number it was first given, so a row's badge matches every link to it.
+    cited: dict[int, int] = {}
+    for _, steps in stories:
+        for step in steps:
+            cited.setdefault(step.seq, len(cited) + 1)
     related = {e.seq for e in named}
     page = _Page(
         lanes=all_lanes,
@@ -302,7 +307,7 @@ def html_timeline(
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)}</title><style>{STYLE}{_lane_css(all_lanes)}</style></head><body>"
-        + _verdict_html(title, description, stories, history)
+        + _verdict_html(title, description, stories, history, cited)
         + _legend(all_lanes)
         + f'<table class="tl">{cols}<thead><tr><th class="t">t (s)</th>{head}'
         '<th class="what">what happened (click ▸ for a full statement or reply)</th></tr>'
@@ -319,6 +324,7 @@ def _verdict_html(
     description: str,
     stories: Sequence[tuple[Violation, Sequence[Step]]],
     history: History,
+    cited: Mapping[int, int],
 ) -> str:
     parts = [f'<header class="verdict{"" if stories else " pass"}" id="verdict">']
     parts.append(f"<h1>{escape(title)}</h1>")
@@ -331,7 +337,7 @@ def _verdict_html(
             + (f", through {len(fired)} injected fault(s)" if fired else "")
             + ".</p>"
         )
-    number = 0
+    told: set[int] = set()
     for n, (violation, steps) in enumerate(stories):
         parts.append(f'<section class="violation" data-check="{escape(violation.check)}">')
         parts.append(
@@ -343,13 +349,23 @@ def _verdict_html(
                 '<p class="rowsbroke">Rows: ' + escape("; ".join(violation.rows)) + ".</p>"
             )
         items = "".join(
-            f'<li><a href="#ev-{s.seq}" data-seq="{s.seq}">{escape(s.sentence)}</a></li>'
+            f'<li value="{cited[s.seq]}"><a href="#ev-{s.seq}" data-seq="{s.seq}">'
+            f"{escape(s.sentence)}</a></li>"
             for s in steps
         )
-        listed = f'<ol class="story" start="{number + 1}">{items}</ol>'
-        number += len(steps)
+        listed = f'<ol class="story">{items}</ol>'
+        again = bool(steps) and all(s.seq in told for s in steps)
+        told.update(s.seq for s in steps)
         if not steps:
             parts.append('<p class="rowsbroke">No step of the run names these rows.</p>')
+        elif again:
+            # The same race broke this property too: point at the steps already told.
+            links = ", ".join(
+                f'<a href="#ev-{s.seq}" data-seq="{s.seq}">{cited[s.seq]}</a>' for s in steps
+            )
+            parts.append(
+                f'<p class="rowsbroke same">How it happened: the same steps as above ({links}).</p>'
+            )
         elif n == 0:
             parts.append(f'<p class="rowsbroke">How it happened:</p>{listed}')
         else:
@@ -453,7 +469,7 @@ def _row_html(n: int, row: _Row, page: _Page) -> str:
     if e.kind == "blocked":
         css.append("blocked")
     if e.detail.get("outcome") in ("error", "fail") or (
-        e.kind == "delivery" and e.detail.get("outcome") == "dropped"
+        e.kind == "delivery" and e.detail.get("outcome") in DELIVERY_WORDS
     ):
         css.append("bad")
     badge = f'<a class="badge" href="#verdict">{cited[e.seq]}</a>' if e.seq in cited else ""
