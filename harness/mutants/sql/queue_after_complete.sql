@@ -92,3 +92,8 @@ BEGIN
     RETURN QUERY SELECT n;
 END
 $$;
+
+-- Like every function of the reference, kept from anon and authenticated: the mutant differs
+-- from the reference only in its bug (no-public-access would otherwise catch this first).
+REVOKE EXECUTE ON FUNCTION public.queue_page_entries(bigint) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION public.queue_page_entries(bigint) TO service_role;

@@ -105,3 +105,8 @@ BEGIN
     RETURN QUERY SELECT true, 'completed'::text, n_threads, 0, next_id;
 END
 $$;
+
+-- Like every function of the reference, kept from anon and authenticated: the mutant differs
+-- from the reference only in its bug (no-public-access would otherwise catch this first).
+REVOKE EXECUTE ON FUNCTION public.stage_page(bigint, uuid, jsonb) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION public.stage_page(bigint, uuid, jsonb) TO service_role;
