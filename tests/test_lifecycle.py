@@ -27,6 +27,7 @@ from psycopg import sql
 from harness.cli import main
 from harness.postgres import Server, clusters, ownership, reaping, start_server, unique_db_name
 from harness.postgres.names import owner_application_name, owner_token, token_of
+from harness.supabase import OWNER, ROLES_SQL
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "harness.cli"]
@@ -302,10 +303,13 @@ def test_a_dsn_start_drops_dead_owners_databases_only(server: Server) -> None:
 
 
 @pytest.fixture
-def role(server: Server) -> Iterator[Callable[[bool], str]]:
+def role(server: Server) -> Iterator[Callable[..., str]]:
     made: list[str] = []
 
-    def make(createdb: bool) -> str:
+    def make(createdb: bool, supabase: bool = False) -> str:
+        """A password-protected role; with `supabase`, what a DSN role on a Supabase project has:
+        Supabase's roles exist (made by a superuser: service_role has BYPASSRLS) and it is a
+        member of those the harness switches to."""
         name = f"ts_role_{len(made)}_{os.getpid()}"
         with psycopg.connect(server.dsn("postgres"), autocommit=True) as conn:
             conn.execute(
@@ -313,7 +317,14 @@ def role(server: Server) -> Iterator[Callable[[bool], str]]:
                     sql.Identifier(name), sql.SQL("CREATEDB" if createdb else "NOCREATEDB")
                 )
             )
-        made.append(name)
+            made.append(name)
+            if supabase:
+                conn.execute(ROLES_SQL.read_text(encoding="utf-8").encode())
+                conn.execute(
+                    sql.SQL("GRANT anon, authenticated, service_role, {} TO {}").format(
+                        sql.Identifier(OWNER), sql.Identifier(name)
+                    )
+                )
         return (
             f"host={server.host} port={server.port} user={name} password=secretpw dbname=postgres"
         )
@@ -346,9 +357,9 @@ def test_a_role_without_createdb_is_one_line_exit_2(role: Callable[[bool], str])
 
 
 def test_the_dsn_password_appears_in_no_output(
-    role: Callable[[bool], str], capsys: pytest.CaptureFixture[str]
+    role: Callable[..., str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dsn = role(True)
+    dsn = role(True, True)
     with start_server("dsn", dsn=dsn) as existing:
         shown = [repr(existing), str(existing), existing.dsn("postgres")]
         with psycopg.connect(existing.dsn("postgres")) as conn:
@@ -360,6 +371,20 @@ def test_the_dsn_password_appears_in_no_output(
     out = _cli("run", "--threads", "20", "--page-size", "5", "--faults", "chaos", "--dsn", dsn)
     assert out.returncode == 0, out.stderr
     assert "secretpw" not in out.stdout + out.stderr
+
+
+def test_a_role_without_supabases_roles_is_one_line_exit_2(
+    role: Callable[[bool], str],
+) -> None:
+    """Not a superuser, it may not create Supabase's roles (nor grant itself them): the error
+    names what is missing and what a superuser must run, and does not blame the SQL."""
+    out = _cli("run", "--threads", "20", "--page-size", "5", "--dsn", role(True))
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1
+    assert "GRANT" in out.stderr
+    assert "threadsync_owner" in out.stderr
+    assert "fix that SQL file" not in out.stderr
+    assert "secretpw" not in out.stderr + out.stdout
 
 
 def test_pg_bin_wins_over_threadsync_dsn(tmp_path: Path) -> None:
@@ -376,13 +401,32 @@ def test_pg_bin_wins_over_threadsync_dsn(tmp_path: Path) -> None:
 # A real `threadsync run`, ended by SIGINT, SIGTERM or SIGKILL
 
 
-def _scratch_of(pid: int) -> list[Path]:
+def _scratch_of(*pids: int) -> list[Path]:
     found = []
     for base in reaping.scratch_bases():
         for folder in base.glob("threadsync-*"):
             owner = ownership.read_owner(folder)
-            if owner is not None and owner.pid == pid:
+            if owner is not None and owner.pid in pids:
                 found.append(folder)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child that its new parent has not reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (a parallel explore's search processes and their manager)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # pid (comm) state ppid ...: the command name may hold spaces and parentheses
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
     return found
 
 
@@ -447,24 +491,35 @@ def test_embedded_run_leaves_nothing_whatever_ends_it(sig: signal.Signals) -> No
     assert not ownership.postgres_processes_in(folders[0])
 
 
-@pytest.mark.parametrize("command", ["run-chaos", "replay", "explore"])
+@pytest.mark.parametrize("command", ["run-chaos", "replay", "explore", "explore-parallel"])
 def test_interrupting_the_engine_prints_one_line(command: str, tmp_path: Path) -> None:
-    """Actor threads and monitor connections must not spray tracebacks while unwinding."""
-    args, busy = {
-        "run-chaos": (["run", "--threads", RUN_THREADS, "--faults", "chaos"], "fault rules"),
-        "replay": (["replay", "scenarios"], "[1/"),
-        "explore": (["explore", "--budget", "120", "--save", str(tmp_path)], "explore:"),
+    """Actor threads and monitor connections must not spray tracebacks while unwinding; nor may
+    a parallel explore's search processes, each with a server of its own."""
+    explore = ["explore", "--budget", "120", "--save", str(tmp_path)]
+    args, busy, servers = {
+        "run-chaos": (["run", "--threads", RUN_THREADS, "--faults", "chaos"], "fault rules", 1),
+        "replay": (["replay", "scenarios"], "[1/", 1),
+        "explore": ([*explore, "--workers", "1"], "explore:", 1),
+        "explore-parallel": ([*explore, "--workers", "2"], "explore:", 2),
     }[command]
     proc = _start(args, (busy,))
+    children: list[int] = []
     try:
-        # Wait for the server, then give the engine time to get going with its actors.
-        assert _wait_until(lambda: bool(_scratch_of(proc.pid)), 60)
-        folders = _scratch_of(proc.pid)
+        # Wait for the servers (a search process owns its own), then give the engine time to get
+        # going with its actors.
+        def started() -> bool:
+            children[:] = _children(proc.pid)
+            return len(_scratch_of(proc.pid, *children)) == servers
+
+        assert _wait_until(started, 90)
+        folders = _scratch_of(proc.pid, *children)
         time.sleep(2)
         _end(proc, signal.SIGINT)
     finally:
         _stop(proc)
     assert not [f for f in folders if f.exists()]
+    # Multiprocessing's resource tracker ends when it sees its parent gone: it may take a moment.
+    assert _wait_until(lambda: not [pid for pid in children if _running(pid)], 15)
 
 
 @pytest.fixture(scope="module")

@@ -170,6 +170,42 @@ def test_every_embedded_statement_of_the_reference_is_located() -> None:
         assert body.snippets, fn.qualified
 
 
+def test_a_return_is_located_whatever_its_expression_holds(tmp_path: Path) -> None:
+    """Quoted literals (with `;` in them), several lines, a row variable, a bare RETURN."""
+    path = tmp_path / "001_returns.sql"
+    path.write_text(
+        "CREATE FUNCTION public.url(base text, f text) RETURNS text\n"
+        "LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$\n"
+        "BEGIN\n"
+        "    RETURN pg_catalog.rtrim(base, '/') || '/;' ||\n"
+        "        f;\n"
+        "END\n"
+        "$$;\n"
+        "CREATE FUNCTION public.row_of(r public.t) RETURNS public.t\n"
+        "LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "    RETURN r;\n"
+        "END\n"
+        "$$;\n"
+        "CREATE FUNCTION public.nothing() RETURNS void LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "    RETURN;\n"
+        "END\n"
+        "$$;\n",
+        encoding="utf-8",
+    )
+    found = {}
+    for fn in functions((path,)):
+        body = locate(fn)
+        assert body.problems == [], fn.qualified
+        found[fn.name] = [fn.body[s.start : s.end] for s in body.statements if s.kind == "return"]
+    assert found == {
+        "url": [b"RETURN pg_catalog.rtrim(base, '/') || '/;' ||\n        f;"],
+        "row_of": [b"RETURN r;"],
+        "nothing": [b"RETURN;"],
+    }
+
+
 def test_ids_are_stable_and_survive_an_edit_elsewhere(
     tmp_path: Path, ref_mutants: list[Mutant]
 ) -> None:

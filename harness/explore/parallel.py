@@ -10,6 +10,7 @@ runs and coverage add up, findings are concatenated, the wall time is the longes
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
@@ -22,6 +23,7 @@ from typing import Any
 from harness.coverage import SITUATIONS
 from harness.explore.results import ExploreResult
 from harness.explore.search import explore
+from harness.postgres import lifecycle
 
 WORKER_SEED_STRIDE = 1_000_003  # a prime far beyond any seed a person types
 
@@ -74,9 +76,25 @@ _COVERAGE = re.compile(r"coverage (\d+)/(\d+)")
 
 
 def _one(job: Job) -> ExploreResult:
+    """One search process's search. Interrupted (the parent's Pool.terminate sends SIGTERM), it
+    stops its server and removes its folder, then ends quietly: the parent prints the one line."""
+    try:
+        with lifecycle.worker_signals():
+            return _search(job)
+    except KeyboardInterrupt:
+        raise SystemExit(143) from None
+
+
+def _search(job: Job) -> ExploreResult:
     from harness.replay import workbench
 
     impl, budget, seed, profile, kind, server_args, found, lines, index, faults = job
+    parent = os.getppid()
+
+    def should_stop() -> bool:
+        # Another process confirmed a violation, or the parent died (SIGKILL): nobody waits.
+        return os.getppid() != parent or found.is_set()
+
     last = [0.0]
 
     def status(line: str) -> None:
@@ -93,7 +111,7 @@ def _one(job: Job) -> ExploreResult:
             budget_s=budget,
             seed=seed,
             profile=profile,
-            should_stop=found.is_set,
+            should_stop=should_stop,
             status=status,
             faults=faults,
         )
@@ -158,7 +176,12 @@ def explore_parallel(
     n = workers or default_workers()
     seeds = worker_seeds(seed, n, shard)
     ctx = multiprocessing.get_context("spawn")  # no inherited connections or server handles
-    with ctx.Manager() as manager:
+    # On Ctrl-C or SIGTERM this process alone unwinds: leaving the pool's block terminates the
+    # workers (SIGTERM: each stops its server, see _one) and waits for them, then the manager's.
+    with contextlib.ExitStack() as processes:
+        with lifecycle.sigint_held():  # a Ctrl-C now is raised once both have started
+            manager = processes.enter_context(ctx.Manager())
+            pool = processes.enter_context(ctx.Pool(n))
         found = manager.Event()
         lines = manager.dict()
         jobs: list[Job] = [
@@ -168,13 +191,12 @@ def explore_parallel(
         if progress is not None:
             progress(f"explore: {n} search processes, seeds {', '.join(map(str, seeds))}")
         t0 = time.monotonic()
-        with ctx.Pool(n) as pool:
-            pending = pool.map_async(_one, jobs)
-            while not pending.ready():
-                pending.wait(0.25)
-                if status is not None:
-                    status(_combined(dict(lines), n, time.monotonic() - t0, budget_s))
-            results = pending.get()
+        pending = pool.map_async(_one, jobs)
+        while not pending.ready():
+            pending.wait(0.25)
+            if status is not None:
+                status(_combined(dict(lines), n, time.monotonic() - t0, budget_s))
+        results = pending.get()
     merged = merge(results)
     merged.seed = shard.seed(seed)
     return merged

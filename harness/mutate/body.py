@@ -158,7 +158,16 @@ def _one(out: Body, loc: _Locator, kind: str, stmt: dict[str, Any], lineno: int)
             raise LookupError("cannot find the assignment")
         out.statements.append(Span(m.start(), loc.statement_end(m.end()), "statement"))
     elif kind == "PLpgSQL_stmt_return":
-        m = loc.find(lineno, re.compile(rb"\bRETURN\b(?!\s+QUERY\b|\s+NEXT\b)[^;']*;", re.I))
+        # RETURN <expression>; is matched through its expression, which may hold quoted literals
+        # and semicolons (e.g. `rtrim(url, '/') || '/'`). Without one (RETURN; or RETURN <row
+        # variable>;, which PL/pgSQL keeps as a variable number) a name at most comes before `;`.
+        expr = stmt.get("expr")
+        value = (
+            rb"\s+" + _pattern(_query(expr)).pattern
+            if expr
+            else rb"(?!\s+(?:QUERY|NEXT)\b)(?:\s+[\w.\"]+)?"
+        )
+        m = loc.find(lineno, re.compile(rb"\bRETURN" + value + rb"\s*;", re.S | re.I))
         if m is None:
             raise LookupError("cannot find RETURN")
         out.statements.append(Span(m.start(), m.end(), "return"))

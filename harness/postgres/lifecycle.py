@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -69,3 +69,44 @@ def install_signal_handlers() -> None:
             continue  # whoever ignores the signal (or set it from C) keeps control of it
         _previous[signum] = previous
         signal.signal(signum, _on_signal)
+
+
+@contextlib.contextmanager
+def worker_signals() -> Iterator[None]:
+    """How a worker process of a parallel command (a pool's) takes signals while it works.
+
+    A terminal's Ctrl-C reaches the whole process group, but only the parent answers it: it stops
+    its workers with SIGTERM. So here SIGINT is ignored, and SIGTERM raises Terminated so the work
+    unwinds as in the parent (its servers stop, its folders go). Outside the block the worker has
+    nothing to clean up, and SIGTERM just ends it (no traceback from an idle pool worker).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked while it was started
+    install_signal_handlers()  # the atexit backstop (SIGINT stays ignored)
+    received: list[int] = []
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        _on_signal(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if received:
+            # Even if the work swallowed Terminated on its way out: a pool worker that went back
+            # for another task would never end, and the parent waits for it (a deadlock).
+            raise Terminated("terminated")
+
+
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Ctrl-C held back (not lost) while the body starts worker processes: they inherit the
+    blocked signal, so one that arrives while they start up ends none of them half-way (see
+    worker_signals); this process gets it when the body ends."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

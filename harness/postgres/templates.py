@@ -39,9 +39,7 @@ class TemplateDatabases:
                     conn.commit()
                 except psycopg.Error as exc:
                     conn.rollback()
-                    raise EnvironmentProblem(
-                        f"migration {label} failed: {first_line(str(exc))}; fix that SQL file"
-                    ) from exc
+                    raise EnvironmentProblem(_failure(label, exc)) from exc
 
     def fresh(self, hint: str = "run") -> str:
         """Create a new database cloned from the template and return its name."""
@@ -84,3 +82,15 @@ class TemplateDatabases:
         # whatever could not be dropped is an orphan that the next command removes.
         with contextlib.suppress(Exception):
             self.close()
+
+
+def _failure(label: str, exc: psycopg.Error) -> str:
+    """What to say when a migration fails. A privilege the server's role lacks, reported with what
+    to do (harness/supabase/roles.sql checks Supabase's roles so on a server whose role may not
+    create them), is the server's to fix; anything else is the SQL file's."""
+    hint = exc.diag.message_hint
+    if exc.sqlstate == "42501" and hint:
+        return (
+            f"migration {label} failed: {first_line(exc.diag.message_primary or str(exc))}; {hint}"
+        )
+    return f"migration {label} failed: {first_line(str(exc))}; fix that SQL file"

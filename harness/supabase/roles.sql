@@ -8,7 +8,37 @@
 DO $$
 DECLARE
     spec record;
+    missing text;
+    needed text;
 BEGIN
+    -- Creating them takes a superuser (service_role's BYPASSRLS): elsewhere, as on a Supabase
+    -- project, they must exist already, and the harness's role must be a member of those it
+    -- switches to. Say which are missing and what to run, rather than fail half-way.
+    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        SELECT string_agg(r.name, ', ' ORDER BY r.n) INTO missing
+          FROM unnest(ARRAY['anon', 'authenticated', 'service_role', 'authenticator',
+                            'threadsync_owner']) WITH ORDINALITY AS r (name, n)
+         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r.name);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = format('Supabase''s roles %s do not exist and role %I, not a superuser, '
+                                 'may not create them (service_role has BYPASSRLS)',
+                                 missing, current_user),
+                HINT = format('create them as a superuser: psql -f harness/supabase/roles.sql, '
+                              'then GRANT anon, authenticated, service_role, threadsync_owner '
+                              'TO %I', current_user);
+        END IF;
+        SELECT string_agg(r.name, ', ' ORDER BY r.n) INTO needed
+          FROM unnest(ARRAY['anon', 'authenticated', 'service_role', 'threadsync_owner'])
+               WITH ORDINALITY AS r (name, n)
+         WHERE NOT pg_catalog.pg_has_role(current_user, r.name, 'MEMBER');
+        IF needed IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = format('role %I is not a member of %s, which the harness switches to',
+                                 current_user, needed),
+                HINT = format('as a superuser: GRANT %s TO %I', needed, current_user);
+        END IF;
+    END IF;
     FOR spec IN
         SELECT * FROM (VALUES
             ('anon', 'NOLOGIN NOINHERIT'),
