@@ -38,7 +38,8 @@ HERE = Path(__file__).parent
 FILL = {k: v.encode() for k, v in load_named(HERE / "sql" / "fill.sql").items()}
 PGBENCH_SCRIPT = HERE / "sql" / "pgbench_one_row.sql"
 REPLAYED = HERE.parent / "scenarios" / "reference" / "crash-page-step-0.json"
-EXPLORED = re.compile(r"explored (\d+) scenarios in ([\d.]+) s")
+# explore's summary line: "explored <impl>: N runs[ over K search processes] in S s (R/s), ..."
+EXPLORED = re.compile(r"explored \S+: (\d+) runs(?: over \d+ search processes)? in ([\d.]+) s")
 
 
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
@@ -129,6 +130,8 @@ def explore_rate(budget: float, seeds: int) -> tuple[float, list[float]]:
             f"{budget:g}",
             "--seed",
             str(seed),
+            "--workers",
+            "1",
             one_core=True,
         )
         match = EXPLORED.search(out.stdout)
