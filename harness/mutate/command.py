@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.impl import DEFAULT_IMPL, load_pipeline
 from harness.mutate import equivalent
-from harness.mutate.generate import Generated, Mutant, generate
-from harness.mutate.kill import Outcome, Plan, WorkerFailed, kill_all
-from harness.mutate.report import progress_line, score, summary, to_json, write_json
-from harness.mutate.source import SourceError
 from harness.scenario import ScenarioError, discover, load
+
+if TYPE_CHECKING:
+    from harness.mutate.generate import Generated, Mutant
+    from harness.mutate.kill import Outcome
+
+# pglast, Hypothesis and the explorer are imported only when `mutate` runs: every other
+# command builds this subcommand's parser too, and must not pay for them.
 
 EXIT_OK, EXIT_LOW_SCORE, EXIT_USAGE = 0, 1, 2
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "threadsync-mutate"
@@ -88,6 +93,8 @@ def split_equivalent(
 ) -> tuple[dict[str, Outcome], list[Mutant], list[str]]:
     """Outcomes of the mutants written down as equivalent, the mutants left to run, and a line
     for each written reason that no longer matches its mutant's change (that mutant is run)."""
+    from harness.mutate.kill import Outcome
+
     outcomes: dict[str, Outcome] = {}
     todo: list[Mutant] = []
     stale: list[str] = []
@@ -106,8 +113,18 @@ def split_equivalent(
 
 
 def run(args: argparse.Namespace, server_kind: str, say: Callable[[str], None]) -> int:
-    if args.budget < 0 or args.workers < 1 or (args.sample is not None and args.sample < 1):
-        print("threadsync: --budget must be >= 0, --workers and --sample >= 1", file=sys.stderr)
+    from harness.mutate.generate import generate
+    from harness.mutate.kill import Plan, WorkerFailed, kill_all
+    from harness.mutate.report import progress_line, score, summary, to_json, write_json
+    from harness.mutate.source import SourceError
+
+    bad_budget = not math.isfinite(args.budget) or args.budget < 0
+    if bad_budget or args.workers < 1 or (args.sample is not None and args.sample < 1):
+        print(
+            "threadsync: --budget must be a finite number >= 0 (0: replay only), "
+            "--workers and --sample >= 1",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     pipeline = load_pipeline(args.impl)
     try:
