@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the run's history here: with --faults the engine's history and timeline, "
         "without it every delivery and sweep in order",
     )
+    _functions_option(run)
     _server_options(run)
 
     replay = sub.add_parser(
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--quiet", action="store_true", help="no report for unexpected verdicts")
     replay.add_argument("--junit", type=Path, help="write a JUnit XML report here")
+    _functions_option(replay)
     _server_options(replay)
 
     explore = sub.add_parser(
@@ -143,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="write explore.html and each finding's history and HTML report here",
     )
+    _functions_option(explore)
     _server_options(explore)
 
     clean = sub.add_parser(
@@ -157,10 +160,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _functions_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--functions",
+        type=Path,
+        metavar="DIR",
+        help="run a Supabase project's own migrations and TypeScript Edge Functions (the folder "
+        "holding migrations/ and functions/, or its parent) under Deno instead of --impl",
+    )
+
+
+def _use_functions(args: argparse.Namespace) -> None:
+    """`--functions DIR` is an impl like any other: `functions:<DIR>`, passed on as one."""
+    folder = getattr(args, "functions", None)
+    if folder is None:
+        return
+    if args.impl not in (None, DEFAULT_IMPL):
+        raise UsageError("--functions and --impl name two pipelines; give one of them")
+    from harness.functions.project import spec_for
+
+    args.impl = spec_for(folder)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     install_signal_handlers()  # SIGTERM unwinds (and cleans up) like Ctrl-C
     try:
+        _use_functions(args)
         if args.command == "clean":
             from harness.clean import clean
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from threadsync.pipeline import Pipeline
 
@@ -14,7 +15,12 @@ class ImplError(Exception):
 
 
 def load_pipeline(spec: str = DEFAULT_IMPL) -> Pipeline:
-    """The Pipeline object `spec` names, checked at load time rather than mid-run."""
+    """The Pipeline object `spec` names, checked at load time rather than mid-run.
+
+    `functions:<folder>` names a Supabase project folder whose TypeScript Edge Functions run
+    under Deno (`--functions`)."""
+    if spec.startswith("functions:"):
+        return _load_project(spec.removeprefix("functions:"))
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ImplError(
@@ -52,6 +58,16 @@ def load_pipeline(spec: str = DEFAULT_IMPL) -> Pipeline:
                 "map every Edge Function name its webhooks call"
             )
     return obj
+
+
+def _load_project(folder: str) -> Pipeline:
+    from harness.functions.host import FunctionsError
+    from harness.functions.project import load_project
+
+    try:
+        return load_project(Path(folder))
+    except FunctionsError as exc:
+        raise ImplError(str(exc)) from None
 
 
 def _one_line(exc: BaseException) -> str:

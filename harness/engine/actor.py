@@ -25,7 +25,7 @@ from harness.engine import pool
 from harness.engine.clock import VirtualClock
 from harness.engine.errors import ActorCrashed
 from harness.engine.faults import ActorRule
-from harness.supabase.postgrest import REQUEST, caller_for
+from harness.supabase.postgrest import JWT_ROLES, REQUEST, caller_for
 from threadsync.pipeline import Context, Params, Reply, Row
 from threadsync.provider import ProviderError, Thread, ThreadPage, ThreadsProvider
 
@@ -279,6 +279,29 @@ class Actor:
         finally:
             cur.close()
 
+    def request_as(self, role: str, claims: str, sql: str, params: Params | None) -> list[Row]:
+        """Like `request`, as the role and claims of a JWT PostgREST accepted (bound values)."""
+        if role not in JWT_ROLES:
+            raise ValueError(f"PostgREST role must be one of {JWT_ROLES}, got {role!r}")
+        conn = self._connection()
+        self._sync_clock(conn)
+        cur = conn.cursor(row_factory=dict_row)
+        try:
+            with conn.pipeline():
+                conn.execute(b"BEGIN")
+                conn.execute(REQUEST["jwt"], {"role": role, "claims": claims})
+                # The statement comes from the PostgREST translator: identifiers checked against
+                # the catalog, every value bound.
+                cur.execute(sql.encode(), params)
+                conn.execute(b"COMMIT")
+            return cur.fetchall() if cur.description else []
+        except BaseException:
+            with suppress(psycopg.Error):
+                conn.execute(b"ROLLBACK")
+            raise
+        finally:
+            cur.close()
+
     def execute_control(self, sql: str) -> list[Row]:
         conn = self._connection()
         conn.execute(sql.encode())
@@ -310,6 +333,19 @@ class InstrumentedDatabase:
 
     def __init__(self, actor: Actor) -> None:
         self._actor = actor
+
+    @property
+    def dsn(self) -> str | None:
+        return self._actor.dsn
+
+    def request_as(self, role: str, claims: str, sql: str, params: Params | None) -> list[Row]:
+        """One PostgREST request as a JWT's role: a step, like `query` outside a transaction."""
+        a = self._actor
+        if role == "service_role" and caller_for(a.role) == "service_role":
+            return self.query(sql, params)  # the same path, early deliveries included
+        return a.step(
+            Step("statement", sql, params), lambda: a.request_as(role, claims, sql, params)
+        )
 
     def query(self, sql: str, params: Params | None = None) -> list[Row]:
         a = self._actor

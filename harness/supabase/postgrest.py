@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from threadsync.pipeline import Params, Row
@@ -31,6 +32,11 @@ CALLERS = {
 }
 
 
+# The roles a JWT may name for PostgREST to switch to (its `db-anon-role` and the two Supabase
+# issues keys for).
+JWT_ROLES = ("anon", "authenticated", "service_role")
+
+
 def caller_for(actor_role: str) -> str | None:
     """The request preamble an actor's statements get; None for an ad-hoc actor (an engine test's
     own statements), which keeps the session's rights and plain autocommit."""
@@ -52,6 +58,26 @@ class PostgrestDatabase:
         self._conn = conn
         self._caller = caller
         self._in_txn = False
+
+    @property
+    def dsn(self) -> str:
+        info = self._conn.info
+        return make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
+
+    def request_as(self, role: str, claims: str, sql: str, params: Params | None) -> list[Row]:
+        """One request as a JWT's role and claims (bound values), in its own transaction."""
+        if role not in JWT_ROLES:
+            raise ValueError(f"PostgREST role must be one of {JWT_ROLES}, got {role!r}")
+        self._conn.execute(b"BEGIN")
+        try:
+            self._conn.execute(REQUEST["jwt"], {"role": role, "claims": claims})
+            rows = self._run(sql, params)
+        except BaseException:
+            with suppress(psycopg.Error):
+                self._conn.execute(b"ROLLBACK")
+            raise
+        self._conn.execute(b"COMMIT")
+        return rows
 
     def query(self, sql: str, params: Params | None = None) -> list[Row]:
         if self._in_txn:
@@ -88,4 +114,4 @@ class PostgrestDatabase:
             return cur.fetchall() if cur.description else []
 
 
-__all__ = ["CALLERS", "REQUEST", "PostgrestDatabase", "begin", "caller_for"]
+__all__ = ["CALLERS", "JWT_ROLES", "REQUEST", "PostgrestDatabase", "begin", "caller_for"]
