@@ -59,6 +59,7 @@ def bench(session: nox.Session) -> None:
     """Benchmarks (prints medians and ratios): server start, clone, full run, cost vs queue size."""
     _install(session)
     session.run("python", "benchmarks/bench_pipeline.py", *session.posargs)
+    session.run("python", "benchmarks/bench_functions.py")
 
 
 @nox.session(python=PYTHON)
