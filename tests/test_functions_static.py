@@ -52,7 +52,7 @@ def deno(
     return subprocess.run(
         [str(deno_binary()), *args],
         cwd=tree,
-        env=deno_env({**deno_env(), **(env or {})}),
+        env={**deno_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
