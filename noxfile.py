@@ -17,6 +17,9 @@ OLDEST = (3, 11)
 VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
 PYTHON = None  # the interpreter running nox
 
+# TypeScript Edge Functions, each folder with the deno.json that the lint session checks it by.
+FUNCTION_TREES = ("supabase/functions", "examples/incident/supabase/functions")
+
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
@@ -47,11 +50,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format check) and mypy --strict."""
+    """ruff (lint and format check), mypy --strict, and Deno's format check, lint and type check
+    on the Edge Functions (Deno comes with the project, from the `deno` wheel)."""
     _install(session)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    for tree in FUNCTION_TREES:
+        for command in (("fmt", "--check"), ("lint",), ("check",)):
+            deno = ("python", "-m", "harness.functions.deno", *command)
+            session.run(*deno, "--config", f"{tree}/deno.json", tree)
 
 
 @nox.session(python=PYTHON)

@@ -1,0 +1,1 @@
+"""TypeScript Edge Functions in the harness."""
