@@ -25,7 +25,7 @@ from harness.engine import pool
 from harness.engine.clock import VirtualClock
 from harness.engine.errors import ActorCrashed
 from harness.engine.faults import ActorRule
-from harness.supabase.postgrest import JWT_ROLES, REQUEST, caller_for
+from harness.supabase.postgrest import REQUEST, RestRequest, caller_for
 from threadsync.pipeline import Context, Params, Reply, Row
 from threadsync.provider import ProviderError, Thread, ThreadPage, ThreadsProvider
 
@@ -279,22 +279,32 @@ class Actor:
         finally:
             cur.close()
 
-    def request_as(self, role: str, claims: str, sql: str, params: Params | None) -> list[Row]:
-        """Like `request`, as the role and claims of a JWT PostgREST accepted (bound values)."""
-        if role not in JWT_ROLES:
-            raise ValueError(f"PostgREST role must be one of {JWT_ROLES}, got {role!r}")
+    def rest_request(self, request: RestRequest) -> list[Row]:
+        """A request as PostgREST runs it: BEGIN, the JWT's role and settings (`preamble`), the
+        statement, then COMMIT if `keep(rows)` else ROLLBACK (PostgREST rolls back whatever it
+        answers with an error). With early deliveries on, a kept transaction that queued
+        requests stays open, and its COMMIT is a step of its own."""
         conn = self._connection()
         self._sync_clock(conn)
         cur = conn.cursor(row_factory=dict_row)
         try:
             with conn.pipeline():
                 conn.execute(b"BEGIN")
-                conn.execute(REQUEST["jwt"], {"role": role, "claims": claims})
-                # The statement comes from the PostgREST translator: identifiers checked against
-                # the catalog, every value bound.
-                cur.execute(sql.encode(), params)
-                conn.execute(b"COMMIT")
-            return cur.fetchall() if cur.description else []
+                conn.execute(request.preamble, request.preamble_params)
+                # From the PostgREST translator: identifiers checked against the catalog, every
+                # value bound.
+                cur.execute(request.sql.encode(), request.params)
+            rows = cur.fetchall() if cur.description else []
+            keep = request.keep(rows)
+            if keep and self.detect_early:
+                cur.execute(REQUEST["leave_role"])
+                cur.execute(EARLY_SQL.encode())
+                self.early_found = cur.fetchall()
+                if self.early_found:
+                    self._implicit_txn = True
+                    return rows
+            conn.execute(b"COMMIT" if keep else b"ROLLBACK")
+            return rows
         except BaseException:
             with suppress(psycopg.Error):
                 conn.execute(b"ROLLBACK")
@@ -338,14 +348,20 @@ class InstrumentedDatabase:
     def dsn(self) -> str | None:
         return self._actor.dsn
 
-    def request_as(self, role: str, claims: str, sql: str, params: Params | None) -> list[Row]:
-        """One PostgREST request as a JWT's role: a step, like `query` outside a transaction."""
+    @property
+    def clock(self) -> VirtualClock:
+        return self._actor.clock
+
+    def rest_request(self, request: RestRequest) -> list[Row]:
+        """One PostgREST request (an Edge Function's RPC or table call): one step."""
         a = self._actor
-        if role == "service_role" and caller_for(a.role) == "service_role":
-            return self.query(sql, params)  # the same path, early deliveries included
-        return a.step(
-            Step("statement", sql, params), lambda: a.request_as(role, claims, sql, params)
+        rows = a.step(
+            Step("statement", request.sql, request.params), lambda: a.rest_request(request)
         )
+        if a._implicit_txn:
+            a._implicit_txn = False
+            a.step(Step("commit", "COMMIT -- implicit"), lambda: a.execute_control("COMMIT"))
+        return rows
 
     def query(self, sql: str, params: Params | None = None) -> list[Row]:
         a = self._actor

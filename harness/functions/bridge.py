@@ -16,14 +16,23 @@ from typing import Any
 
 import psycopg
 
-from harness.functions.gateway import Answer, Finished, Gateway, Incoming, json_answer
+from harness.functions.gateway import (
+    NOW_HEADER,
+    Answer,
+    Finished,
+    Gateway,
+    Incoming,
+    json_answer,
+)
 from harness.functions.host import Host
 from harness.supabase import rest
+from harness.supabase.postgrest import RestRequest
 from threadsync.pipeline import Context, Reply
 from threadsync.provider import ProviderError, Thread, ThreadPage
 
 API_PREFIX = "/threads-api"
 REST_PREFIX = "/rest/v1/"
+PREAMBLE = rest.PREAMBLE.encode()
 
 
 class Catalog:
@@ -51,12 +60,12 @@ def function_handler(
         host.ensure_running()
         delivery = gateway.open()
         try:
-            host.deliver(body, delivery)
+            host.deliver(body, delivery, now_ms(ctx))
             while True:
                 event = delivery.events.get()
                 if isinstance(event, Finished):
                     return _reply(event)
-                event.answer(serve(ctx, event, catalog))
+                event.answer(_stamped(serve(ctx, event, catalog), ctx))
         finally:
             # Also when the actor crashed at a step: the function's open request and any later
             # one are refused, so the instance does nothing more (as a killed one).
@@ -64,6 +73,19 @@ def function_handler(
 
     handle.__name__ = host.name
     return handle
+
+
+def now_ms(ctx: Context) -> int | None:
+    """The run's virtual time in epoch ms, when the database has a virtual clock."""
+    clock = getattr(ctx.db, "clock", None)
+    return None if clock is None else round(clock.at().timestamp() * 1000)
+
+
+def _stamped(answer: Answer, ctx: Context) -> Answer:
+    now = now_ms(ctx)
+    if now is None:
+        return answer
+    return Answer(answer.status, {**answer.headers, NOW_HEADER: str(now)}, answer.body)
 
 
 def serve(ctx: Context, request: Incoming, catalog: Catalog) -> Answer:
@@ -83,7 +105,7 @@ def serve(ctx: Context, request: Incoming, catalog: Catalog) -> Answer:
 
 def _postgrest(ctx: Context, request: Incoming, catalog: Catalog) -> Answer:
     dsn = getattr(ctx.db, "dsn", None)
-    if not isinstance(dsn, str):
+    if not isinstance(dsn, str) or not hasattr(ctx.db, "rest_request"):
         return json_answer(500, {"error": "this database cannot serve PostgREST requests"})
     prepared = rest.prepare(
         request.method,
@@ -96,13 +118,19 @@ def _postgrest(ctx: Context, request: Incoming, catalog: Catalog) -> Answer:
     )
     if not isinstance(prepared, rest.Statement):
         return _answer(prepared)
+    statement = prepared
+    run = RestRequest(
+        preamble=PREAMBLE,
+        preamble_params=statement.preamble_params,
+        sql=statement.sql,
+        params=statement.params,
+        keep=lambda rows: rest.answer(statement, rows).ok,
+    )
     try:
-        rows = ctx.db.request_as(  # type: ignore[attr-defined]
-            prepared.auth.role, prepared.auth.claims_json, prepared.sql, prepared.params
-        )
+        rows = ctx.db.rest_request(run)
     except psycopg.Error as exc:
-        return _answer(rest.answer_error(prepared, exc))
-    return _answer(rest.answer(prepared, rows))
+        return _answer(rest.answer_error(statement, exc))
+    return _answer(rest.answer(statement, rows))
 
 
 def _answer(reply: rest.Answer) -> Answer:

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 DELIVERY_HEADER = "x-threadsync-delivery"
+# The virtual clock's time (epoch ms) on every answer, which the host's `Date` reads.
+NOW_HEADER = "x-threadsync-now"
 # An HTTP body larger than this is refused before anyone reads it.
 MAX_BODY = 16 * 1024 * 1024
 
@@ -208,4 +210,4 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-__all__ = ["Answer", "Delivery", "Finished", "Gateway", "Incoming", "json_answer"]
+__all__ = ["NOW_HEADER", "Answer", "Delivery", "Finished", "Gateway", "Incoming", "json_answer"]

@@ -15,8 +15,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.functions.deno import deno_binary, deno_dir, deno_env
-from harness.functions.gateway import DELIVERY_HEADER, Delivery, Finished
+from harness.functions.deno import DenoMissing, deno_binary, deno_dir, deno_env
+from harness.functions.gateway import DELIVERY_HEADER, NOW_HEADER, Delivery, Finished
 from harness.postgres.launcher import launch
 
 HOST_TS = Path(__file__).with_name("host.ts")
@@ -47,7 +47,11 @@ class Host:
         index = self.folder / "index.ts"
         if not index.is_file():
             raise FunctionsError(f"Edge Function {self.name!r}: {index} not found")
-        cmd = [str(deno_binary()), "run", "--allow-all", "--no-prompt", *_lock_flags(self.folder)]
+        try:
+            binary = deno_binary()
+        except DenoMissing as exc:
+            raise FunctionsError(str(exc)) from None
+        cmd = [str(binary), "run", "--allow-all", "--no-prompt", *_config_flags(self.folder)]
         cmd += [str(HOST_TS), self.name, index.resolve().as_uri()]
         env = {**deno_env(), **self.env}
         fetching = not (deno_dir() / "npm").exists()
@@ -136,7 +140,7 @@ class Host:
                     )
                 self.start()
 
-    def deliver(self, body: str | bytes, delivery: Delivery) -> None:
+    def deliver(self, body: str | bytes, delivery: Delivery, now_ms: int | None = None) -> None:
         """POST the webhook body as pg_net would; the reply arrives on the delivery's events."""
         data = body.encode() if isinstance(body, str) else body
         request = urllib.request.Request(
@@ -149,6 +153,8 @@ class Host:
                 DELIVERY_HEADER: delivery.id,
             },
         )
+        if now_ms is not None:
+            request.add_header(NOW_HEADER, str(now_ms))
 
         def post() -> None:
             try:
@@ -168,12 +174,20 @@ class Host:
             self.proc.wait(5)
 
 
-def _lock_flags(folder: Path) -> list[str]:
-    """Use the project's deno.lock where it keeps one; never write one into the user's tree."""
-    for candidate in (folder / "deno.lock", folder.parent / "deno.lock"):
-        if candidate.is_file():
-            return [f"--lock={candidate}"]
-    return ["--no-lock"]
+def _config_flags(folder: Path) -> list[str]:
+    """The function's own deno.json (or the functions folder's), as the Supabase CLI resolves
+    its imports; its deno.lock where the project keeps one, and never a new one written into the
+    user's tree."""
+    flags: list[str] = []
+    for where in (folder, folder.parent):
+        configs = [where / n for n in ("deno.json", "deno.jsonc") if (where / n).is_file()]
+        if configs:
+            flags.append(f"--config={configs[0]}")
+            break
+    for where in (folder, folder.parent):
+        if (where / "deno.lock").is_file():
+            return [*flags, f"--lock={where / 'deno.lock'}"]
+    return [*flags, "--no-lock"]
 
 
 __all__ = ["FunctionsError", "HOST_TS", "Host"]

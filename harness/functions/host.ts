@@ -3,6 +3,11 @@
 // delivery carries that delivery's id (header `x-threadsync-delivery`), so the harness can make
 // each of the function's requests one step of the actor that delivered the webhook.
 //
+// Time: the harness runs on a virtual clock. Every answer the harness gives (and each delivery)
+// carries that clock's time (header `x-threadsync-now`, epoch ms), and `Date` inside a delivery
+// reads it, so a function that compares with `new Date()` sees the database's time, as in
+// production.
+//
 // Usage: deno run --allow-all host.ts <function name> <module URL>
 // Prints one line `{"ready": <port>}` on stdout once it listens on 127.0.0.1.
 import { AsyncLocalStorage } from "node:async_hooks";
@@ -13,8 +18,33 @@ type Handler = (
 ) => Response | Promise<Response>;
 
 const DELIVERY = "x-threadsync-delivery";
+const NOW = "x-threadsync-now";
 const [name, moduleUrl] = Deno.args;
-const delivery = new AsyncLocalStorage<string>();
+
+type Delivery = { id: string; now: number | undefined };
+const delivery = new AsyncLocalStorage<Delivery>();
+
+function nowOf(headers: Headers): number | undefined {
+  const value = Number(headers.get(NOW) ?? "");
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+const RealDate = Date;
+function virtualNow(): number {
+  return delivery.getStore()?.now ?? RealDate.now();
+}
+// `new Date()` and `Date.now()` read the delivery's virtual time; every other form is Date's own.
+class HarnessDate extends RealDate {
+  // deno-lint-ignore no-explicit-any
+  constructor(...args: any[]) {
+    // deno-lint-ignore no-explicit-any
+    super(...((args.length === 0 ? [virtualNow()] : args) as [any]));
+  }
+  static override now(): number {
+    return virtualNow();
+  }
+}
+globalThis.Date = HarnessDate as DateConstructor;
 const listen = Deno.serve.bind(Deno);
 let handler: Handler | undefined;
 
@@ -40,15 +70,20 @@ function captureServe(...args: unknown[]): unknown {
     [Symbol.asyncDispose]: () => Promise.resolve(),
   };
 }
-Object.defineProperty(Deno, "serve", { value: captureServe, configurable: true });
+Object.defineProperty(Deno, "serve", {
+  value: captureServe,
+  configurable: true,
+});
 
 const fetchOriginal = globalThis.fetch;
-globalThis.fetch = (input: RequestInfo | URL, init?: RequestInit) => {
-  const id = delivery.getStore();
-  if (id === undefined) return fetchOriginal(input, init);
+globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+  const store = delivery.getStore();
+  if (store === undefined) return fetchOriginal(input, init);
   const request = new Request(input, init);
-  request.headers.set(DELIVERY, id);
-  return fetchOriginal(request);
+  request.headers.set(DELIVERY, store.id);
+  const response = await fetchOriginal(request);
+  store.now = nowOf(response.headers) ?? store.now;
+  return response;
 };
 
 // Supabase's runtime global for work after the reply; the harness keeps it running.
@@ -74,7 +109,10 @@ listen(
     onListen: ({ port }) => console.log(JSON.stringify({ ready: port })),
   },
   (request, info) =>
-    delivery.run(request.headers.get(DELIVERY) ?? "", async () => {
+    delivery.run({
+      id: request.headers.get(DELIVERY) ?? "",
+      now: nowOf(request.headers),
+    }, async () => {
       try {
         return await serveHandler(request, info);
       } catch (error) {

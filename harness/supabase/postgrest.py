@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,16 @@ CALLERS = {
 }
 
 
-# The roles a JWT may name for PostgREST to switch to (its `db-anon-role` and the two Supabase
-# issues keys for).
-JWT_ROLES = ("anon", "authenticated", "service_role")
+@dataclass(frozen=True)
+class RestRequest:
+    """A PostgREST request ready to run: the preamble that becomes the JWT's role (bound
+    values), the translated statement, and whether to commit what it returned."""
+
+    preamble: bytes
+    preamble_params: Mapping[str, Any]
+    sql: str
+    params: Mapping[str, Any]
+    keep: Callable[[list[Row]], bool]
 
 
 def caller_for(actor_role: str) -> str | None:
@@ -64,19 +72,17 @@ class PostgrestDatabase:
         info = self._conn.info
         return make_conninfo(info.dsn, password=info.password) if info.password else info.dsn
 
-    def request_as(self, role: str, claims: str, sql: str, params: Params | None) -> list[Row]:
-        """One request as a JWT's role and claims (bound values), in its own transaction."""
-        if role not in JWT_ROLES:
-            raise ValueError(f"PostgREST role must be one of {JWT_ROLES}, got {role!r}")
+    def rest_request(self, request: RestRequest) -> list[Row]:
+        """One PostgREST request in its own transaction, committed only if `request.keep`."""
         self._conn.execute(b"BEGIN")
         try:
-            self._conn.execute(REQUEST["jwt"], {"role": role, "claims": claims})
-            rows = self._run(sql, params)
+            self._conn.execute(request.preamble, request.preamble_params)
+            rows = self._run(request.sql, request.params)
         except BaseException:
             with suppress(psycopg.Error):
                 self._conn.execute(b"ROLLBACK")
             raise
-        self._conn.execute(b"COMMIT")
+        self._conn.execute(b"COMMIT" if request.keep(rows) else b"ROLLBACK")
         return rows
 
     def query(self, sql: str, params: Params | None = None) -> list[Row]:
@@ -114,4 +120,4 @@ class PostgrestDatabase:
             return cur.fetchall() if cur.description else []
 
 
-__all__ = ["CALLERS", "JWT_ROLES", "REQUEST", "PostgrestDatabase", "begin", "caller_for"]
+__all__ = ["CALLERS", "RestRequest", "REQUEST", "PostgrestDatabase", "begin", "caller_for"]

@@ -19,10 +19,3 @@ SELECT set_config('role', 'threadsync_owner', true);
 -- The harness's own look at the queue inside an actor's transaction, with the session's rights.
 RESET ROLE;
 
--- name: jwt
--- A request with any JWT PostgREST accepts: its role (anon, authenticated or service_role, checked
--- before this runs) and its claims, both bound, never spliced.
-SELECT set_config('role', %(role)s, true),
-       set_config('request.jwt.claims', %(claims)s, true),
-       set_config('statement_timeout', '8s', true),
-       set_config('lock_timeout', '8s', true);
