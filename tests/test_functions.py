@@ -171,15 +171,6 @@ def test_free_mode_runs_the_port_concurrently(capsys: pytest.CaptureFixture[str]
     assert "FAIL" not in capsys.readouterr().out
 
 
-def test_the_incident_fails_a_reference_scenario_and_the_port_passes_it(
-    bench: Workbench,
-) -> None:
-    """The incident's functions, judged on a scenario the port passes: a duplicate webhook."""
-    scenario = load(ROOT / "scenarios" / "reference" / "duplicate-page-webhook.json")
-    incident = run_scenario(bench, replace(scenario, expect=Expect("pass")), spec_for(INCIDENT))
-    assert incident.violations, "the incident's pipeline passed a duplicate page webhook"
-
-
 def test_scenarios_saved_for_the_port_replay(tmp_path: Path) -> None:
     scenario: Scenario = replace(load(REFERENCE_SCENARIOS[0]), impl=TS)
     path = tmp_path / "port.json"
