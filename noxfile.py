@@ -60,6 +60,9 @@ def lint(session: nox.Session) -> None:
         for command in (("fmt", "--check"), ("lint",), ("check",)):
             deno = ("python", "-m", "harness.functions.deno", *command)
             session.run(*deno, "--config", f"{tree}/deno.json", tree)
+    # The harness's own host for Edge Functions (no project config: it imports none).
+    for command in (("fmt", "--check"), ("lint",), ("check",)):
+        session.run("python", "-m", "harness.functions.deno", *command, "harness/functions/host.ts")
 
 
 @nox.session(python=PYTHON)

@@ -20,7 +20,7 @@ from harness.functions.project import spec_for
 from harness.impl import DEFAULT_IMPL
 from harness.postgres import Server
 from harness.replay import Workbench, run_scenario
-from harness.scenario import Expect, Scenario, discover, load
+from harness.scenario import Scenario, discover, load
 
 ROOT = Path(__file__).parent.parent
 PROJECT = ROOT / "supabase"
@@ -40,9 +40,7 @@ def _history(verdict: Any) -> str:
     return json.dumps(verdict.result.history.comparable(), sort_keys=True)
 
 
-@pytest.mark.parametrize(
-    "path", REFERENCE_SCENARIOS, ids=[p.stem for p in REFERENCE_SCENARIOS]
-)
+@pytest.mark.parametrize("path", REFERENCE_SCENARIOS, ids=[p.stem for p in REFERENCE_SCENARIOS])
 def test_the_port_gets_the_references_verdict_twice_identically(
     bench: Workbench, path: Path
 ) -> None:
@@ -98,7 +96,9 @@ def test_a_crash_kills_the_function_mid_flight(bench: Workbench) -> None:
     verdict = run_scenario(bench, base, TS)
     assert not verdict.violations, verdict.label
     crashed = [
-        e for e in verdict.result.history.events if e.kind == "fault" and e.detail.get("fault") == "crash"
+        e
+        for e in verdict.result.history.events
+        if e.kind == "fault" and e.detail.get("fault") == "crash"
     ]
     assert crashed, "the scenario's crash never fired on the port"
     actor = crashed[0].actor

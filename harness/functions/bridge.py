@@ -162,7 +162,9 @@ def _threads_api(ctx: Context, request: Incoming) -> Answer:
             headers["retry-after"] = f"{exc.retry_after:g}"
         # A fake API's timeout is answered as a gateway timeout: the function sees it fail.
         return json_answer(exc.status or 504, {"error": str(exc)}, headers)
-    return json_answer(404, {"error": f"no such threads API route: {request.method} {request.path}"})
+    return json_answer(
+        404, {"error": f"no such threads API route: {request.method} {request.path}"}
+    )
 
 
 def _int(text: str) -> int | None:

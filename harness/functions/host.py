@@ -190,4 +190,4 @@ def _config_flags(folder: Path) -> list[str]:
     return [*flags, "--no-lock"]
 
 
-__all__ = ["FunctionsError", "HOST_TS", "Host"]
+__all__ = ["HOST_TS", "FunctionsError", "Host"]

@@ -120,4 +120,4 @@ class PostgrestDatabase:
             return cur.fetchall() if cur.description else []
 
 
-__all__ = ["CALLERS", "RestRequest", "REQUEST", "PostgrestDatabase", "begin", "caller_for"]
+__all__ = ["CALLERS", "REQUEST", "PostgrestDatabase", "RestRequest", "begin", "caller_for"]
