@@ -75,7 +75,8 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def chaos(session: nox.Session) -> None:
-    """Replay every saved scenario, then explore the reference for a budget (`-- --budget N`)."""
+    """Replay every saved scenario, the reference's on the TypeScript port too, then explore the
+    reference for a budget (`-- --budget N`)."""
     _install(session)
     budget = os.environ.get("THREADSYNC_CHAOS_BUDGET", "120")
     args = list(session.posargs)
@@ -84,6 +85,17 @@ def chaos(session: nox.Session) -> None:
         budget = args[i + 1]
         del args[i : i + 2]
     session.run("threadsync", "replay", "scenarios", "--junit", "reports/junit-replay.xml", *args)
+    # The TypeScript port, judged on the reference's scenarios: every check must hold.
+    session.run(
+        "threadsync",
+        "replay",
+        "scenarios/reference",
+        "--functions",
+        "supabase",
+        "--junit",
+        "reports/junit-replay-functions.xml",
+        *args,
+    )
     session.run(
         "threadsync",
         "explore",

@@ -4,6 +4,9 @@ Python reference, through the gateway that makes each of their requests a grante
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -185,3 +188,16 @@ def test_exploring_the_incident_finds_its_bugs_from_scratch(tmp_path: Path) -> N
     assert saved, "a violation was reported but no scenario was saved"
     # The saved finding replays, on the incident's functions, with the verdict it recorded.
     assert main(["replay", str(saved[0]), "--quiet"]) == 0
+
+
+def test_the_first_run_fetches_npm_packages_once_and_says_so(tmp_path: Path) -> None:
+    env = {**os.environ, "THREADSYNC_DENO_DIR": str(tmp_path / "deno")}
+    cmd = [sys.executable, "-m", "harness.cli", "run", "--functions", str(PROJECT)]
+    cmd += ["--threads", "5", "--page-size", "2"]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-500:]
+    assert "first run: Deno fetches the functions' npm packages once" in first.stderr
+    assert (tmp_path / "deno" / "npm").is_dir()
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-500:]
+    assert "first run" not in second.stderr
