@@ -42,6 +42,23 @@ def sign(claims: Mapping[str, Any], secret: str, alg: str = "HS256") -> str:
 def verify(token: str, secret: str, now: float) -> dict[str, Any]:
     """The claims of a token signed with `secret` and valid at `now` (Unix seconds); raises
     Refusal (401 PGRST301 or PGRST303) as PostgREST answers a bad one."""
+    claims = _verified.get((token, secret))
+    if claims is None:
+        claims = _verify_signature(token, secret)
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[(token, secret)] = claims
+    _check_claims(claims, now)
+    return dict(claims)
+
+
+# A function sends the same key with every request: its signature is checked once (the times
+# in its claims are checked every time).
+_verified: dict[tuple[str, str], dict[str, Any]] = {}
+_VERIFIED_MAX = 256
+
+
+def _verify_signature(token: str, secret: str) -> dict[str, Any]:
     if token == "":
         raise jwt_decode("Empty JWT is sent in Authorization header")
     parts = token.split(".")
@@ -73,7 +90,6 @@ def verify(token: str, secret: str, now: float) -> dict[str, Any]:
         claims = None
     if not isinstance(claims, dict):
         raise jwt_claims("Parsing claims failed")
-    _check_claims(claims, now)
     return claims
 
 
