@@ -156,6 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
         "that server. Live runs are never touched. Prints what it removed.",
     )
     clean.add_argument("--dsn", help="also drop dead runs' databases here (THREADSYNC_DSN)")
+
+    merge = sub.add_parser(
+        "merge",
+        help="combine sharded CI jobs' JUnit reports and saved scenarios",
+        description="Merge the outputs of `explore --shard K/N` jobs (or of any threadsync "
+        "commands): every JUnit report (*.xml) under PATHS into one (--junit), every scenario "
+        "(*.json) into one folder (--save); the same scenario twice is kept once, a different "
+        "one under a name already taken gets a suffix. Exit 0 when no merged report has a "
+        "failure or error, 1 when one has, 2 when an input is unreadable or corrupt (then "
+        "nothing is written).",
+    )
+    merge.add_argument("paths", nargs="+", type=Path, help="report files, scenario files, folders")
+    merge.add_argument("--junit", type=Path, help="write the merged JUnit report here")
+    merge.add_argument("--save", type=Path, help="copy every scenario into this folder")
     mutate_command.add_parser(sub, _server_options)
     return parser
 
@@ -197,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "explore":
             return _explore(args)
+        if args.command == "merge":
+            return _merge(args)
         if args.command == "mutate":
             return mutate_command.run(args, _server_kind(args), _say)
     except (EnvironmentProblem, ImplError, ScenarioError, UsageError) as exc:
@@ -497,6 +513,56 @@ def _explore(args: argparse.Namespace) -> int:
         _say(text_report(found.verdict))
         _say(f"saved {path}; replay it with: threadsync replay {path}")
     return EXIT_VIOLATION
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from harness import merge
+
+    if args.junit is None and args.save is None:
+        raise UsageError("merge needs --junit OUT.xml, --save DIR, or both: where to merge to")
+    if args.junit:
+        cli_checks.writable_file(args.junit, "--junit")
+    if args.save:
+        cli_checks.writable_dir(args.save, "--save")
+    try:
+        found = merge.collect(args.paths)
+        if args.junit and not found.reports:
+            raise merge.MergeError("no JUnit reports (*.xml) under the paths given to merge")
+        if found.scenarios and not args.save:
+            raise merge.MergeError(
+                f"{len(found.scenarios)} scenario files (*.json) found but no --save DIR to "
+                "copy them into; give --save DIR"
+            )
+        if found.reports and not args.junit:
+            raise merge.MergeError(
+                f"{len(found.reports)} JUnit reports (*.xml) found but no --junit OUT.xml to "
+                "merge them into; give --junit OUT.xml"
+            )
+        # Read and check everything before writing anything.
+        suites, totals = merge.read_reports(found.reports)
+        placed = merge.plan_scenarios(found.scenarios, args.save) if args.save else []
+    except merge.MergeError as exc:
+        raise UsageError(str(exc)) from None
+    if args.junit:
+        merge.write_report(args.junit, suites, totals)
+        _say(
+            f"merged {totals.reports} JUnit reports ({totals.suites} suites, {totals.tests} "
+            f"tests, {totals.failures} failures, {totals.errors} errors, {totals.skipped} "
+            f"skipped) into {args.junit}"
+        )
+    if args.save:
+        merge.copy_scenarios(placed)
+        for p in placed:
+            how = {"copied": "copied", "renamed": "copied, name taken:", "duplicate": "same as"}
+            _say(f"  {p.source}: {how[p.action]} {p.target}")
+        copies = sum(1 for p in placed if p.action != "duplicate")
+        _say(
+            f"{copies} scenarios copied into {args.save}, "
+            f"{len(placed) - copies} left out as duplicates"
+        )
+    if found.ignored:
+        _say(f"ignored {len(found.ignored)} files that are neither *.xml nor *.json")
+    return EXIT_VIOLATION if totals.failed else EXIT_OK
 
 
 def _ms(since: float) -> str:
