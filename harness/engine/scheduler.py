@@ -80,6 +80,8 @@ class Stats:
     detect_polls: list[int] = field(default_factory=list)
     detect_ms: list[float] = field(default_factory=list)
     monitor_polls: int = 0
+    queue_reads: int = 0  # the deliverer's reads of pg_net's queue...
+    queue_reads_skipped: int = 0  # ...and the ones left out: nothing committed since the last
 
 
 class Scheduler:
@@ -116,6 +118,9 @@ class Scheduler:
         # How many more times a choice may move the clock while actors can still run.
         self.skips_left = clock_skips
         self.skips = 0
+        # Steps that may have committed (Actor.committed), so far: only such a step can add to
+        # pg_net's queue, so the deliverer reads it again only when this has grown.
+        self.commits = 0
 
     # --- history -------------------------------------------------------------------------------
 
@@ -423,6 +428,8 @@ class Scheduler:
 
     def _observe(self, actor: Actor, step: Step) -> None:
         """Turn a finished step into history, then look at what the actor does next."""
+        if step.on_server and actor.committed:
+            self.commits += 1
         detail = actor.result
         if step.kind != "invoke" and detail is not None:
             early = detail.pop("early", None)
