@@ -16,10 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-
-from faker import Faker
 
 from threadsync.provider import ProviderError, ThreadPage
 
@@ -61,6 +58,8 @@ class Dataset:
 
 def generate_dataset(seed: int, threads: int) -> Dataset:
     """`threads` threads, the same for the same (seed, threads): ids thr_00000, thr_00001, ..."""
+    from faker import Faker  # a command that generates no dataset never pays its import
+
     fake = Faker()
     fake.seed_instance(seed)
     emails = sorted({fake.unique.email() for _ in range(_POOL_PEOPLE)})
@@ -282,6 +281,8 @@ def serve(
     A timeout fault holds the response for `timeout_delay` seconds (then answers 504), so a
     client with a shorter timeout times out for real.
     """
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # the HTTP mode only
+
     stopping = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
