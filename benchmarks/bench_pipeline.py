@@ -8,6 +8,7 @@ Timings depend on the machine and its load; compare ratios measured in the same 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -25,7 +26,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from harness.engine import RunConfig, run_free
-from harness.postgres import Server, TemplateDatabases, find_pg_bin, start_server
+from harness.explore import PROFILES, explore
+from harness.mutants import MUTANTS
+from harness.postgres import Server, TemplateDatabases, find_pg_bin, start_server, unique_db_name
 from harness.quickrun import quick_run
 from harness.replay import run_scenario, workbench
 from harness.scenario import discover, load
@@ -38,6 +41,8 @@ HERE = Path(__file__).parent
 FILL = {k: v.encode() for k, v in load_named(HERE / "sql" / "fill.sql").items()}
 PGBENCH_SCRIPT = HERE / "sql" / "pgbench_one_row.sql"
 REPLAYED = HERE.parent / "scenarios" / "reference" / "crash-page-step-0.json"
+NONATOMIC = MUTANTS["nonatomic_claim"]
+FRONTRUN_RACE = HERE / "frontrun_race.py"
 # explore's summary line: "explored <impl>: N runs[ over K search processes] in S s (R/s), ..."
 EXPLORED = re.compile(r"explored \S+: (\d+) runs(?: over \d+ search processes)? in ([\d.]+) s")
 
@@ -232,6 +237,64 @@ def pgbench_latency_us(server: Server, dsn: str, seconds: int) -> tuple[float | 
     return float(match.group(1)) * 1000, pgbench
 
 
+def find_seconds(profile: str, seeds: int, budget: float) -> tuple[float | None, int]:
+    """Median seconds from the start of a search to its first run violating a check of
+    `nonatomic_claim` (no shrinking: time to find only), over seeds 1..n; and how many found it.
+    One process, its server and the mutant's template made before the clock starts."""
+    limits = PROFILES[profile]
+    PROFILES[profile] = dataclasses.replace(
+        limits, max_shrink_runs=0, min_shrink_s=0, shrink_share=0
+    )
+    times: list[float] = []
+    try:
+        with workbench() as bench:
+            bench.database(NONATOMIC).checkout()
+            for seed in range(1, seeds + 1):
+                result = explore(bench, NONATOMIC, budget_s=budget, seed=seed, profile=profile)
+                if result.found:
+                    times.append(result.found[0].time_to_first_failure_s)
+    finally:
+        PROFILES[profile] = limits
+    return (statistics.median(times) if times else None), len(times)
+
+
+def frontrun_seconds(server: Server, runs: int) -> tuple[list[float] | None, str]:
+    """frontrun's time to find its two-worker select-then-update claim race, each of `runs`
+    explorations (benchmarks/frontrun_race.py under the `frontrun` command, on a scratch database
+    of `server`), or None and why it was not measured."""
+    here = str(Path(sys.executable).parent)
+    command = shutil.which("frontrun", path=here) or shutil.which("frontrun")
+    if command is None:
+        return None, "frontrun is not installed (pip install 'frontrun[sql]')"
+    name = unique_db_name("race")
+    server.create_database(name)
+    try:
+        out = subprocess.run(
+            [
+                command,
+                sys.executable,
+                str(FRONTRUN_RACE),
+                "--dsn",
+                server.dsn(name),
+                "--runs",
+                f"{runs}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        server.drop_database(name)
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        tail = (out.stderr.strip().splitlines() or ["no output"])[-1][-200:]
+        return None, f"frontrun failed (exit {out.returncode}): {tail}"
+    data = json.loads(lines[-1])
+    if data["found"] < len(data["seconds"]):
+        return None, f"frontrun found the race in only {data['found']} of {len(data['seconds'])}"
+    return [float(t) for t in data["seconds"]], f"frontrun {data['version']}"
+
+
 def goals(args: argparse.Namespace) -> None:
     """Issue 11's table: each measure beside its goal, and the ratio of the two."""
     print("issue 11 (fast, and wide): medians on this machine, beside the goals")
@@ -242,6 +305,18 @@ def goals(args: argparse.Namespace) -> None:
         f"{rate:.1f}",
         ">= 25",
         f"{rate / 25:.2f}x",
+    )
+    finds = {p: find_seconds(p, args.find_seeds, args.find_budget) for p in ("ci", "dev")}
+    (ci_s, ci_n), (dev_s, dev_n) = finds["ci"], finds["dev"]
+    _row(
+        f"time to find nonatomic_claim, median of seeds 1-{args.find_seeds} (ci / default)",
+        f"{_s(ci_s)} / {_s(dev_s)} s",
+        "<= 1 / <= 2 s",
+        f"{_ratio(1, ci_s)}/{_ratio(2, dev_s)}",
+    )
+    print(
+        f"  (found by {ci_n} / {dev_n} of {args.find_seeds} searches of {args.find_budget:g} s; "
+        "seconds from the start of the search to its first failing run, no shrinking)"
     )
     client, server = cpu_per_scenario(args.cpu_rounds)
     _row(
@@ -266,6 +341,23 @@ def goals(args: argparse.Namespace) -> None:
             ">= 5000",
             f"{eight / 5000:.2f}x",
         )
+        race, source = frontrun_seconds(server, args.find_seeds)
+        if race is None:
+            _row("frontrun: 2-worker select-then-update claim race", "not measured", "-", "-")
+            print(f"  (not measured: {source})")
+        else:
+            _row(
+                f"frontrun: 2-worker select-then-update claim race, median of {len(race)}",
+                f"{statistics.median(race):.2f} s",
+                "-",
+                "-",
+            )
+            print(
+                f"  ({source}, DPOR over the SQL statements of two threads that each read a "
+                "pending job, then claim it; the same bug as nonatomic_claim's, on its own, "
+                f"where threadsync finds it from scratch inside a whole pipeline: "
+                f"{', '.join(f'{t:.2f}' for t in race)} s)"
+            )
         with TemplateDatabases(server, migrations(reference), name_hint="cost") as tpl:
             db = tpl.fresh("cost")
             dsn = server.dsn(db)
@@ -293,6 +385,14 @@ def goals(args: argparse.Namespace) -> None:
     print()
 
 
+def _s(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f}"
+
+
+def _ratio(goal: float, seconds: float | None) -> str:
+    return "-" if seconds is None else f"{goal / seconds:.2f}x"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -305,6 +405,12 @@ def main() -> None:
     parser.add_argument("--explore-budget", type=float, default=10.0, help="seconds per explore")
     parser.add_argument("--explore-seeds", type=int, default=3, help="explore runs (3)")
     parser.add_argument("--cpu-rounds", type=int, default=2, help="replays of each scenario")
+    parser.add_argument(
+        "--find-seeds", type=int, default=5, help="searches for nonatomic_claim per profile (5)"
+    )
+    parser.add_argument(
+        "--find-budget", type=float, default=60.0, help="seconds each search may take (60)"
+    )
     parser.add_argument("--free-threads", type=int, default=500, help="threads per free run")
     parser.add_argument("--pgbench-seconds", type=int, default=5, help="pgbench duration (5)")
     parser.add_argument("--only-goals", action="store_true", help="print issue 11's table and stop")

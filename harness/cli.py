@@ -8,23 +8,28 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from harness import cli_checks, coverage, junit, quickrun
+# What every command needs. What only some need (the HTML reports, the in-order runner, JUnit,
+# free mode, the package metadata behind --version) is imported where it is used: a command pays
+# for its own imports only (see docs/cost.md).
+from harness import cli_checks, coverage
 from harness.cli_checks import UsageError
-from harness.engine.faults import FaultPlan
 from harness.impl import DEFAULT_IMPL, ImplError, load_pipeline
 from harness.mutate import command as mutate_command
 from harness.postgres import EnvironmentProblem, TemplateDatabases, start_server
 from harness.postgres.lifecycle import Terminated, install_signal_handlers
 from harness.profiles import PROFILES, fault_plan
-from harness.quickrun import quick_run
-from harness.replay import Verdict, run_scenario, workbench
-from harness.report import text_report, write_explore, write_history
+from harness.replay import run_scenario, workbench
+from harness.report import text_report
 from harness.scenario import Dataset, Expect, Scenario, ScenarioError, Schedule, discover, load
 from harness.scenario_check import MAX_RUN_THREADS, MAX_SCENARIO_THREADS
 from harness.supabase import migrations
+
+if TYPE_CHECKING:
+    from harness import junit
+    from harness.replay import Verdict
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
 MAX_WORKERS = 64
@@ -48,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="threadsync",
         description="Run and verify the threadsync webhook pipeline against a real PostgreSQL.",
     )
-    parser.add_argument("--version", action="version", version=f"threadsync {_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
@@ -156,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
         "that server. Live runs are never touched. Prints what it removed.",
     )
     clean.add_argument("--dsn", help="also drop dead runs' databases here (THREADSYNC_DSN)")
+
+    merge = sub.add_parser(
+        "merge",
+        help="combine sharded CI jobs' JUnit reports and saved scenarios",
+        description="Merge the outputs of `explore --shard K/N` jobs (or of any threadsync "
+        "commands): every JUnit report (*.xml) under PATHS into one (--junit), every scenario "
+        "(*.json) into one folder (--save); the same scenario twice is kept once, a different "
+        "one under a name already taken gets a suffix. Exit 0 when no merged report has a "
+        "failure or error, 1 when one has, 2 when an input is unreadable or corrupt (then "
+        "nothing is written).",
+    )
+    merge.add_argument("paths", nargs="+", type=Path, help="report files, scenario files, folders")
+    merge.add_argument("--junit", type=Path, help="write the merged JUnit report here")
+    merge.add_argument("--save", type=Path, help="copy every scenario into this folder")
     mutate_command.add_parser(sub, _server_options)
     return parser
 
@@ -197,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "explore":
             return _explore(args)
+        if args.command == "merge":
+            return _merge(args)
         if args.command == "mutate":
             return mutate_command.run(args, _server_kind(args), _say)
     except (EnvironmentProblem, ImplError, ScenarioError, UsageError) as exc:
@@ -212,10 +233,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _version() -> str:
+    from importlib import metadata  # tens of ms, for --version only
+
     try:
         return metadata.version("threadsync")
     except metadata.PackageNotFoundError:
         return "(not installed)"
+
+
+class _Version(argparse.Action):
+    """argparse's "version" action, with the version looked up only when it is asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"threadsync {_version()}")  # on stdout, as argparse's own version action does
+        parser.exit()
 
 
 def _server_kind(args: argparse.Namespace) -> str:
@@ -248,6 +282,8 @@ def _run(args: argparse.Namespace) -> int:
         return _run_free(args)
     if args.faults != "none":
         return _run_chaos(args)
+    from harness import quickrun
+
     kind = _server_kind(args)
     t0 = time.perf_counter()
     with start_server(kind, pg_bin=args.pg_bin, dsn=args.dsn) as server:
@@ -257,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
             db = tpl.fresh("run")
             _say(f"migrated {pipeline.name!r} into a template and cloned {db} ({_ms(t1)})")
             t2 = time.perf_counter()
-            result = quick_run(
+            result = quickrun.quick_run(
                 pipeline,
                 server.dsn(db),
                 threads=args.threads,
@@ -316,12 +352,15 @@ def _run_chaos(args: argparse.Namespace) -> int:
     _say(text_report(verdict, transcript=bool(verdict.violations)))
     _say(coverage.table_of_run(verdict.result.history, verdict.state))
     if args.history:
+        from harness.report import write_history
+
         for path in write_history(verdict, args.history):
             _say(f"wrote {path}")
     return EXIT_OK if not verdict.violations else EXIT_VIOLATION
 
 
 def _run_free(args: argparse.Namespace) -> int:
+    from harness.engine.faults import FaultPlan
     from harness.engine.free import playable
     from harness.replay import run_scenario_free
 
@@ -351,6 +390,8 @@ def _run_free(args: argparse.Namespace) -> int:
     )
     _say(text_report(verdict, transcript=False))
     if args.history:
+        from harness.report import write_history
+
         for path in write_history(verdict, args.history):
             _say(f"wrote {path}")
     return EXIT_OK if not verdict.violations else EXIT_VIOLATION
@@ -381,6 +422,8 @@ def _replay(args: argparse.Namespace) -> int:
         cli_checks.writable_file(args.junit, "--junit")
     for impl in sorted({args.impl} if args.impl else {sc.impl for _, sc in scenarios}):
         load_pipeline(impl)
+    from harness import junit
+
     kind = _server_kind(args)
     unexpected: list[Verdict] = []
     cases: list[junit.Case] = []
@@ -414,6 +457,8 @@ def _replay(args: argparse.Namespace) -> int:
                 f"{verdict.result.wall_s * 1000:.0f} ms"
             )
             if args.history:
+                from harness.report import write_history
+
                 write_history(verdict, args.history)
             tally.add(coverage.reached(verdict.result.history, verdict.state))
             failure = None if verdict.as_expected else text_report(verdict)
@@ -441,6 +486,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
+    from harness import junit
     from harness.explore import save_found, summary
     from harness.explore.parallel import UsageError, explore_command
     from harness.explore.progress import Ticker
@@ -488,6 +534,8 @@ def _explore(args: argparse.Namespace) -> int:
         )
     saved = save_found(result, args.save) if result.found else []
     if args.history:
+        from harness.report import write_explore
+
         page = write_explore(result, args.history, [p.stem for p in saved])[-1]
         _say(f"wrote {page}")
     if not result.found:
@@ -497,6 +545,56 @@ def _explore(args: argparse.Namespace) -> int:
         _say(text_report(found.verdict))
         _say(f"saved {path}; replay it with: threadsync replay {path}")
     return EXIT_VIOLATION
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from harness import merge
+
+    if args.junit is None and args.save is None:
+        raise UsageError("merge needs --junit OUT.xml, --save DIR, or both: where to merge to")
+    if args.junit:
+        cli_checks.writable_file(args.junit, "--junit")
+    if args.save:
+        cli_checks.writable_dir(args.save, "--save")
+    try:
+        found = merge.collect(args.paths)
+        if args.junit and not found.reports:
+            raise merge.MergeError("no JUnit reports (*.xml) under the paths given to merge")
+        if found.scenarios and not args.save:
+            raise merge.MergeError(
+                f"{len(found.scenarios)} scenario files (*.json) found but no --save DIR to "
+                "copy them into; give --save DIR"
+            )
+        if found.reports and not args.junit:
+            raise merge.MergeError(
+                f"{len(found.reports)} JUnit reports (*.xml) found but no --junit OUT.xml to "
+                "merge them into; give --junit OUT.xml"
+            )
+        # Read and check everything before writing anything.
+        suites, totals = merge.read_reports(found.reports)
+        placed = merge.plan_scenarios(found.scenarios, args.save) if args.save else []
+    except merge.MergeError as exc:
+        raise UsageError(str(exc)) from None
+    if args.junit:
+        merge.write_report(args.junit, suites, totals)
+        _say(
+            f"merged {totals.reports} JUnit reports ({totals.suites} suites, {totals.tests} "
+            f"tests, {totals.failures} failures, {totals.errors} errors, {totals.skipped} "
+            f"skipped) into {args.junit}"
+        )
+    if args.save:
+        merge.copy_scenarios(placed)
+        for p in placed:
+            how = {"copied": "copied", "renamed": "copied, name taken:", "duplicate": "same as"}
+            _say(f"  {p.source}: {how[p.action]} {p.target}")
+        copies = sum(1 for p in placed if p.action != "duplicate")
+        _say(
+            f"{copies} scenarios copied into {args.save}, "
+            f"{len(placed) - copies} left out as duplicates"
+        )
+    if found.ignored:
+        _say(f"ignored {len(found.ignored)} files that are neither *.xml nor *.json")
+    return EXIT_VIOLATION if totals.failed else EXIT_OK
 
 
 def _ms(since: float) -> str:

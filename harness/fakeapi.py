@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import random
 import threading
@@ -16,10 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-
-from faker import Faker
 
 from threadsync.provider import ProviderError, ThreadPage
 
@@ -59,13 +57,24 @@ class Dataset:
         return json.dumps(self.threads, sort_keys=True, separators=(",", ":"))
 
 
-def generate_dataset(seed: int, threads: int) -> Dataset:
-    """`threads` threads, the same for the same (seed, threads): ids thr_00000, thr_00001, ..."""
+@functools.lru_cache(maxsize=64)
+def _pools(seed: int) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The people, subjects and bodies Faker draws for `seed` (they depend on nothing else):
+    drawn once per seed, since drawing them costs tens of milliseconds and an exploration's
+    datasets differ in size far more often than in seed."""
+    from faker import Faker  # a command that generates no dataset never pays its import
+
     fake = Faker()
     fake.seed_instance(seed)
     emails = sorted({fake.unique.email() for _ in range(_POOL_PEOPLE)})
     subjects = [fake.sentence(nb_words=6).rstrip(".") for _ in range(_POOL_SUBJECTS)]
     bodies = [fake.sentence(nb_words=12) for _ in range(_POOL_BODIES)]
+    return tuple(emails), tuple(subjects), tuple(bodies)
+
+
+def generate_dataset(seed: int, threads: int) -> Dataset:
+    """`threads` threads, the same for the same (seed, threads): ids thr_00000, thr_00001, ..."""
+    emails, subjects, bodies = _pools(seed)
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
     for i in range(threads):
@@ -282,6 +291,8 @@ def serve(
     A timeout fault holds the response for `timeout_delay` seconds (then answers 504), so a
     client with a shorter timeout times out for real.
     """
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # the HTTP mode only
+
     stopping = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):

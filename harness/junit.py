@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ def write(
 ) -> None:
     """Write one <testsuite> with `cases` (and suite `properties`, e.g. the coverage of an
     exploration) to `path`; folders are created."""
+    import xml.etree.ElementTree as ET  # only a command given --junit needs it
+
     failures = sum(1 for c in cases if c.failure is not None)
     skipped = sum(1 for c in cases if c.skipped is not None)
     root = ET.Element(

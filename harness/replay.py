@@ -10,7 +10,6 @@ from typing import Any
 from harness.attribution import injected_failures
 from harness.checks import CheckInput, Violation, run_checks
 from harness.engine import PCTStrategy, RandomStrategy, RunConfig, RunResult, pool, run
-from harness.engine.free import run_free
 from harness.engine.reuse import ReusableDatabase
 from harness.engine.runner import dataset as cached_dataset
 from harness.engine.strategy import Strategy
@@ -156,6 +155,8 @@ def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Ver
         faults=scenario.faults,
         settings=dict(scenario.settings),
     )
+    from harness.engine.free import run_free  # free mode only
+
     result = run_free(config, workers=workers)
     return _judge(scenario, impl, bench.template(impl), result)
 

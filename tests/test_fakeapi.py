@@ -16,6 +16,7 @@ from harness.fakeapi import (
     ApiFault,
     Dataset,
     FakeThreadsAPI,
+    _pools,
     combine,
     encode_cursor,
     faults_at,
@@ -44,6 +45,20 @@ def paginate(provider: ThreadsProvider, page_size: int) -> list[list[Any]]:
 
 def test_same_seed_gives_identical_json() -> None:
     assert generate_dataset(42, 300).to_json() == generate_dataset(42, 300).to_json()
+
+
+def test_a_dataset_is_the_same_however_many_were_generated_before() -> None:
+    """Faker's pools are drawn once per seed and kept: a dataset is the same whether they were
+    drawn for it or kept from another size, and no two datasets share a list."""
+    _pools.cache_clear()
+    first = generate_dataset(5, 9).to_json()
+    other_size = generate_dataset(5, 3)
+    generate_dataset(6, 9)
+    again = generate_dataset(5, 9)
+    assert again.to_json() == first
+    other_size.threads[0]["participants"].append("someone@else")
+    assert generate_dataset(5, 9).to_json() == first
+    assert again.threads[0]["participants"] is not other_size.threads[0]["participants"]
 
 
 def test_different_seed_gives_different_data() -> None:

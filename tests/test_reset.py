@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.engine.deliverer import Deliverer
 from harness.engine.reuse import ReusableDatabase, take_snapshot
 from harness.postgres import Server, TemplateDatabases
 from harness.replay import Workbench, run_scenario
@@ -67,6 +68,26 @@ def test_reset_database_replays_like_a_fresh_clone(bench: Workbench, path: Path)
     assert _history(reused) == _history(cloned)
     assert _state(reused.state) == _state(cloned.state)
     assert reused.violated == cloned.violated
+
+
+@pytest.mark.parametrize("path", SAVED, ids=[f"{p.parent.name}/{p.stem}" for p in SAVED])
+def test_reading_the_queue_only_after_a_commit_changes_no_history(
+    bench: Workbench, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deliverer skips its read of pg_net's queue when no step committed since the last one;
+    every saved scenario gives the history it gives with a read before every choice."""
+    scenario: Scenario = load(path)
+    monkeypatch.setattr(Deliverer, "read_only_after_commits", False)
+    always = run_scenario(bench, scenario)
+    monkeypatch.setattr(Deliverer, "read_only_after_commits", True)
+    after_commits = run_scenario(bench, scenario)
+    assert _history(after_commits) == _history(always)
+    assert after_commits.violated == always.violated
+    was, now = always.result.stats, after_commits.result.stats
+    assert was.queue_reads_skipped == 0
+    # The same polls; only the reads nothing could have added to are left out.
+    assert now.queue_reads + now.queue_reads_skipped == was.queue_reads
+    assert now.queue_reads <= was.queue_reads
 
 
 def _messy_run(dsn: str) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from harness.engine import pool
@@ -101,6 +102,9 @@ class Actor:
     _thread: threading.Thread | None = None
     _implicit_txn: bool = False
     early_found: list[dict[str, Any]] = field(default_factory=list)
+    # Whether the last step may have committed (set before the step is handed back): the
+    # deliverer reads pg_net's queue only after such a step, since nothing else adds to it.
+    committed: bool = False
     # Free mode (ungated): called on the actor's thread before each step (may answer "crash")
     # and after it (to record the event at once).
     before_step: Callable[[Actor], str | None] | None = None
@@ -197,13 +201,27 @@ class Actor:
         try:
             value = execute()
         except psycopg.Error as exc:
+            # A failed statement is rolled back, unless the connection died on the way: then a
+            # COMMIT may have reached the server before the answer was lost.
+            self.committed = step.on_server and self._connection_unknown()
             detail.update(outcome="error", sqlstate=exc.sqlstate, error=_first_line(str(exc)))
             self._finish(detail, t0)
             raise
         except ProviderError as exc:
+            self.committed = False  # an API call, no statement
             detail.update(outcome="error", status=exc.status, error=str(exc))
             self._finish(detail, t0)
             raise
+        except BaseException:
+            self.committed = step.on_server  # not a statement's own failure: assume the worst
+            raise
+        # Ended outside a transaction: an autocommit statement, a request's own transaction or a
+        # COMMIT (a rollback never commits). Inside one, nothing is committed yet.
+        self.committed = (
+            step.on_server
+            and step.kind != "rollback"
+            and (self._connection_unknown() or self._outside_transaction())
+        )
         detail["outcome"] = "ok"
         if isinstance(value, list):
             detail["rows"] = jsonable(value[:_MAX_ROWS])
@@ -216,6 +234,14 @@ class Actor:
             detail["thread"] = value.get("id")
         self._finish(detail, t0)
         return value
+
+    def _connection_unknown(self) -> bool:
+        conn = self.conn
+        return conn is None or conn.closed or conn.broken
+
+    def _outside_transaction(self) -> bool:
+        assert self.conn is not None
+        return self.conn.info.transaction_status == TransactionStatus.IDLE
 
     def _finish(self, detail: dict[str, Any], t0: float) -> None:
         detail["wall_ms"] = round((time.perf_counter() - t0) * 1000, 3)

@@ -122,7 +122,9 @@ class _FreeScheduler(Scheduler):
         kind = step.kind if step is not None else "statement"
         detail.pop("early", None)
         self.record(actor, kind, detail)
-        if kind == "commit" or (kind == "statement" and not actor.in_txn):
+        if actor.committed:
+            with self.lock:
+                self.commits += 1
             self.wake.set()
 
     def add_timer(self, at: float, kind: str, action: Callable[[], None]) -> None:

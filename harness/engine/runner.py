@@ -370,8 +370,14 @@ def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResu
         if rule.at_time is not None:
             s.add_timer(rule.at_time, "restart", restart(rule))
     on_queue = [r for r in plan.restarts() if r.queued is not None]
+    counted_at: list[int | None] = [None]
 
     def restart_on_queue() -> None:
+        # The queue grows only when a step commits (the deliverer's takes and a restart only
+        # shrink it): a count that fell short of every rule still does until one has.
+        if counted_at[0] == s.commits:
+            return
+        counted_at[0] = s.commits
         for rule in list(on_queue):
             row = monitor.conn.execute(QUEUED_SQL).fetchone()
             if row and int(row[0]) >= (rule.queued or 0):

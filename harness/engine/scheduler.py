@@ -24,12 +24,18 @@ from harness.engine.strategy import Chooser, Strategy
 from harness.history import Event, History
 from threadsync.pipeline import Reply
 
-# How long the scheduler waits on the actor's Condition before the first monitor query: most
-# statements finish within it, so a monitor query is only sent for the slow or blocked ones.
-# The wait doubles after each query up to _MAX_WAIT_S: on a loaded machine a statement can take
-# milliseconds, and asking the server every 0.3 ms then costs more than the statement.
+# How long the scheduler waits on the actor's Condition before the first monitor query: about
+# as long as a statement usually takes here (1.5x a running mean of the steps that finished
+# unblocked), never less than _FIRST_WAIT_S nor more than _LONGEST_FIRST_WAIT_S. A statement
+# that finishes wakes the scheduler at once, so the wait only decides when a slow one is asked
+# about: on a quiet machine statements take a fraction of a millisecond, on a loaded one several,
+# and asking every 0.3 ms there cost a query or three per statement (a lock wait is rare; it is
+# seen a few milliseconds later). The wait doubles after each query up to _MAX_WAIT_S (or the
+# first wait, if longer).
 _FIRST_WAIT_S = 0.0003
+_LONGEST_FIRST_WAIT_S = 0.005
 _MAX_WAIT_S = 0.002
+_MEAN_WEIGHT = 0.1  # of each new step in the running mean
 
 
 @dataclass(order=True)
@@ -80,6 +86,8 @@ class Stats:
     detect_polls: list[int] = field(default_factory=list)
     detect_ms: list[float] = field(default_factory=list)
     monitor_polls: int = 0
+    queue_reads: int = 0  # the deliverer's reads of pg_net's queue...
+    queue_reads_skipped: int = 0  # ...and the ones left out: nothing committed since the last
 
 
 class Scheduler:
@@ -116,6 +124,10 @@ class Scheduler:
         # How many more times a choice may move the clock while actors can still run.
         self.skips_left = clock_skips
         self.skips = 0
+        self._typical_s = _FIRST_WAIT_S  # running mean of an unblocked server step's time
+        # Steps that may have committed (Actor.committed), so far: only such a step can add to
+        # pg_net's queue, so the deliverer reads it again only when this has grown.
+        self.commits = 0
 
     # --- history -------------------------------------------------------------------------------
 
@@ -310,7 +322,8 @@ class Scheduler:
         t0 = time.perf_counter()
         deadline = time.monotonic() + self.safety_timeout
         polls = 0
-        wait = _FIRST_WAIT_S
+        first = min(max(1.5 * self._typical_s, _FIRST_WAIT_S), _LONGEST_FIRST_WAIT_S)
+        wait = first
         while True:
             with self.cond:
                 if actor.state == "running":
@@ -341,13 +354,15 @@ class Scheduler:
                         },
                     )
                     return
-                wait = min(wait * 2, _MAX_WAIT_S)
+                wait = min(wait * 2, max(first, _MAX_WAIT_S))
             if time.monotonic() > deadline:
                 raise EngineError(
                     f"actor {actor.id} did not finish step {step.kind} {step.text[:80]!r} "
                     f"and the server does not report it blocked by another actor after "
                     f"{self.safety_timeout:g}s; {self.describe()}"
                 )
+        if step.on_server:
+            self._typical_s += _MEAN_WEIGHT * (time.perf_counter() - t0 - self._typical_s)
         self._observe(actor, step)
 
     def _names(self, pids: list[int]) -> tuple[str, ...]:
@@ -423,6 +438,8 @@ class Scheduler:
 
     def _observe(self, actor: Actor, step: Step) -> None:
         """Turn a finished step into history, then look at what the actor does next."""
+        if step.on_server and actor.committed:
+            self.commits += 1
         detail = actor.result
         if step.kind != "invoke" and detail is not None:
             early = detail.pop("early", None)

@@ -8,7 +8,6 @@ stale and ignored instead of hiding a live mutant.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,8 @@ class Equivalence:
 def load(path: Path, pipeline: str, field: str = "reason") -> dict[str, Equivalence]:
     """The notes written for `pipeline` in `path` (none when the file has no such table); each
     entry has a `summary` and the note under `field` ("reason", or "gap" in the gaps file)."""
+    import tomllib  # `mutate` only; every command builds this module's defaults into its parser
+
     if not path.is_file():
         raise EquivalenceError(f"{path}: no such equivalence file")
     try:

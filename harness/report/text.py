@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.history import History
-from harness.replay import Verdict
+
+if TYPE_CHECKING:
+    from harness.replay import Verdict
 
 TRANSCRIPT_LINES = 400  # past this, statement lines in the middle are folded; no line that matters
 
