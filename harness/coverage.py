@@ -37,7 +37,8 @@ DELIVERY_ROLES = ("page_worker", "processor")
 _CLAIM = re.compile(r"\bclaim_(page|thread)\b")
 _FINISH = re.compile(r"\b(complete|fail)_(page|thread)\b")
 _FAIL = re.compile(r"\bfail_(page|thread)\b")
-_ITEM_PARAMS = ("page_id", "entry_id", "id")
+# The Python handlers' parameter names, and the RPC arguments an Edge Function sends.
+_ITEM_PARAMS = ("page_id", "entry_id", "id", "p_page_id", "p_entry_id")
 
 Item = tuple[str, int]  # ("page" | "thread", row id)
 

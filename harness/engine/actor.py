@@ -59,6 +59,9 @@ class Step:
     kind: StepKind
     text: str = ""
     params: Any = None
+    # How the history shows the rows a step returned (a PostgREST request returns its answer's
+    # JSON text; its history shows the rows in it, as a Python handler's statement's).
+    show_rows: Callable[[list[Any]], list[Any]] | None = field(default=None, compare=False)
 
     @property
     def on_server(self) -> bool:
@@ -224,9 +227,10 @@ class Actor:
         )
         detail["outcome"] = "ok"
         if isinstance(value, list):
-            detail["rows"] = jsonable(value[:_MAX_ROWS])
-            if len(value) > _MAX_ROWS:
-                detail["row_count"] = len(value)
+            shown = step.show_rows(value) if step.show_rows is not None else value
+            detail["rows"] = jsonable(shown[:_MAX_ROWS])
+            if len(shown) > _MAX_ROWS:
+                detail["row_count"] = len(shown)
         elif isinstance(value, ThreadPage):
             detail["threads"] = [t.get("id") for t in value.threads]
             detail["next_cursor"] = value.next_cursor
@@ -382,7 +386,8 @@ class InstrumentedDatabase:
         """One PostgREST request (an Edge Function's RPC or table call): one step."""
         a = self._actor
         rows = a.step(
-            Step("statement", request.sql, request.params), lambda: a.rest_request(request)
+            Step("statement", request.text, request.shown_params, request.show_rows),
+            lambda: a.rest_request(request),
         )
         if a._implicit_txn:
             a._implicit_txn = False

@@ -9,6 +9,7 @@ makes the same calls as its Python twin has the same steps, and a saved scenario
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.parse
 from collections.abc import Mapping
@@ -125,12 +126,37 @@ def _postgrest(ctx: Context, request: Incoming, catalog: Catalog) -> Answer:
         sql=statement.sql,
         params=statement.params,
         keep=lambda rows: rest.answer(statement, rows).ok,
+        text=f"-- {request.method} {request.path}{'?' + request.query if request.query else ''}\n"
+        + statement.sql,
+        shown_params=_json_or(request.body, statement.params),
+        show_rows=_answer_rows,
     )
     try:
         rows = ctx.db.rest_request(run)
     except psycopg.Error as exc:
         return _answer(rest.answer_error(statement, exc))
     return _answer(rest.answer(statement, rows))
+
+
+def _json_or(body: bytes, fallback: Any) -> Any:
+    """The request's JSON arguments (what the history shows), or the bound parameters."""
+    try:
+        return json.loads(body) if body else fallback
+    except ValueError:
+        return fallback
+
+
+def _answer_rows(rows: list[Any]) -> list[Any]:
+    """The rows in a PostgREST answer's JSON body, as a Python handler's statement returns them."""
+    if len(rows) != 1 or not isinstance(rows[0], Mapping) or "body" not in rows[0]:
+        return rows
+    try:
+        body = json.loads(rows[0]["body"]) if isinstance(rows[0]["body"], str) else None
+    except ValueError:
+        return rows
+    if isinstance(body, list):
+        return body
+    return [body] if isinstance(body, Mapping) else [{"value": body}]
 
 
 def _answer(reply: rest.Answer) -> Answer:
@@ -175,8 +201,6 @@ def _int(text: str) -> int | None:
 
 
 def _reply(finished: Finished) -> Reply:
-    import json
-
     try:
         body: Any = json.loads(finished.body) if finished.body else {}
     except ValueError:

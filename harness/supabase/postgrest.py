@@ -43,6 +43,11 @@ class RestRequest:
     sql: str
     params: Mapping[str, Any]
     keep: Callable[[list[Row]], bool]
+    # What the history shows: the request line with the statement, its arguments as the caller
+    # sent them, and the rows of its answer.
+    text: str = ""
+    shown_params: Any = None
+    show_rows: Callable[[list[Any]], list[Any]] | None = None
 
 
 def caller_for(actor_role: str) -> str | None:
