@@ -65,6 +65,9 @@ def folders(names: list[str], scratch: Path) -> dict[str, Path]:
 def explore_row(job: tuple[str, Path, list[int], float, dict[str, Any]]) -> list[Attempt]:
     """Every seed of one row, on one server; its Deno hosts are stopped afterwards."""
     name, folder, seeds, budget, opts = job
+    if opts.get("save"):  # as a path from the repository, not this run's scratch folder
+        portable = "examples/incident/supabase" if name == WHOLE else f"supabase + {name}.patch"
+        opts = {**opts, "save_impl": f"functions:{portable}"}
     try:
         return explore_seeds(name, spec_for(folder), seeds, budget, opts)
     finally:
@@ -97,6 +100,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", help="these seeds instead of 0..runs-1")
     parser.add_argument("--profile", default="ci", help="explore profile (ci)")
     parser.add_argument("--no-shrink", action="store_true", help="stop at the first failure")
+    parser.add_argument(
+        "--save", type=Path, help="write each row's first finding here, as <row>.json"
+    )
     args = parser.parse_args()
     names = args.only or [*BUGS, WHOLE]
     unknown = [n for n in names if n != WHOLE and n not in BUGS]
@@ -104,7 +110,7 @@ def main() -> int:
         print(f"unknown row {unknown[0]!r}; known: {', '.join([*BUGS, WHOLE])}", file=sys.stderr)
         return 2
     seeds = args.seeds or list(range(args.runs))
-    opts = {"shrink": not args.no_shrink, "profile": args.profile}
+    opts = {"shrink": not args.no_shrink, "profile": args.profile, "save": args.save}
     results: dict[str, list[Attempt]] = {}
     with tempfile.TemporaryDirectory(prefix="threadsync-incident-") as scratch:
         try:

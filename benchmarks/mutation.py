@@ -65,15 +65,26 @@ def attempt_all(job: tuple[str, list[int], float, dict[str, Any]]) -> list[Attem
 def explore_seeds(
     name: str, impl: str, seeds: list[int], budget: float, opts: dict[str, Any]
 ) -> list[Attempt]:
-    """Explore `impl` from scratch once per seed, on one server; one Attempt per seed."""
+    """Explore `impl` from scratch once per seed, on one server; one Attempt per seed.
+
+    With `opts["save"]` (a folder), the first finding is written there as `<name>.json`, with
+    `opts["save_impl"]` as its impl when given (where `impl` is not portable)."""
     explorer = _explorer(opts.get("baseline"), opts.get("shrink", True))
     profile = opts.get("profile", "ci")
-    out = []
+    save_to = opts.get("save")
+    out: list[Attempt] = []
     with workbench() as bench:
         for seed in seeds:
             result = explorer.explore(bench, impl, budget_s=budget, seed=seed, profile=profile)
             if result.found:
                 f = result.found[0]
+                if save_to and not any(a.check for a in out):
+                    kept = dataclasses.replace(
+                        f.scenario, name=name, impl=opts.get("save_impl") or impl
+                    )
+                    path = Path(save_to) / f"{name}.json"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(kept.to_json(), encoding="utf-8")
                 out.append(
                     Attempt(
                         name,
