@@ -125,6 +125,14 @@ def mutation(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def incident(session: nox.Session) -> None:
+    """Explore each of the incident's bugs (examples/incident/bugs, each a patch on supabase/)
+    and the incident's whole project from scratch, 10 seeds of 60 s each; print the table."""
+    _install(session)
+    session.run("python", "benchmarks/incident.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def mutate(session: nox.Session) -> None:
     """`threadsync mutate` on the reference: generated SQL mutants, killed by replay then explore
     (`-- --budget S --workers N --sample N` to change the defaults); prints the table and score."""
