@@ -297,10 +297,10 @@ def pause_text(d: Mapping[str, Any]) -> str:
     elif d.get("where"):
         where += f" (the start of {d['where']})"
     after = d.get("resume_after_steps")
-    until = f"{after} steps of others" if after is not None else "nothing else can run"
+    when = f"after {after} steps of others" if after is not None else "when the schedule says"
     if d.get("seconds"):
-        until += f", and at least {d['seconds']:g} s"
-    return f"at {where}; goes on after {until}"
+        when += f", and not before {d['seconds']:g} s"
+    return f"at {where}; goes on {when}"
 
 
 def fault_text(event: Event) -> str:

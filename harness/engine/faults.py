@@ -97,10 +97,14 @@ class KillConnection(_Match):
 class Pause(_Match):
     """Step `at_step`'s statement stops inside its function, at its `at_point`-th pause point
     (0-based: every read of threadsync.now() and the start of every write statement on the
-    pipeline's tables, in the order the server meets them), while other actors run; it goes on
-    after `resume_after_steps` steps of others (None: once nothing else can run), and not before
-    `seconds` of virtual time have passed (0: no time needs to pass). Whatever happens, it goes on
-    when nothing else can run or the run would end, so a pause never hangs the engine."""
+    pipeline's tables, in the order the server meets them), while other actors run.
+
+    It goes on once `seconds` of virtual time have passed (0: at once; meanwhile time moves as
+    for a stalled actor) and `resume_after_steps` steps of others were granted since it stopped;
+    with `resume_after_steps` None, when the schedule chooses to (a recorded choice, offered
+    after the runnable actors). Whatever the rule says, it goes on as soon as nothing else can
+    run once its seconds are over, or when the run could not go on otherwise: a pause never
+    hangs the engine."""
 
     at_step: int = 0
     at_point: int = 0

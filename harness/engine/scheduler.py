@@ -254,6 +254,10 @@ class Scheduler:
             runnable = self.runnable()
             if runnable:
                 ids = [a.id for a in runnable]
+                # A due pause that waits for the schedule: letting it go on is one more option,
+                # after the runnable actors, so that the simplest choice (0) never takes it.
+                resumable = self._resumable()
+                ids += [f"(resume {p.actor.id})" for p in resumable]
                 target = None
                 # Only while some actor has done work it could lose (a claim, say): a skip
                 # before that would move time with nothing at stake.
@@ -264,7 +268,10 @@ class Scheduler:
                         # the step in progress takes real time, and the clock runs on.
                         ids.append(f"(clock {self.skips})")
                 i = self.strategy.pick(ids, self.last, self.chooser)
-                if i == len(runnable) and target is not None:
+                if len(runnable) <= i < len(runnable) + len(resumable):
+                    self._resume(resumable[i - len(runnable)], "the schedule chose to")
+                    continue
+                if i == len(runnable) + len(resumable) and target is not None:
                     self._skip(hooks, target)
                     continue
                 actor = runnable[i]
@@ -276,7 +283,7 @@ class Scheduler:
                 self._wait_blocked_change(blocked)
                 continue
             # Nothing else can run now: a pause that has waited out its seconds goes on before
-            # time moves (the engine holds its key, so nobody else would ever let it go).
+            # time moves.
             if self._resume_due(idle=True):
                 continue
             nxt = hooks.on_idle(self.next_time())
@@ -396,8 +403,18 @@ class Scheduler:
         )
         p.seq = event.seq
 
+    def _resumable(self) -> list[_Pause]:
+        """Stopped pauses past their seconds whose rule leaves the moment to the schedule."""
+        return [
+            p
+            for p in self._stopped()
+            if self._held(p) and self.clock.now >= p.until and p.rule.resume_after_steps is None
+        ]
+
     def _resume_due(self, *, idle: bool) -> bool:
-        """Let the first pause that is due go on (one at a time: it changes what can run)."""
+        """Let the first pause that is due go on (one at a time: it changes what can run): past
+        its seconds, after its rule's steps of others, or, with `idle`, because nothing else
+        can run (the engine holds its key: nobody else would ever let it go)."""
         for p in self._stopped():
             assert self.monitor is not None
             if p.generation != self.monitor.generation:
