@@ -22,6 +22,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.engine.faults import (
+    SWEEPER,
     ApiFaults,
     BatchResend,
     BatchTimeout,
@@ -34,6 +35,7 @@ from harness.engine.faults import (
     Early,
     FaultPlan,
     KillConnection,
+    Pause,
     RestartServer,
     Rule,
     SlowSteps,
@@ -71,6 +73,7 @@ RULE_KINDS = (
     "SlowSteps",
     "BatchResend",
     "BatchTimeout",
+    "Pause",
     "Early",
 )
 # Kinds that need a server the harness can restart (the embedded one).
@@ -81,6 +84,17 @@ RESTART_KIND = "RestartServer"
 FAULT_SETS = {"supabase": False, "all": True}  # name -> whether Early is drawn
 SLOW_STEP_SECONDS = (0.0, 120.0, 300.0)  # 0: to the next timer; else past a lease that long
 BATCH_RESEND_DELAYS = (1.0, 30.0)
+# A Pause stops a function's statement: the handlers' steps that call one (the claim, and the
+# complete or fail), and the sweeper's one step. Its point is drawn among the first few (entry,
+# the first writes), where each reference function has its read-then-write windows.
+PAUSE_STEPS = (0, 2)
+PAUSE_POINTS = 8
+# Multiples of the sweep interval: a pause that must last this long comes due at the instant of a
+# sweeper tick, so the schedule can let it go on in the middle of what that tick sets off (a
+# lease rescued, the item claimed again).
+PAUSE_SECONDS = (0.0, 60.0, 120.0, 180.0)
+PAUSE_AFTER_STEPS = (None, 2, 4, 8, 16)  # None: the schedule chooses when it goes on
+SWEEP_RUNS = 6  # the sweeper runs a Pause may aim at
 # Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
 GROUPS = ("single", "sequence", "neighbours", "overlap")
@@ -198,6 +212,19 @@ def _rule(draw: st.DrawFn, kind: str, function: str, occurrence: int, shape: _Sh
         )
     if kind == "BatchTimeout":
         return BatchTimeout(batch=draw(st.integers(0, 3)), after_steps=draw(st.integers(0, 3)))
+    if kind == "Pause":
+        # Now and then the sweeper instead of the delivery (last, so shrinking leaves it).
+        at_step = draw(st.sampled_from(PAUSE_STEPS))
+        if draw(st.integers(0, len(shape.functions))) == len(shape.functions):
+            m = {"function": SWEEPER, "occurrence": draw(st.integers(0, SWEEP_RUNS - 1))}
+            at_step = 0
+        return Pause(
+            **m,
+            at_step=at_step,
+            at_point=draw(st.integers(0, PAUSE_POINTS - 1)),
+            resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+            seconds=draw(st.sampled_from(PAUSE_SECONDS)),
+        )
     if kind in RESTART_KINDS:
         restart = CleanRestart if kind == "CleanRestart" else RestartServer
         if kind == RESTART_KIND and draw(st.booleans()):
