@@ -27,6 +27,7 @@ MUTANTS: dict[str, str] = {
         "fixed_batch_fetch",
         "public_rls_off",
         "rescue_by_id",
+        "unlocked_complete_page",
     )
 }
 
