@@ -324,6 +324,7 @@ class Scheduler:
         step = actor.pending
         assert step is not None
         command = "go"
+        pause: Pause | None = None
         for rule in actor.faults:
             if isinstance(rule, Crash) and rule.at_step == actor.steps:
                 command = "crash"
@@ -332,8 +333,10 @@ class Scheduler:
             elif isinstance(rule, KillConnection) and rule.at_step == actor.steps:
                 self.record(actor, "fault", {"fault": "kill_connection", "at_step": actor.steps})
                 self._terminate(actor)
-            elif isinstance(rule, Pause) and rule.at_step == actor.steps and command == "go":
-                self._arm(actor, step, rule)
+            elif isinstance(rule, Pause) and rule.at_step == actor.steps and pause is None:
+                pause = rule
+        if pause is not None and command == "go":
+            self._arm(actor, step, pause)
         if step.kind == "invoke":
             self.record(actor, "invoke", actor.info)
             for rule in actor.faults:

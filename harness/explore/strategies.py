@@ -403,13 +403,58 @@ def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
 RECIPE_ONE_IN = 4
 
 
+# A pause that outlasts the default lease by one sweep interval (page 120 s, thread 60 s): it
+# comes due at the tick that rescues the paused worker's item.
+PAST_LEASE = {PAGE_FUNCTION: 180.0, PROCESSOR_FUNCTION: 120.0}
+# complete_thread's pause point after its UPDATE of the job row (the start of
+# finish_job_if_done's UPDATE): the row stays locked while it is paused.
+JOB_ROW_HELD = 5
+
+
 @st.composite
-def _recipe(draw: st.DrawFn, name: str, shape: _Shape) -> tuple[Rule, ...]:
+def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rule, ...]:
     if name == "blocked-on-lock":
-        # An early delivery keeps the completing page worker's transaction (and the job row's
-        # lock) open across steps; a processor of an earlier page completing then waits.
         occurrence = draw(st.integers(0, max(1, shape.threads) - 1))
-        return (Early(function=PROCESSOR_FUNCTION, occurrence=occurrence),)
+        if early and draw(st.booleans()):
+            # An early delivery keeps the completing page worker's transaction (and the job
+            # row's lock) open across steps; a processor of an earlier page completing waits.
+            return (Early(function=PROCESSOR_FUNCTION, occurrence=occurrence),)
+        # A processor paused inside complete_thread holding the job row: the others' wait.
+        return (
+            Pause(
+                function=PROCESSOR_FUNCTION,
+                occurrence=occurrence,
+                at_step=2,
+                at_point=JOB_ROW_HELD,
+                resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+            ),
+        )
+    if name == "paused-mid-function":
+        function, occurrence = _target(draw, shape)
+        seconds = PAST_LEASE[function]
+        if draw(st.booleans()):
+            # A worker stopped inside its completion past its lease: the sweeper rescues the
+            # item and another worker claims it while the first one holds what it locked.
+            pause = Pause(
+                function=function,
+                occurrence=occurrence,
+                at_step=2,
+                at_point=draw(st.integers(1, 3)),
+                resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+                seconds=seconds,
+            )
+            return (pause,)
+        # A worker stalled past its lease, and the sweep of the tick it wakes at stopped between
+        # its snapshot and its first write while the worker completes.
+        return (
+            Stall(function=function, occurrence=occurrence, at_step=2, seconds=seconds),
+            Pause(
+                function=SWEEPER,
+                occurrence=draw(st.integers(0, 3)),
+                at_point=draw(st.integers(1, 4)),
+                resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+            ),
+        )
     if name == "early-found-no-row":
         function, occurrence = _target(draw, shape)
         return (Early(function=function, occurrence=occurrence),)
@@ -429,6 +474,7 @@ RECIPES = (
     "retry-after-wait",
     "claim-refused-held",
     "restart-lost-requests",
+    "paused-mid-function",
 )
 
 
@@ -452,12 +498,12 @@ def scenarios(
         )
     )
     if draw(st.integers(0, RECIPE_ONE_IN - 1)) == RECIPE_ONE_IN // 2:
-        recipes = tuple(r for r in RECIPES if early or ("early" not in r and "blocked" not in r))
+        recipes = tuple(r for r in RECIPES if early or "early" not in r)
         name = draw(st.sampled_from(recipes))
         if name == "blocked-on-lock" and dataset.threads <= dataset.page_size:
             dataset = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
         shape = _Shape(dataset.threads, dataset.page_size, restart)
-        faults = FaultPlan(draw(_recipe(name, shape)) + faults.rules)
+        faults = FaultPlan(draw(_recipe(name, shape, early)) + faults.rules)
     return Scenario(
         name=PLACEHOLDER_NAME,
         impl=impl,
