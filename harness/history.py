@@ -299,7 +299,7 @@ def pause_text(d: Mapping[str, Any]) -> str:
     after = d.get("resume_after_steps")
     when = f"after {after} steps of others" if after is not None else "when the schedule says"
     if d.get("seconds"):
-        when += f", and not before {d['seconds']:g} s"
+        when = f"once {d['seconds']:g} s have passed, then {when}"
     return f"at {where}; goes on {when}"
 
 

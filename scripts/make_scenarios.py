@@ -215,16 +215,17 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
                 at_step=2,
                 at_point=1,
                 seconds=180.0,
-                resume_after_steps=10,
+                resume_after_steps=6,
             )
         ),
         "complete_page checks its claim token on a row it read without FOR UPDATE "
         "(`threadsync mutate`'s complete_page:drop-for-update:1).",
         "The first page worker's complete_page pauses at the start of its first write (pause "
         "point 1), after the token check, for 180 s: its lease runs out, the sweeper re-sends "
-        "the page, a second worker claims and completes it, and then the paused completion goes "
-        "on and completes the page again. With FOR UPDATE the paused worker holds the page's "
-        "row, the sweeper skips it, and nothing is re-sent.",
+        "the page, a second worker claims and completes it (6 steps: the sweep's invoke and "
+        "statement, the worker's invoke, claim, fetch and completion), and then the paused "
+        "completion goes on and completes the page again. With FOR UPDATE the paused worker "
+        "holds the page's row, the sweeper skips it, and nothing is re-sent.",
     ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
@@ -435,7 +436,7 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
                 at_step=2,
                 at_point=1,
                 seconds=180.0,
-                resume_after_steps=10,
+                resume_after_steps=6,
             )
         ),
         "The first page worker's complete_page pauses inside the function, after reading its "

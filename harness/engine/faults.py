@@ -100,9 +100,9 @@ class Pause(_Match):
     pipeline's tables, in the order the server meets them), while other actors run.
 
     It goes on once `seconds` of virtual time have passed (0: at once; meanwhile time moves as
-    for a stalled actor) and `resume_after_steps` steps of others were granted since it stopped;
-    with `resume_after_steps` None, when the schedule chooses to (a recorded choice, offered
-    after the runnable actors). Whatever the rule says, it goes on as soon as nothing else can
+    for a stalled actor), and then after `resume_after_steps` steps of others; with
+    `resume_after_steps` None, when the schedule chooses to (a recorded choice, offered after the
+    runnable actors). Whatever the rule says, it goes on as soon as nothing else can
     run once its seconds are over, or when the run could not go on otherwise: a pause never
     hangs the engine."""
 

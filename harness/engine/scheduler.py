@@ -96,7 +96,8 @@ _PAUSE_PREFIX = "threadsync pause "
 @dataclass
 class _Pause:
     """A Pause rule armed on an actor's granted step: the key the engine holds for it, and once
-    the statement stopped, when (`seq`, `steps`) and until what virtual time it must wait."""
+    the statement stopped, when (`seq`, `steps`), until what virtual time it must wait, and how
+    many steps had been granted when that time came (`due_steps`)."""
 
     actor: Actor
     rule: Pause
@@ -105,6 +106,7 @@ class _Pause:
     seq: int | None = None  # the `paused` event; None while armed and not stopped yet
     steps: int = 0  # Stats.steps when it stopped
     until: float = 0.0
+    due_steps: int | None = None  # Stats.steps once its seconds were over
 
     @property
     def stopped(self) -> bool:
@@ -389,6 +391,8 @@ class Scheduler:
             where = where.split(": ", 1)[-1]
         p.steps = self.stats.steps
         p.until = self.clock.now + p.rule.seconds
+        if p.rule.seconds <= 0:
+            p.due_steps = p.steps
         self.stats.pauses += 1
         actor.blocked_by = (ENGINE,)
         event = self.record(
@@ -425,8 +429,12 @@ class Scheduler:
                 return True
             if self.clock.now < p.until:
                 continue
+            if p.due_steps is None:
+                # Its seconds just ran out (nothing is granted between the clock reaching
+                # `until` and this look): its steps of others count from here.
+                p.due_steps = self.stats.steps
             after = p.rule.resume_after_steps
-            if after is not None and self.stats.steps - p.steps >= after:
+            if after is not None and self.stats.steps - p.due_steps >= after:
                 self._resume(p, f"after {after} steps of others")
                 return True
             if idle:

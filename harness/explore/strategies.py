@@ -450,7 +450,13 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
                 resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
                 seconds=seconds,
             )
-            return (pause,)
+            if not draw(st.booleans()):
+                return (pause,)
+            # Or inside its fail_*: its API call fails first (the n-th delivery's first attempt
+            # makes the n-th call of a fault-free run).
+            api = FETCH_PAGE if function == PAGE_FUNCTION else FETCH_THREAD
+            fails = (occurrence, draw(st.sampled_from(API_KINDS)), 0.0)
+            return (pause, ApiFaults(calls=(fails,), function=api))
         # A worker stalled past its lease, and the sweep of the tick it wakes at stopped between
         # its snapshot and its write to that worker's queue while the worker completes.
         sweep, point = RESCUING_SWEEP[function]
