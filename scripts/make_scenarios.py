@@ -270,6 +270,18 @@ def _paused_before(paused_role: str, actor: str, sql: str) -> Callable[[History]
     return shows
 
 
+def _paused_in(function: str) -> Callable[[History], bool]:
+    """A statement calling `function` paused (a fault made the handler call it, on this
+    schedule, at the step the Pause aims at)."""
+
+    def shows(history: History) -> bool:
+        return any(
+            e.kind == "paused" and function in str(e.detail.get("sql")) for e in history.events
+        )
+
+    return shows
+
+
 REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
     "drop-page-webhook": ReferenceRecipe(
         plan(Drop(function=P, occurrence=0)),
@@ -453,6 +465,71 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "completes the page; the sweep's FOR UPDATE SKIP LOCKED then re-checks the row and "
         "leaves the done page alone.",
         shows=_paused_before("sweeper", "w1", "complete_page"),
+    ),
+    "pause-fail-page-past-lease": ReferenceRecipe(
+        plan(
+            ApiFaults(calls=((0, "server_error", 0.0),)),
+            Pause(
+                function=P,
+                occurrence=0,
+                at_step=2,
+                at_point=1,
+                seconds=180.0,
+                resume_after_steps=6,
+            ),
+        ),
+        "The first page's fetch fails and its worker's fail_page pauses at the start of its "
+        "UPDATE, after reading the page FOR UPDATE, for 180 s (past the lease): the sweeper "
+        "skips the locked row, then the retry is recorded and the page completes once.",
+        shows=_paused_in("fail_page"),
+    ),
+    "pause-thread-past-lease": ReferenceRecipe(
+        plan(
+            Pause(
+                function=T,
+                occurrence=0,
+                at_step=2,
+                at_point=1,
+                seconds=120.0,
+                resume_after_steps=6,
+            ),
+            ApiFaults(calls=((7, "rate_limit", 200.0),), function="fetch_thread"),
+        ),
+        "The first processor's complete_thread pauses at the start of its write to `threads`, "
+        "after reading its entry FOR UPDATE, for 120 s (past its 60 s lease), while a "
+        "rate-limited thread keeps the job open: the sweeper skips the locked entry and the "
+        "thread is processed once.",
+        shows=_paused_in("complete_thread"),
+    ),
+    "pause-fail-thread-past-lease": ReferenceRecipe(
+        plan(
+            ApiFaults(
+                calls=((0, "server_error", 0.0), (7, "rate_limit", 200.0)), function="fetch_thread"
+            ),
+            Pause(
+                function=T,
+                occurrence=0,
+                at_step=2,
+                at_point=1,
+                seconds=120.0,
+                resume_after_steps=6,
+            ),
+        ),
+        "The first processor's read of its thread fails and its fail_thread pauses at the start "
+        "of its UPDATE for 120 s (past its lease), while a rate-limited thread keeps the job "
+        "open: the sweeper skips the locked entry, the retry is recorded, the thread is "
+        "processed once.",
+        shows=_paused_in("fail_thread"),
+    ),
+    "pause-sweeper-mid-thread-sweep": ReferenceRecipe(
+        plan(
+            Stall(function=T, occurrence=0, at_step=2, seconds=120.0),
+            Pause(function=SWEEPER, occurrence=1, at_step=0, at_point=3, resume_after_steps=1),
+        ),
+        "The first processor stalls past its lease; the second sweep pauses at the start of "
+        "its UPDATE of expired entries while the stalled processor completes; FOR UPDATE SKIP "
+        "LOCKED re-checks the entry and the sweep leaves it done.",
+        shows=_paused_before("sweeper", "p1", "complete_thread"),
     ),
     "pause-page-alone": ReferenceRecipe(
         plan(Pause(function=P, occurrence=0, at_step=2, at_point=1)),

@@ -305,24 +305,35 @@ def _mutated(bench: Workbench, mutant_id: str) -> str:
     return impl
 
 
-@pytest.mark.parametrize(
-    ("mutant_id", "saved", "check"),
-    [
-        # The stale worker completes its page a second time.
-        (
-            "complete_page:drop-for-update:1",
-            "mutants/unlocked_complete_page.json",
-            "page-exactly-once",
-        ),
-        # The sweep, on its stale snapshot, puts the page just completed back to pending: the
-        # job is finished while that page is open again.
-        ("sweep:drop-for-update:1", "reference/pause-sweeper-mid-sweep.json", "job-completes-once"),
-    ],
-)
+# Each FOR UPDATE that `threadsync mutate` can drop, the saved scenario that races it, and the
+# check its mutant then fails.
+FOR_UPDATE = [
+    # The stale worker completes its page a second time.
+    ("complete_page:drop-for-update:1", "mutants/unlocked_complete_page", "page-exactly-once"),
+    # The stale worker puts the page the new owner completed back to pending: the job finishes
+    # with that page open.
+    ("fail_page:drop-for-update:1", "reference/pause-fail-page-past-lease", "job-completes-once"),
+    (
+        "complete_thread:drop-for-update:1",
+        "reference/pause-thread-past-lease",
+        "thread-exactly-once",
+    ),
+    (
+        "fail_thread:drop-for-update:1",
+        "reference/pause-fail-thread-past-lease",
+        "thread-exactly-once",
+    ),
+    # The sweep, on its stale snapshot, puts the item just completed back to pending.
+    ("sweep:drop-for-update:1", "reference/pause-sweeper-mid-sweep", "job-completes-once"),
+    ("sweep:drop-for-update:2", "reference/pause-sweeper-mid-thread-sweep", "no-stuck-work"),
+]
+
+
+@pytest.mark.parametrize(("mutant_id", "saved", "check"), FOR_UPDATE)
 def test_a_pause_fails_a_for_update_mutant_replayably_and_the_reference_passes(
     bench: Workbench, mutant_id: str, saved: str, check: str
 ) -> None:
-    scenario = load(ROOT / "scenarios" / saved)
+    scenario = load(ROOT / "scenarios" / f"{saved}.json")
     impl = _mutated(bench, mutant_id)
     first = run_scenario(bench, scenario, impl=impl)
     second = run_scenario(bench, scenario, impl=impl)

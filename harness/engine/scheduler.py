@@ -6,7 +6,8 @@ when a choice that SlowSteps allows moves it while actors can still run.
 A step a Pause rule aims at is armed before it is granted: its statement stops inside its
 function, at a pause point (harness/sql/pause.sql), waiting on a lock the engine's own session
 holds. The server reports it blocked by the engine; the scheduler records it `paused`, runs
-others, and lets it go (`resumed`) after the rule's steps, or as soon as nothing else can run.
+others, and lets it go (`resumed`) once the rule's seconds and steps are over or the schedule
+chooses to, and always as soon as nothing else can run, so a pause never hangs a run.
 """
 
 from __future__ import annotations
