@@ -409,6 +409,10 @@ PAST_LEASE = {PAGE_FUNCTION: 180.0, PROCESSOR_FUNCTION: 120.0}
 # That tick's sweeper run (from 0, for work claimed at t=0, as a fault-free job's is), and the
 # sweep's pause point at the start of its UPDATE of that function's queue (expired leases).
 RESCUING_SWEEP = {PAGE_FUNCTION: (2, 1), PROCESSOR_FUNCTION: (1, 3)}
+# When a worker paused past its lease goes on: once the tick's sweep (2 steps) and the re-claim
+# (invoke, claim, fetch, complete) had their steps, or when the schedule says; 2 or 4 would let
+# it go on before anyone raced it.
+PAST_LEASE_AFTER_STEPS = (None, 8, 16)
 # complete_thread's pause point after its UPDATE of the job row (the start of
 # finish_job_if_done's UPDATE): the row stays locked while it is paused.
 JOB_ROW_HELD = 5
@@ -447,7 +451,7 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
                 occurrence=occurrence,
                 at_step=2,
                 at_point=draw(st.integers(1, 3)),
-                resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+                resume_after_steps=draw(st.sampled_from(PAST_LEASE_AFTER_STEPS)),
                 seconds=seconds,
             )
             if not draw(st.booleans()):
@@ -514,7 +518,10 @@ def scenarios(
     if draw(st.integers(0, RECIPE_ONE_IN - 1)) == RECIPE_ONE_IN // 2:
         recipes = tuple(r for r in RECIPES if early or "early" not in r)
         name = draw(st.sampled_from(recipes))
-        if name == "blocked-on-lock" and dataset.threads <= dataset.page_size:
+        # Both need a second item: another processor to wait, a page after the paused one.
+        if name in ("blocked-on-lock", "paused-mid-function") and (
+            dataset.threads <= dataset.page_size
+        ):
             dataset = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
         shape = _Shape(dataset.threads, dataset.page_size, restart)
         faults = FaultPlan(draw(_recipe(name, shape, early)) + faults.rules)
