@@ -21,17 +21,18 @@ import pytest
 
 from harness.coverage import reached
 from harness.engine import (
+    SWEEPER,
     ActorSpec,
     Crash,
     Drop,
     FaultPlan,
     KillConnection,
+    Pause,
     RestartServer,
     RunConfig,
     run,
     run_actors,
 )
-from harness.engine.faults import SWEEPER, Pause
 from harness.engine.free import playable
 from harness.explore.strategies import fault_rules
 from harness.history import History
