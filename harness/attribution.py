@@ -9,7 +9,7 @@ from harness.history import Event, History
 PAGE, ENTRY = "sync_page_queue", "thread_processing_queue"
 ROLE_TABLE = {"page_worker": PAGE, "processor": ENTRY}
 # Injected faults that end an attempt: the worker dies, loses its connection, or outlives its lease
-# (a stall, or a clock skip while it ran).
+# (a stall, a clock skip while it ran, or a pause with seconds inside one of its statements).
 ATTEMPT_FAULTS = {"crash", "kill_connection", "stall"}
 
 Target = tuple[str, int]
@@ -58,6 +58,10 @@ def injected_failures(history: History) -> dict[Target, int]:
 def _breaks_attempt(e: Event) -> bool:
     if e.kind == "fault":
         return e.detail.get("fault") in ATTEMPT_FAULTS
+    if e.kind == "paused":
+        # A pause that must last a while is a stall inside a statement: the lease may run out.
+        seconds = e.detail.get("seconds")
+        return isinstance(seconds, int | float) and seconds > 0
     return e.kind == "api" and e.detail.get("outcome") == "error"
 
 

@@ -25,6 +25,7 @@ SITUATIONS: dict[str, str] = {
     "claim-refused-held": "a claim was refused because another worker held the item",
     "duplicate-in-flight": "a webhook was delivered again while an earlier delivery still ran",
     "blocked-on-lock": "a statement waited on a row lock held by another actor",
+    "paused-mid-function": "a statement paused inside a function while another actor ran",
     "sweeper-rescued-lease": "the sweeper returned an expired lease (requeued or dead-lettered)",
     "sweeper-re-emitted-dropped": "the sweeper re-sent a webhook that had been dropped",
     "retry-after-wait": "a failed attempt was retried only after the API's Retry-After",
@@ -186,6 +187,23 @@ def _blocked(history: History) -> bool:
     return any(e.kind == "blocked" for e in history.events)
 
 
+# What counts as another actor running: any step it was granted (an invoke too).
+_STEPS = ("invoke", "statement", "begin", "commit", "rollback", "api", "blocked")
+
+
+def _paused_mid_function(history: History) -> bool:
+    """A `paused` statement, and a step of another actor before it was `resumed`."""
+    paused: set[str] = set()
+    for e in history.events:
+        if e.kind == "paused":
+            paused.add(e.actor)
+        elif e.kind == "resumed":
+            paused.discard(e.actor)
+        elif e.kind in _STEPS and paused - {e.actor}:
+            return True
+    return False
+
+
 def _sweeper_rescued(history: History) -> bool:
     return any(
         _positive(c, "_requeued") or _positive(c, "_failed") for _, c in _sweep_counts(history)
@@ -281,6 +299,7 @@ _DETECTORS: dict[str, Detector] = {
     "claim-refused-held": lambda h, d, s: _claim_refused_held(d),
     "duplicate-in-flight": lambda h, d, s: _duplicate_in_flight(d),
     "blocked-on-lock": lambda h, d, s: _blocked(h),
+    "paused-mid-function": lambda h, d, s: _paused_mid_function(h),
     "sweeper-rescued-lease": lambda h, d, s: _sweeper_rescued(h),
     "sweeper-re-emitted-dropped": lambda h, d, s: _sweeper_re_emitted_dropped(h),
     "retry-after-wait": lambda h, d, s: _retry_after_wait(d),

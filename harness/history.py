@@ -24,11 +24,13 @@ Kind = Literal[
     "clock",
     "blocked",
     "released",
+    "paused",
+    "resumed",
     "crash",
     "info",
 ]
 # Jepsen-style: ok, fail, info (may or may not have happened); plus step outcomes.
-Outcome = Literal["ok", "error", "blocked", "crashed", "info", "fail"]
+Outcome = Literal["ok", "error", "blocked", "paused", "crashed", "info", "fail"]
 
 # Fields that depend on wall-clock time or on the server process, not on the schedule: dropped
 # by `comparable()` so two replays of one scenario compare equal.
@@ -161,6 +163,12 @@ class History:
                 lines.append((f"{head}step {e.actor}: {text} <waiting ...> (on {by})", True))
             elif e.kind == "released":
                 lines.append((f"{head}released {e.actor}: its lock wait ended", True))
+            elif e.kind == "paused":
+                waiting.add(e.actor)
+                text = statement_text({**d, "params": params.get(e.seq)}, width)
+                lines.append((f"{head}step {e.actor}: {text} <paused ...> ({pause_text(d)})", True))
+            elif e.kind == "resumed":
+                lines.append((f"{head}resumed {e.actor}: {d.get('reason')}", True))
             elif e.kind == "reply":
                 lines.append((f"{head}reply {e.actor}: {reply_text(d)}", True))
             elif e.kind == "fault":
@@ -175,12 +183,12 @@ class History:
 
 
 def blocked_params(history: History) -> dict[int, Any]:
-    """For each `blocked` event, the parameters of the statement it waited in (recorded on the
-    statement's own event, when it completes)."""
+    """For each `blocked` or `paused` event, the parameters of the statement it waited in
+    (recorded on the statement's own event, when it completes)."""
     out: dict[int, Any] = {}
     waiting: dict[str, int] = {}
     for e in history.events:
-        if e.kind == "blocked":
+        if e.kind in ("blocked", "paused"):
             waiting[e.actor] = e.seq
         elif e.kind == "statement" and e.actor in waiting:
             out[waiting.pop(e.actor)] = e.detail.get("params")
@@ -281,11 +289,27 @@ def _th(n: int) -> str:
     return "th" if 10 < n % 100 < 14 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
+def pause_text(d: Mapping[str, Any]) -> str:
+    """Where a paused statement stopped, and what lets it go on."""
+    where = f"pause point {d.get('at_point')}"
+    if d.get("where") == "threadsync.now()":
+        where += " (a read of threadsync.now())"
+    elif d.get("where"):
+        where += f" (the start of {d['where']})"
+    after = d.get("resume_after_steps")
+    when = f"after {after} steps of others" if after is not None else "when the schedule says"
+    if d.get("seconds"):
+        when = f"once {d['seconds']:g} s have passed, then {when}"
+    return f"at {where}; goes on {when}"
+
+
 def fault_text(event: Event) -> str:
     """A fault event in words, saying whether it fired."""
     d = event.detail
     kind = str(d.get("fault"))
     at = d.get("at_step")
+    if kind == "unfired" and d.get("reason"):
+        return f"{d.get('rule')} rule aimed at step {at} did NOT fire: {d['reason']}"
     if kind == "unfired":
         return (
             f"{d.get('rule')} rule aimed at step {at} did NOT fire: the handler's last step "
@@ -337,6 +361,7 @@ __all__ = [
     "called_function",
     "fault_text",
     "params_text",
+    "pause_text",
     "reply_text",
     "result_text",
     "short_value",

@@ -16,6 +16,7 @@ MAX_PAGE_SIZE = 1000
 DAY = 86_400.0
 MAX_INDEX = 1_000_000  # request index, occurrence, API call index, delivery count
 MAX_STEP = 100_000
+MAX_POINT = 1_000_000  # a statement's pause points: one per clock read, and per row written
 MAX_COPIES = 100
 MAX_SEED = 2**63 - 1
 API_KINDS = ("rate_limit", "server_error", "timeout")
@@ -65,6 +66,13 @@ RULE_FIELDS: dict[str, dict[str, tuple[type, float, float, bool]]] = {
     "BatchTimeout": {
         "batch": (int, 0, MAX_INDEX, True),
         "after_steps": (int, 0, MAX_STEP, False),
+    },
+    "Pause": {
+        **_MATCH,
+        "at_step": (int, 0, MAX_STEP, False),
+        "at_point": (int, 0, MAX_POINT, False),
+        "resume_after_steps": (int, 0, MAX_STEP, True),
+        "seconds": (float, 0, DAY, False),
     },
 }
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from harness.engine.faults import (  # noqa: E402
+    SWEEPER,
     ApiFaults,
     CallerTimeout,
     Crash,
@@ -38,6 +39,7 @@ from harness.engine.faults import (  # noqa: E402
     Early,
     FaultPlan,
     KillConnection,
+    Pause,
     RestartServer,
     SlowSteps,
     Stall,
@@ -204,6 +206,27 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "sweep reads the expired entry, the processor completes it, and the sweep's write sets "
         "it back to pending, so the re-sent webhook processes the thread again.",
     ),
+    "unlocked_complete_page": MutantRecipe(
+        "page-exactly-once",
+        plan(
+            Pause(
+                function=P,
+                occurrence=0,
+                at_step=2,
+                at_point=1,
+                seconds=180.0,
+                resume_after_steps=6,
+            )
+        ),
+        "complete_page checks its claim token on a row it read without FOR UPDATE "
+        "(`threadsync mutate`'s complete_page:drop-for-update:1).",
+        "The first page worker's complete_page pauses at the start of its first write (pause "
+        "point 1), after the token check, for 180 s: its lease runs out, the sweeper re-sends "
+        "the page, a second worker claims and completes it (6 steps: the sweep's invoke and "
+        "statement, the worker's invoke, claim, fetch and completion), and then the paused "
+        "completion goes on and completes the page again. With FOR UPDATE the paused worker "
+        "holds the page's row, the sweeper skips it, and nothing is re-sent.",
+    ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
         plan(Duplicate(function=P, occurrence=0)),
@@ -224,6 +247,39 @@ class ReferenceRecipe:
     description: str
     settings: Mapping[str, float] = field(default_factory=dict)
     dataset: Dataset = REFERENCE_DATASET
+    # What the description says happens, when the faults alone do not make it happen on every
+    # schedule: seeds are tried until the history shows it.
+    shows: Callable[[History], bool] | None = None
+
+
+def _paused_before(paused_role: str, actor: str, sql: str) -> Callable[[History], bool]:
+    """A `paused_role` actor paused, and `actor` then ran a statement containing `sql`, before
+    the pause was resumed."""
+
+    def shows(history: History) -> bool:
+        paused = None
+        for e in history.events:
+            if e.kind == "paused" and e.role == paused_role:
+                paused = e.actor
+            elif e.kind == "resumed" and e.actor == paused:
+                paused = None
+            elif paused and e.actor == actor and sql in str(e.detail.get("sql", "")):
+                return True
+        return False
+
+    return shows
+
+
+def _paused_in(function: str) -> Callable[[History], bool]:
+    """A statement calling `function` paused (a fault made the handler call it, on this
+    schedule, at the step the Pause aims at)."""
+
+    def shows(history: History) -> bool:
+        return any(
+            e.kind == "paused" and function in str(e.detail.get("sql")) for e in history.events
+        )
+
+    return shows
 
 
 REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
@@ -384,6 +440,102 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "and a late processor webhook.",
         dataset=Dataset(seed=1, threads=12, page_size=4),
     ),
+    "pause-page-past-lease": ReferenceRecipe(
+        plan(
+            Pause(
+                function=P,
+                occurrence=0,
+                at_step=2,
+                at_point=1,
+                seconds=180.0,
+                resume_after_steps=6,
+            )
+        ),
+        "The first page worker's complete_page pauses inside the function, after reading its "
+        "page FOR UPDATE, for 180 s (past its 120 s lease) while sweeper ticks run: they skip "
+        "the locked row, so nothing is re-sent and the page completes once.",
+    ),
+    "pause-sweeper-mid-sweep": ReferenceRecipe(
+        plan(
+            Stall(function=P, occurrence=0, at_step=2, seconds=180.0),
+            Pause(function=SWEEPER, occurrence=2, at_step=0, at_point=1, resume_after_steps=1),
+        ),
+        "The first page worker stalls past its lease; the third sweep pauses at the start of "
+        "its first UPDATE (its snapshot still shows the page expired) while the stalled worker "
+        "completes the page; the sweep's FOR UPDATE SKIP LOCKED then re-checks the row and "
+        "leaves the done page alone.",
+        shows=_paused_before("sweeper", "w1", "complete_page"),
+    ),
+    "pause-fail-page-past-lease": ReferenceRecipe(
+        plan(
+            ApiFaults(calls=((0, "server_error", 0.0),)),
+            Pause(
+                function=P,
+                occurrence=0,
+                at_step=2,
+                at_point=1,
+                seconds=180.0,
+                resume_after_steps=6,
+            ),
+        ),
+        "The first page's fetch fails and its worker's fail_page pauses at the start of its "
+        "UPDATE, after reading the page FOR UPDATE, for 180 s (past the lease): the sweeper "
+        "skips the locked row, then the retry is recorded and the page completes once.",
+        shows=_paused_in("fail_page"),
+    ),
+    "pause-thread-past-lease": ReferenceRecipe(
+        plan(
+            Pause(
+                function=T,
+                occurrence=0,
+                at_step=2,
+                at_point=1,
+                seconds=120.0,
+                resume_after_steps=6,
+            ),
+            ApiFaults(calls=((7, "rate_limit", 200.0),), function="fetch_thread"),
+        ),
+        "The first processor's complete_thread pauses at the start of its write to `threads`, "
+        "after reading its entry FOR UPDATE, for 120 s (past its 60 s lease), while a "
+        "rate-limited thread keeps the job open: the sweeper skips the locked entry and the "
+        "thread is processed once.",
+        shows=_paused_in("complete_thread"),
+    ),
+    "pause-fail-thread-past-lease": ReferenceRecipe(
+        plan(
+            ApiFaults(
+                calls=((0, "server_error", 0.0), (7, "rate_limit", 200.0)), function="fetch_thread"
+            ),
+            Pause(
+                function=T,
+                occurrence=0,
+                at_step=2,
+                at_point=1,
+                seconds=120.0,
+                resume_after_steps=6,
+            ),
+        ),
+        "The first processor's read of its thread fails and its fail_thread pauses at the start "
+        "of its UPDATE for 120 s (past its lease), while a rate-limited thread keeps the job "
+        "open: the sweeper skips the locked entry, the retry is recorded, the thread is "
+        "processed once.",
+        shows=_paused_in("fail_thread"),
+    ),
+    "pause-sweeper-mid-thread-sweep": ReferenceRecipe(
+        plan(
+            Stall(function=T, occurrence=0, at_step=2, seconds=120.0),
+            Pause(function=SWEEPER, occurrence=1, at_step=0, at_point=3, resume_after_steps=1),
+        ),
+        "The first processor stalls past its lease; the second sweep pauses at the start of "
+        "its UPDATE of expired entries while the stalled processor completes; FOR UPDATE SKIP "
+        "LOCKED re-checks the entry and the sweep leaves it done.",
+        shows=_paused_before("sweeper", "p1", "complete_thread"),
+    ),
+    "pause-page-alone": ReferenceRecipe(
+        plan(Pause(function=P, occurrence=0, at_step=2, at_point=1)),
+        "The first page worker's complete_page pauses inside the function while no other actor "
+        "can run; the engine lets it go on at once, so a pause never hangs a run.",
+    ),
 }
 
 
@@ -478,6 +630,16 @@ def unfired(faults: FaultPlan, history: History) -> list[str]:
             ok = any(
                 e.kind == "fault" and e.detail.get("fault") == "clock_skip" for e in history.events
             )
+        elif isinstance(rule, Pause):
+            ok = any(
+                e.kind == "paused"
+                and (
+                    e.role == "sweeper"
+                    if rule.function == SWEEPER
+                    else matches(rule, normal.get(e.actor))
+                )
+                for e in history.events
+            )
         elif isinstance(rule, RestartServer):
             ok = any(
                 e.kind == "fault" and e.detail.get("fault") == "restart_server"
@@ -566,6 +728,9 @@ def make_reference(
         missing = unfired(recipe.faults, verdict.result.history)
         if missing:
             seen.append(f"{seed}: {'; '.join(missing)}")
+            continue
+        if recipe.shows is not None and not recipe.shows(verdict.result.history):
+            seen.append(f"{seed}: the history does not show what the description says")
             continue
         recorded = verdict.recorded()
         again = run_scenario(bench, recorded)

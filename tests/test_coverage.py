@@ -36,6 +36,8 @@ SAVED: dict[str, tuple[str, str]] = {
     "dead-letter": ("api-exhausts-attempts", "api-rate-limit"),
     "early-found-no-row": ("early-webhooks", "duplicate-page-webhook"),
     "restart-lost-requests": ("server-restart", "kill-connection"),
+    # Both pause a page worker inside complete_page; only the first outlasts a sweeper tick.
+    "paused-mid-function": ("pause-page-past-lease", "pause-page-alone"),
 }
 # No saved scenario blocks on a lock: an early delivery keeps the page worker's transaction (and
 # the job row's lock) open across steps, and a processor of the first page completing then waits.

@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 
 from harness import junit
 from harness.coverage import SITUATIONS, properties
-from harness.engine.faults import ApiFaults, Crash, FaultPlan, RestartServer, Rule, Stall
+from harness.engine.faults import (
+    SWEEPER,
+    ApiFaults,
+    Crash,
+    FaultPlan,
+    Pause,
+    RestartServer,
+    Rule,
+    Stall,
+)
 from harness.explore import (
     RULE_KINDS,
     ExploreResult,
@@ -31,7 +40,13 @@ from harness.explore import (
 )
 from harness.explore.parallel import Shard, ShardError, explore_parallel, merge, worker_seeds
 from harness.explore.progress import Ticker
-from harness.explore.strategies import PAGE_FUNCTION, SETTING_CHOICES, STEPS, deliveries_of
+from harness.explore.strategies import (
+    PAGE_FUNCTION,
+    SETTING_CHOICES,
+    STEPS,
+    SWEEP_RUNS,
+    deliveries_of,
+)
 from harness.impl import DEFAULT_IMPL
 from harness.mutants import MUTANTS
 from harness.postgres import Server
@@ -101,13 +116,16 @@ def test_single_rules_aim_within_the_deliveries_of_their_function(
     # Delivery rules name an Edge Function and an occurrence (ApiFaults.function names an API
     # call instead, and SlowSteps or batch rules aim at no delivery).
     function = getattr(rule, "function", None) if hasattr(rule, "occurrence") else None
-    if function is not None:
+    if function == SWEEPER:  # a Pause of one of the first sweeper runs, at its one step
+        assert isinstance(rule, Pause) and rule.occurrence in range(SWEEP_RUNS)
+        assert rule.at_step == 0
+    elif function is not None:
         assert rule.occurrence < max(1, deliveries_of(function, threads, page_size))  # type: ignore[union-attr]
         assert threads > 0 or function == PAGE_FUNCTION  # no processor work in an empty source
-    for name in ("at_step", "after_steps"):
-        step = getattr(rule, name, None)
-        if step is not None and function is not None:
-            assert 0 <= step < STEPS[str(function)]
+        for name in ("at_step", "after_steps"):
+            step = getattr(rule, name, None)
+            if step is not None:
+                assert 0 <= step < STEPS[str(function)]
     if isinstance(rule, RestartServer):
         assert restart
 

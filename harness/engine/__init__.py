@@ -9,6 +9,7 @@ from harness.engine.blocking import Monitor
 from harness.engine.clock import START, VirtualClock
 from harness.engine.errors import ActorCrashed, EngineError
 from harness.engine.faults import (
+    SWEEPER,
     ApiFaults,
     CallerTimeout,
     Crash,
@@ -18,6 +19,7 @@ from harness.engine.faults import (
     Early,
     FaultPlan,
     KillConnection,
+    Pause,
     RestartServer,
     Rule,
     SlowSteps,
@@ -38,6 +40,7 @@ from harness.engine.strategy import ChoiceList, Chooser, PCTStrategy, RandomStra
 
 __all__ = [
     "START",
+    "SWEEPER",
     "Actor",
     "ActorCrashed",
     "ActorSpec",
@@ -57,6 +60,7 @@ __all__ = [
     "KillConnection",
     "Monitor",
     "PCTStrategy",
+    "Pause",
     "RandomStrategy",
     "RestartServer",
     "Rule",

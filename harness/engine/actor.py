@@ -26,6 +26,7 @@ from harness.engine import pool
 from harness.engine.clock import VirtualClock
 from harness.engine.errors import ActorCrashed
 from harness.engine.faults import ActorRule
+from harness.sql import PAUSE
 from harness.supabase.postgrest import REQUEST, RestRequest, caller_for
 from threadsync.pipeline import Context, Params, Reply, Row
 from threadsync.provider import ProviderError, Thread, ThreadPage, ThreadsProvider
@@ -99,6 +100,9 @@ class Actor:
     conn: psycopg.Connection[Any] | None = None
     pid: int | None = None
     in_txn: bool = False
+    # Set by the scheduler before it grants a step a Pause rule aims at: '<point>:<key>' (see
+    # harness/sql/pause.sql); the step's statement takes it and arms itself with it.
+    pause_arm: str | None = None
     _go: threading.Event = field(default_factory=threading.Event)
     _conn_clock: int = -1
     _clock_set_in_txn: bool = False
@@ -261,10 +265,24 @@ class Actor:
     def execute(self, sql: str, params: Params | None) -> list[Row]:
         conn = self._connection()
         self._sync_clock(conn)
+        arm, self.pause_arm = self.pause_arm, None
+        local = self.in_txn or self._implicit_txn
         with conn.cursor(row_factory=dict_row) as cur:
-            # Handlers' SQL comes from .sql files, never from user data.
-            cur.execute(sql.encode(), params)
-            rows = cur.fetchall() if cur.description else []
+            if arm is not None:
+                cur.execute(PAUSE["arm_local" if local else "arm_session"], {"arm": arm})
+            try:
+                # Handlers' SQL comes from .sql files, never from user data.
+                cur.execute(sql.encode(), params)
+                rows = cur.fetchall() if cur.description else []
+            finally:
+                if arm is not None and not local:
+                    # A lost connection has nothing left to disarm.
+                    with suppress(psycopg.Error):
+                        cur.execute(PAUSE["disarm_session"])
+            if arm is not None and local:
+                # The rest of the transaction runs unarmed; a failed statement needs nothing, its
+                # transaction is over.
+                cur.execute(PAUSE["disarm_local"])
             if self.detect_early and (self.in_txn or self._implicit_txn):
                 # The queue is pg_net's, not the caller's: look with the session's rights, then
                 # become the caller again for whatever the transaction does next.
@@ -294,10 +312,14 @@ class Actor:
         caller = caller_for(self.role)
         assert caller is not None
         cur = conn.cursor(row_factory=dict_row)
+        arm, self.pause_arm = self.pause_arm, None
         try:
             with conn.pipeline():
                 conn.execute(b"BEGIN")
                 conn.execute(REQUEST[caller])
+                if arm is not None:
+                    # Transaction-local: it ends with the request's transaction.
+                    conn.execute(PAUSE["arm_local"], {"arm": arm})
                 # Handlers' SQL comes from .sql files, never from user data.
                 cur.execute(sql.encode(), params)
                 conn.execute(b"COMMIT")
@@ -317,10 +339,14 @@ class Actor:
         conn = self._connection()
         self._sync_clock(conn)
         cur = conn.cursor(row_factory=dict_row)
+        arm, self.pause_arm = self.pause_arm, None
         try:
             with conn.pipeline():
                 conn.execute(b"BEGIN")
                 conn.execute(request.preamble, request.preamble_params)
+                if arm is not None:
+                    # Transaction-local: it ends with the request's transaction.
+                    conn.execute(PAUSE["arm_local"], {"arm": arm})
                 # From the PostgREST translator: identifiers checked against the catalog, every
                 # value bound.
                 cur.execute(request.sql.encode(), request.params)

@@ -14,6 +14,7 @@ import psycopg
 
 from harness.engine import pool
 from harness.engine.errors import EngineError
+from harness.sql import PAUSE
 
 BLOCKED_SQL = (
     "SELECT pg_isolation_test_session_is_blocked(%(pid)s, %(others)s) AS blocked, "
@@ -30,13 +31,31 @@ class Monitor:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.conn: psycopg.Connection[Any] = pool.acquire(dsn)
+        self.pid = self.conn.info.backend_pid
         self.polls = 0
+        # Bumped when the session (and every pause key it held) is gone.
+        self.generation = 0
 
     def reconnect(self) -> None:
         """After a server restart: the old backend is gone, and so is every pooled one."""
         pool.server_restarted()
         pool.drop(self.dsn, self.conn)
         self.conn = pool.acquire(self.dsn)
+        self.pid = self.conn.info.backend_pid
+        self.generation += 1
+
+    def hold(self, key: int) -> None:
+        """Take pause key `key`: a statement armed with it waits at its pause point until
+        `let_go`. Keys are used once, so nobody else ever holds or waits for this one yet."""
+        self.conn.execute(PAUSE["hold"], {"key": key})
+
+    def let_go(self, key: int) -> None:
+        self.conn.execute(PAUSE["let_go"], {"key": key})
+
+    def where(self, pid: int) -> str:
+        """What a paused backend said about where it stopped (its application_name)."""
+        row = self.conn.execute(PAUSE["where"], {"pid": pid}).fetchone()
+        return str(row[0]) if row and row[0] else ""
 
     def close(self) -> None:
         pool.release(self.dsn, self.conn)

@@ -3,8 +3,9 @@
 Delivery rules match a queued request by `index` (the n-th request the deliverer saw, 0-based),
 by `function` (the Edge Function name, the URL's last segment) and/or by `occurrence` (the n-th
 request to that function, 0-based); a rule with no match field matches every request. Actor
-rules (Crash, Stall, KillConnection, CallerTimeout) act on the normal delivery of a matched
-request, never on its duplicates or early copy.
+rules (Crash, Stall, KillConnection, CallerTimeout, Pause) act on the normal delivery of a
+matched request, never on its duplicates or early copy. A Pause rule can also aim at the sweeper:
+`function` SWEEPER, `occurrence` the n-th sweeper run (0-based); no other rule acts on it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 from harness.fakeapi import API_FUNCTIONS, FETCH_PAGE, ApiCall, ApiFault
+
+# The `function` a Pause rule names to aim at the sweeper (pg_cron's job) rather than a webhook.
+SWEEPER = "sweeper"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,25 @@ class KillConnection(_Match):
     """Before step `at_step` the actor's backend is terminated; its next statement fails."""
 
     at_step: int = 1
+
+
+@dataclass(frozen=True)
+class Pause(_Match):
+    """Step `at_step`'s statement stops inside its function, at its `at_point`-th pause point
+    (0-based: every read of threadsync.now() and the start of every write statement on the
+    pipeline's tables, in the order the server meets them), while other actors run.
+
+    It goes on once `seconds` of virtual time have passed (0: at once; meanwhile time moves as
+    for a stalled actor), and then after `resume_after_steps` steps of others; with
+    `resume_after_steps` None, when the schedule chooses to (a recorded choice, offered after the
+    runnable actors). Whatever the rule says, it goes on as soon as nothing else can
+    run once its seconds are over, or when the run could not go on otherwise: a pause never
+    hangs the engine."""
+
+    at_step: int = 0
+    at_point: int = 0
+    resume_after_steps: int | None = None
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +208,7 @@ Rule = (
     | CleanRestart
     | BatchResend
     | BatchTimeout
+    | Pause
 )
 RULE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -203,10 +227,13 @@ RULE_TYPES: dict[str, type[Any]] = {
         CleanRestart,
         BatchResend,
         BatchTimeout,
+        Pause,
     )
 }
-ActorRule = Crash | CallerTimeout | Stall | KillConnection
-DeliveryRule = Drop | Duplicate | Delay | Early | Crash | CallerTimeout | Stall | KillConnection
+ActorRule = Crash | CallerTimeout | Stall | KillConnection | Pause
+DeliveryRule = (
+    Drop | Duplicate | Delay | Early | Crash | CallerTimeout | Stall | KillConnection | Pause
+)
 
 
 @dataclass(frozen=True)
@@ -229,6 +256,19 @@ class FaultPlan:
             for r in self.rules
             if isinstance(r, _Match) and r.matches(index, function, occurrence)
         ]
+
+    def for_sweep(self, occurrence: int) -> tuple[Pause, ...]:
+        """The Pause rules aimed at the `occurrence`-th sweeper run (0-based). Only rules that
+        name SWEEPER: a rule with no `function` matches every webhook request, as before, and
+        never the sweeper."""
+        return tuple(
+            r
+            for r in self.rules
+            if isinstance(r, Pause)
+            and r.function == SWEEPER
+            and r.index is None
+            and r.occurrence in (None, occurrence)
+        )
 
     @property
     def has_early(self) -> bool:
@@ -293,10 +333,13 @@ def _tuples(value: Any) -> Any:
 
 
 def actor_rules(rules: list[DeliveryRule]) -> tuple[ActorRule, ...]:
-    return tuple(r for r in rules if isinstance(r, Crash | CallerTimeout | Stall | KillConnection))
+    return tuple(
+        r for r in rules if isinstance(r, Crash | CallerTimeout | Stall | KillConnection | Pause)
+    )
 
 
 __all__ = [
+    "SWEEPER",
     "ActorRule",
     "ApiFaults",
     "BatchResend",
@@ -312,6 +355,7 @@ __all__ = [
     "Early",
     "FaultPlan",
     "KillConnection",
+    "Pause",
     "RestartServer",
     "Rule",
     "SlowSteps",

@@ -2,7 +2,8 @@
 
 Steps are not gated; a pool of `workers` threads runs deliveries as they arrive. Virtual delays
 become real sleeps scaled by `time_scale`; the virtual clock still moves only when all is idle
-(to the next sweeper tick). Stall, Early and RestartServer faults need the deterministic engine.
+(to the next sweeper tick). Stall, Early, RestartServer and Pause faults need the deterministic
+engine: a pause stops a statement until the scheduler lets it go, and here nothing schedules.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from harness.engine.faults import (
     Early,
     FaultPlan,
     KillConnection,
+    Pause,
     RestartServer,
     Stall,
 )
@@ -45,7 +47,7 @@ from harness.fakeapi import FakeThreadsAPI
 from harness.history import Event
 from threadsync.pipeline import Context, Reply
 
-_UNSUPPORTED = (Stall, Early, RestartServer)
+_UNSUPPORTED = (Stall, Early, RestartServer, Pause)
 
 
 class _FreeScheduler(Scheduler):

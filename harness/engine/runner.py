@@ -297,7 +297,13 @@ class _PipelineHooks:
         def sweep(ctx: Context) -> Reply:
             return pipeline.sweeper(ctx)
 
-        self.s.spawn(f"s{self.sweeps}", "sweeper", sweep, info={"tick": self.sweeps})
+        self.s.spawn(
+            f"s{self.sweeps}",
+            "sweeper",
+            sweep,
+            info={"tick": self.sweeps},
+            faults=self.config.faults.for_sweep(self.sweeps - 1),
+        )
 
     def _open_work(self) -> bool:
         assert self.s.monitor is not None

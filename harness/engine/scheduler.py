@@ -2,6 +2,12 @@
 
 Every choice goes through the Chooser (via the Strategy); time moves when no actor can run, or
 when a choice that SlowSteps allows moves it while actors can still run.
+
+A step a Pause rule aims at is armed before it is granted: its statement stops inside its
+function, at a pause point (harness/sql/pause.sql), waiting on a lock the engine's own session
+holds. The server reports it blocked by the engine; the scheduler records it `paused`, runs
+others, and lets it go (`resumed`) once the rule's seconds and steps are over or the schedule
+chooses to, and always as soon as nothing else can run, so a pause never hangs a run.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from harness.engine.actor import Actor, ActorFn, Step
 from harness.engine.blocking import Monitor
 from harness.engine.clock import VirtualClock
 from harness.engine.errors import EngineError
-from harness.engine.faults import ActorRule, CallerTimeout, Crash, KillConnection, Stall
+from harness.engine.faults import ActorRule, CallerTimeout, Crash, KillConnection, Pause, Stall
 from harness.engine.strategy import Chooser, Strategy
 from harness.history import Event, History
 from threadsync.pipeline import Reply
@@ -88,6 +94,32 @@ class Stats:
     monitor_polls: int = 0
     queue_reads: int = 0  # the deliverer's reads of pg_net's queue...
     queue_reads_skipped: int = 0  # ...and the ones left out: nothing committed since the last
+    pauses: int = 0
+
+
+# How a paused actor's blockers are named: the engine's own session holds its pause key.
+ENGINE = "engine"
+_PAUSE_PREFIX = "threadsync pause "
+
+
+@dataclass
+class _Pause:
+    """A Pause rule armed on an actor's granted step: the key the engine holds for it, and once
+    the statement stopped, when (`seq`, `steps`), until what virtual time it must wait, and how
+    many steps had been granted when that time came (`due_steps`)."""
+
+    actor: Actor
+    rule: Pause
+    key: int
+    generation: int  # the engine session that holds the key (a restart loses it)
+    seq: int | None = None  # the `paused` event; None while armed and not stopped yet
+    steps: int = 0  # Stats.steps when it stopped
+    until: float = 0.0
+    due_steps: int | None = None  # Stats.steps once its seconds were over
+
+    @property
+    def stopped(self) -> bool:
+        return self.seq is not None
 
 
 class Scheduler:
@@ -128,6 +160,9 @@ class Scheduler:
         # Steps that may have committed (Actor.committed), so far: only such a step can add to
         # pg_net's queue, so the deliverer reads it again only when this has grown.
         self.commits = 0
+        # Armed or stopped pauses by actor id; keys are never reused within a run.
+        self.pauses: dict[str, _Pause] = {}
+        self._pause_keys = itertools.count(1)
 
     # --- history -------------------------------------------------------------------------------
 
@@ -202,6 +237,8 @@ class Scheduler:
         """The earliest timer or stalled actor's wake-up (only those later than `after`)."""
         times = [t.at for t in self.timers if after is None or t.at > after]
         times += [a.not_before for a in self.live if a.state == "waiting"]
+        # A paused statement that must wait out its seconds wakes like a stalled actor.
+        times += [p.until for p in self.pauses.values() if p.stopped]
         if after is not None:
             times = [t for t in times if t > after]
         return min(times) if times else None
@@ -227,9 +264,15 @@ class Scheduler:
         while True:
             self.advance(self.clock.now)  # timers due now (a restart after the n-th delivery)
             hooks.before_choose()
+            if self._resume_due(idle=False):
+                continue
             runnable = self.runnable()
             if runnable:
                 ids = [a.id for a in runnable]
+                # A due pause that waits for the schedule: letting it go on is one more option,
+                # after the runnable actors, so that the simplest choice (0) never takes it.
+                resumable = self._resumable()
+                ids += [f"(resume {p.actor.id})" for p in resumable]
                 target = None
                 # Only while some actor has done work it could lose (a claim, say): a skip
                 # before that would move time with nothing at stake.
@@ -240,7 +283,10 @@ class Scheduler:
                         # the step in progress takes real time, and the clock runs on.
                         ids.append(f"(clock {self.skips})")
                 i = self.strategy.pick(ids, self.last, self.chooser)
-                if i == len(runnable) and target is not None:
+                if len(runnable) <= i < len(runnable) + len(resumable):
+                    self._resume(resumable[i - len(runnable)], "the schedule chose to")
+                    continue
+                if i == len(runnable) + len(resumable) and target is not None:
                     self._skip(hooks, target)
                     continue
                 actor = runnable[i]
@@ -251,8 +297,17 @@ class Scheduler:
             if blocked and self._waits_only_on_server(blocked):
                 self._wait_blocked_change(blocked)
                 continue
+            # Nothing else can run now: a pause that has waited out its seconds goes on before
+            # time moves.
+            if self._resume_due(idle=True):
+                continue
             nxt = hooks.on_idle(self.next_time())
             if nxt is None:
+                stopped = self._stopped()
+                if stopped:
+                    # The run would end (or time cannot move): no pause outlives it.
+                    self._resume(stopped[0], "the run could not go on otherwise")
+                    continue
                 if blocked:
                     self._wait_blocked_change(blocked)
                     continue
@@ -284,6 +339,7 @@ class Scheduler:
         step = actor.pending
         assert step is not None
         command = "go"
+        pause: Pause | None = None
         for rule in actor.faults:
             if isinstance(rule, Crash) and rule.at_step == actor.steps:
                 command = "crash"
@@ -292,6 +348,10 @@ class Scheduler:
             elif isinstance(rule, KillConnection) and rule.at_step == actor.steps:
                 self.record(actor, "fault", {"fault": "kill_connection", "at_step": actor.steps})
                 self._terminate(actor)
+            elif isinstance(rule, Pause) and rule.at_step == actor.steps and pause is None:
+                pause = rule
+        if pause is not None and command == "go":
+            self._arm(actor, step, pause)
         if step.kind == "invoke":
             self.record(actor, "invoke", actor.info)
             for rule in actor.faults:
@@ -304,6 +364,139 @@ class Scheduler:
         actor.grant(command)
         self._settle(actor, step)
         self._settle_blocked()
+
+    # --- pauses --------------------------------------------------------------------------------
+
+    def _arm(self, actor: Actor, step: Step, rule: Pause) -> None:
+        """Hold a fresh key and hand the actor its arming, before the step is granted."""
+        if step.kind != "statement" or self.monitor is None:
+            why = "no database" if self.monitor is None else f"it is a {step.kind} step"
+            self._unfired(actor, rule, f"step {actor.steps} has no statement to pause: {why}")
+            return
+        key = next(self._pause_keys)
+        self.monitor.hold(key)
+        self.pauses[actor.id] = _Pause(actor, rule, key, self.monitor.generation)
+        actor.pause_arm = f"{rule.at_point}:{key}"
+
+    def _unfired(self, actor: Actor, rule: Pause, reason: str) -> None:
+        self.record(
+            actor,
+            "fault",
+            {
+                "fault": "unfired",
+                "rule": "Pause",
+                "at_step": rule.at_step,
+                "at_point": rule.at_point,
+                "reason": reason,
+            },
+        )
+
+    def _stopped(self) -> list[_Pause]:
+        """Stopped pauses, in the order they stopped."""
+        return sorted((p for p in self.pauses.values() if p.stopped), key=lambda p: p.seq or 0)
+
+    def _on_paused(self, actor: Actor, step: Step, extra: Mapping[str, Any]) -> None:
+        """The armed statement reached its pause point: record where, and from when it waits."""
+        p = self.pauses[actor.id]
+        assert self.monitor is not None and actor.pid is not None
+        where = self.monitor.where(actor.pid)
+        if where.startswith(_PAUSE_PREFIX):
+            where = where.split(": ", 1)[-1]
+        p.steps = self.stats.steps
+        p.until = self.clock.now + p.rule.seconds
+        if p.rule.seconds <= 0:
+            p.due_steps = p.steps
+        self.stats.pauses += 1
+        actor.blocked_by = (ENGINE,)
+        event = self.record(
+            actor,
+            "paused",
+            {
+                "sql": step.text,
+                "outcome": "paused",
+                "at_point": p.rule.at_point,
+                "where": where,
+                "resume_after_steps": p.rule.resume_after_steps,
+                "seconds": p.rule.seconds,
+                **extra,
+            },
+        )
+        p.seq = event.seq
+
+    def _resumable(self) -> list[_Pause]:
+        """Stopped pauses past their seconds whose rule leaves the moment to the schedule."""
+        return [
+            p
+            for p in self._stopped()
+            if self._held(p) and self.clock.now >= p.until and p.rule.resume_after_steps is None
+        ]
+
+    def _resume_due(self, *, idle: bool) -> bool:
+        """Let the first pause that is due go on (one at a time: it changes what can run): past
+        its seconds, after its rule's steps of others, or, with `idle`, because nothing else
+        can run (the engine holds its key: nobody else would ever let it go)."""
+        for p in self._stopped():
+            assert self.monitor is not None
+            if p.generation != self.monitor.generation:
+                self._resume(p, "the engine's session was gone (server restart)")
+                return True
+            if self.clock.now < p.until:
+                continue
+            if p.due_steps is None:
+                # Its seconds just ran out (nothing is granted between the clock reaching
+                # `until` and this look): its steps of others count from here.
+                p.due_steps = self.stats.steps
+            after = p.rule.resume_after_steps
+            if after is not None and self.stats.steps - p.due_steps >= after:
+                self._resume(p, f"after {after} steps of others")
+                return True
+            if idle:
+                self._resume(p, "nothing else could run")
+                return True
+        return False
+
+    def _resume(self, p: _Pause, reason: str) -> None:
+        """Let go of the key; the statement runs on to its end, or blocks on another lock."""
+        actor = p.actor
+        del self.pauses[actor.id]
+        assert self.monitor is not None
+        if p.generation == self.monitor.generation:
+            self.monitor.let_go(p.key)
+        self.record(actor, "resumed", {"reason": reason, "steps_since": self.stats.steps - p.steps})
+        step = self.granted[actor.id]
+        if self._still_blocked(actor, step):
+            # Let go, it ran on into another actor's lock: an ordinary lock wait from here.
+            self._blocked_order[actor.id] = len(self.events)
+            by = list(actor.blocked_by or ())
+            self.record(
+                actor, "blocked", {"sql": step.text, "outcome": "blocked", "blocked_by": by}
+            )
+        else:
+            actor.blocked_by = None
+            self._observe(actor, step)
+        self._settle_blocked()
+
+    def _end_armed(self, actor: Actor) -> None:
+        """The armed step ended without stopping: its statement met fewer pause points."""
+        p = self.pauses.pop(actor.id, None)
+        if p is None:
+            return
+        assert self.monitor is not None
+        if p.generation == self.monitor.generation:
+            self.monitor.let_go(p.key)
+        self._unfired(
+            actor,
+            p.rule,
+            f"the statement of step {p.rule.at_step} ended before pause point {p.rule.at_point}",
+        )
+
+    def _others(self, actor: Actor) -> list[int]:
+        """The backends that may block `actor`: every other actor's, and the engine's own (which
+        holds the pause keys)."""
+        others = [a.pid for a in self.live if a is not actor and a.pid is not None]
+        if self.monitor is not None:
+            others.append(self.monitor.pid)
+        return others
 
     def _timeout(self, actor: Actor) -> Callable[[], None]:
         def fire() -> None:
@@ -332,8 +525,7 @@ class Scheduler:
                     break
             if step.on_server and actor.pid is not None and self.monitor is not None:
                 polls += 1
-                others = [a.pid for a in self.live if a is not actor and a.pid is not None]
-                is_blocked, by = self.monitor.blocked(actor.pid, others)
+                is_blocked, by = self.monitor.blocked(actor.pid, self._others(actor))
                 if is_blocked:
                     names = self._names(by)
                     actor.blocked_by = names
@@ -342,6 +534,9 @@ class Scheduler:
                     self.stats.detect_polls.append(polls)
                     ms = round((time.perf_counter() - t0) * 1000, 3)
                     self.stats.detect_ms.append(ms)
+                    if names == (ENGINE,) and actor.id in self.pauses:
+                        self._on_paused(actor, step, {"polls": polls, "detect_ms": ms})
+                        return
                     self.record(
                         actor,
                         "blocked",
@@ -367,6 +562,8 @@ class Scheduler:
 
     def _names(self, pids: list[int]) -> tuple[str, ...]:
         by_pid = {a.pid: a.id for a in self.live if a.pid is not None}
+        if self.monitor is not None:
+            by_pid[self.monitor.pid] = ENGINE
         return tuple(sorted(by_pid.get(p, f"pid:{p}") for p in pids))
 
     def _settle_blocked(self) -> None:
@@ -381,19 +578,40 @@ class Scheduler:
         """
         order = self._blocked_order
         finished: list[Actor] = []
+        paused: list[Actor] = []
         progress = True
         while progress:
             progress = False
             for b in sorted(self.blocked(), key=lambda a: order.get(a.id, 0)):
-                if b in finished or self._still_blocked(b, self.granted[b.id]):
+                p = self.pauses.get(b.id)
+                if b in finished or b in paused or (p is not None and self._held(p)):
+                    continue  # only the engine lets a stopped statement go
+                if self._still_blocked(b, self.granted[b.id]):
+                    if b.blocked_by == (ENGINE,) and p is not None:
+                        paused.append(b)  # released, it ran on to its pause point
                     continue
                 finished.append(b)
                 progress = True
         for b in sorted(finished, key=lambda a: order.get(a.id, 0)):
             b.blocked_by = None
             step = self.granted[b.id]
-            self.record(b, "released", {"sql": step.text})
+            p = self.pauses.pop(b.id, None)
+            if p is not None and p.stopped:
+                # Its backend ended under it (a server restart): the statement failed.
+                self.record(b, "resumed", {"reason": "its backend was gone"})
+            else:
+                self.record(b, "released", {"sql": step.text})
+                if p is not None:
+                    self.pauses[b.id] = p  # _observe tells it never stopped
             self._observe(b, step)
+        for b in sorted(paused, key=lambda a: order.get(a.id, 0)):
+            step = self.granted[b.id]
+            self.record(b, "released", {"sql": step.text})
+            self._on_paused(b, step, {})
+
+    def _held(self, p: _Pause) -> bool:
+        """Whether a stopped statement still waits on a key the engine holds."""
+        return p.stopped and self.monitor is not None and p.generation == self.monitor.generation
 
     def _still_blocked(self, actor: Actor, step: Step) -> bool:
         """Wait until a blocked actor's step finished (False) or the server reports it blocked
@@ -408,8 +626,7 @@ class Scheduler:
                 with self.cond:
                     self.cond.wait(0.05)
             else:
-                others = [a.pid for a in self.live if a is not actor and a.pid is not None]
-                still, by = self.monitor.blocked(actor.pid, others)
+                still, by = self.monitor.blocked(actor.pid, self._others(actor))
                 if still:
                     actor.blocked_by = self._names(by)
                     return True
@@ -446,6 +663,7 @@ class Scheduler:
             self.record(actor, step.kind, detail)
             if early:
                 self.hooks.on_early(actor, early)
+        self._end_armed(actor)
         if actor.state == "waiting":
             self._on_request(actor)
         elif actor.state == "done":
@@ -524,6 +742,9 @@ class Scheduler:
             extra = f", blocked by {','.join(a.blocked_by)}" if a.blocked_by else ""
             if a.not_before > self.clock.now:
                 extra += f", stalled until t={a.not_before:g}"
+            if a.id in self.pauses:
+                p = self.pauses[a.id]
+                extra += f", {'paused' if p.stopped else 'armed'} at pause point {p.rule.at_point}"
             server = activity.get(a.pid, "no backend") if a.pid is not None else "no connection"
             parts.append(f"{a.id} ({a.role}) {a.state} {text}{extra}; server: {server}")
         return "actors: " + (" | ".join(parts) if parts else "none")
@@ -579,4 +800,4 @@ def _plain(value: Any) -> Any:
     return jsonable(value)
 
 
-__all__ = ["Hooks", "PlainHooks", "Scheduler", "Stats", "Timer", "has_cycle"]
+__all__ = ["ENGINE", "Hooks", "PlainHooks", "Scheduler", "Stats", "Timer", "has_cycle"]

@@ -22,6 +22,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.engine.faults import (
+    SWEEPER,
     ApiFaults,
     BatchResend,
     BatchTimeout,
@@ -34,6 +35,7 @@ from harness.engine.faults import (
     Early,
     FaultPlan,
     KillConnection,
+    Pause,
     RestartServer,
     Rule,
     SlowSteps,
@@ -71,6 +73,7 @@ RULE_KINDS = (
     "SlowSteps",
     "BatchResend",
     "BatchTimeout",
+    "Pause",
     "Early",
 )
 # Kinds that need a server the harness can restart (the embedded one).
@@ -81,6 +84,17 @@ RESTART_KIND = "RestartServer"
 FAULT_SETS = {"supabase": False, "all": True}  # name -> whether Early is drawn
 SLOW_STEP_SECONDS = (0.0, 120.0, 300.0)  # 0: to the next timer; else past a lease that long
 BATCH_RESEND_DELAYS = (1.0, 30.0)
+# A Pause stops a function's statement: the handlers' steps that call one (the claim, and the
+# complete or fail), and the sweeper's one step. Its point is drawn among the first few (entry,
+# the first writes), where each reference function has its read-then-write windows.
+PAUSE_STEPS = (0, 2)
+PAUSE_POINTS = 8
+# Multiples of the sweep interval: a pause that must last this long comes due at the instant of a
+# sweeper tick, so the schedule can let it go on in the middle of what that tick sets off (a
+# lease rescued, the item claimed again).
+PAUSE_SECONDS = (0.0, 60.0, 120.0, 180.0)
+PAUSE_AFTER_STEPS = (None, 2, 4, 8, 16)  # None: the schedule chooses when it goes on
+SWEEP_RUNS = 6  # the sweeper runs a Pause may aim at
 # Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
 GROUPS = ("single", "sequence", "neighbours", "overlap")
@@ -198,6 +212,19 @@ def _rule(draw: st.DrawFn, kind: str, function: str, occurrence: int, shape: _Sh
         )
     if kind == "BatchTimeout":
         return BatchTimeout(batch=draw(st.integers(0, 3)), after_steps=draw(st.integers(0, 3)))
+    if kind == "Pause":
+        # Now and then the sweeper instead of the delivery (last, so shrinking leaves it).
+        at_step = draw(st.sampled_from(PAUSE_STEPS))
+        if draw(st.integers(0, len(shape.functions))) == len(shape.functions):
+            m = {"function": SWEEPER, "occurrence": draw(st.integers(0, SWEEP_RUNS - 1))}
+            at_step = 0
+        return Pause(
+            **m,
+            at_step=at_step,
+            at_point=draw(st.integers(0, PAUSE_POINTS - 1)),
+            resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+            seconds=draw(st.sampled_from(PAUSE_SECONDS)),
+        )
     if kind in RESTART_KINDS:
         restart = CleanRestart if kind == "CleanRestart" else RestartServer
         if kind == RESTART_KIND and draw(st.booleans()):
@@ -376,13 +403,76 @@ def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
 RECIPE_ONE_IN = 4
 
 
+# A pause that outlasts the default lease by one sweep interval (page 120 s, thread 60 s): it
+# comes due at the tick that rescues the paused worker's item.
+PAST_LEASE = {PAGE_FUNCTION: 180.0, PROCESSOR_FUNCTION: 120.0}
+# That tick's sweeper run (from 0, for work claimed at t=0, as a fault-free job's is), and the
+# sweep's pause point at the start of its UPDATE of that function's queue (expired leases).
+RESCUING_SWEEP = {PAGE_FUNCTION: (2, 1), PROCESSOR_FUNCTION: (1, 3)}
+# When a worker paused past its lease goes on: once the tick's sweep (2 steps) and the re-claim
+# (invoke, claim, fetch, complete) had their steps, or when the schedule says; 2 or 4 would let
+# it go on before anyone raced it.
+PAST_LEASE_AFTER_STEPS = (None, 8, 16)
+# complete_thread's pause point after its UPDATE of the job row (the start of
+# finish_job_if_done's UPDATE): the row stays locked while it is paused.
+JOB_ROW_HELD = 5
+
+
 @st.composite
-def _recipe(draw: st.DrawFn, name: str, shape: _Shape) -> tuple[Rule, ...]:
+def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rule, ...]:
     if name == "blocked-on-lock":
-        # An early delivery keeps the completing page worker's transaction (and the job row's
-        # lock) open across steps; a processor of an earlier page completing then waits.
         occurrence = draw(st.integers(0, max(1, shape.threads) - 1))
-        return (Early(function=PROCESSOR_FUNCTION, occurrence=occurrence),)
+        if early and draw(st.booleans()):
+            # An early delivery keeps the completing page worker's transaction (and the job
+            # row's lock) open across steps; a processor of an earlier page completing waits.
+            return (Early(function=PROCESSOR_FUNCTION, occurrence=occurrence),)
+        # A processor paused inside complete_thread holding the job row: the others' wait.
+        return (
+            Pause(
+                function=PROCESSOR_FUNCTION,
+                occurrence=occurrence,
+                at_step=2,
+                at_point=JOB_ROW_HELD,
+                resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+            ),
+        )
+    if name == "paused-mid-function":
+        function, occurrence = _target(draw, shape)
+        if function == PAGE_FUNCTION and shape.pages > 1:
+            # Not the last page: a page completed twice then leaves the job's counters wrong
+            # for the pages after it, instead of failing their CHECK at once.
+            occurrence = min(occurrence, shape.pages - 2)
+        seconds = PAST_LEASE[function]
+        if draw(st.booleans()):
+            # A worker stopped inside its completion past its lease: the sweeper rescues the
+            # item and another worker claims it while the first one holds what it locked.
+            pause = Pause(
+                function=function,
+                occurrence=occurrence,
+                at_step=2,
+                at_point=draw(st.integers(1, 3)),
+                resume_after_steps=draw(st.sampled_from(PAST_LEASE_AFTER_STEPS)),
+                seconds=seconds,
+            )
+            if not draw(st.booleans()):
+                return (pause,)
+            # Or inside its fail_*: its API call fails first (the n-th delivery's first attempt
+            # makes the n-th call of a fault-free run).
+            api = FETCH_PAGE if function == PAGE_FUNCTION else FETCH_THREAD
+            fails = (occurrence, draw(st.sampled_from(API_KINDS)), 0.0)
+            return (pause, ApiFaults(calls=(fails,), function=api))
+        # A worker stalled past its lease, and the sweep of the tick it wakes at stopped between
+        # its snapshot and its write to that worker's queue while the worker completes.
+        sweep, point = RESCUING_SWEEP[function]
+        return (
+            Stall(function=function, occurrence=occurrence, at_step=2, seconds=seconds),
+            Pause(
+                function=SWEEPER,
+                occurrence=sweep,
+                at_point=point,
+                resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+            ),
+        )
     if name == "early-found-no-row":
         function, occurrence = _target(draw, shape)
         return (Early(function=function, occurrence=occurrence),)
@@ -402,6 +492,7 @@ RECIPES = (
     "retry-after-wait",
     "claim-refused-held",
     "restart-lost-requests",
+    "paused-mid-function",
 )
 
 
@@ -425,12 +516,15 @@ def scenarios(
         )
     )
     if draw(st.integers(0, RECIPE_ONE_IN - 1)) == RECIPE_ONE_IN // 2:
-        recipes = tuple(r for r in RECIPES if early or ("early" not in r and "blocked" not in r))
+        recipes = tuple(r for r in RECIPES if early or "early" not in r)
         name = draw(st.sampled_from(recipes))
-        if name == "blocked-on-lock" and dataset.threads <= dataset.page_size:
+        # Both need a second item: another processor to wait, a page after the paused one.
+        if name in ("blocked-on-lock", "paused-mid-function") and (
+            dataset.threads <= dataset.page_size
+        ):
             dataset = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
         shape = _Shape(dataset.threads, dataset.page_size, restart)
-        faults = FaultPlan(draw(_recipe(name, shape)) + faults.rules)
+        faults = FaultPlan(draw(_recipe(name, shape, early)) + faults.rules)
     return Scenario(
         name=PLACEHOLDER_NAME,
         impl=impl,

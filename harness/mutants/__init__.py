@@ -3,7 +3,9 @@ catch what they claim to. Load one with `--impl harness.mutants.<name>:pipeline`
 
 Each module's docstring names its bug and the check it should violate; `harness/mutants/sql/`
 holds the SQL each one overrides (applied after the reference's migrations) and `queries.sql`
-the statements their handlers send. Modules are imported only on demand, by import path.
+the statements their handlers send. A mutant built with `from_mutation` is one of `threadsync
+mutate`'s generated edits of the reference instead, named by its id: no SQL is copied. Modules
+are imported only on demand, by import path.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ MUTANTS: dict[str, str] = {
         "fixed_batch_fetch",
         "public_rls_off",
         "rescue_by_id",
+        "unlocked_complete_page",
     )
 }
 

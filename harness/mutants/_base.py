@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -57,3 +59,29 @@ def mutant(
         sweeper=sweeper or reference.sweeper,
         functions={PAGE_FUNCTION: page, PROCESSOR_FUNCTION: proc},
     )
+
+
+def from_mutation(name: str, mutant_id: str) -> Pipeline:
+    """The reference, named `name`, with one of `threadsync mutate`'s mutants applied: the bug is
+    that generated edit of the reference's SQL (see `threadsync mutate --list`), so no function
+    is copied here and the mutant follows the reference's text. Raises LookupError when the
+    reference no longer has that mutant (its function changed)."""
+    from harness.mutate.generate import generate  # pglast: only for the mutants that need it
+
+    found = [m for m in generate(reference).mutants if m.id == mutant_id]
+    if not found:
+        raise LookupError(
+            f"mutant {name!r}: the reference has no mutant {mutant_id!r} any more; "
+            "see `threadsync mutate --list` and name the edit again"
+        )
+    mutation = found[0]
+    # Written where every process finds it; one file per mutant, replaced atomically because
+    # test workers may import the same mutant at once.
+    folder = Path(tempfile.gettempdir()) / "threadsync-mutants"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.sql"
+    if not path.is_file() or path.read_text(encoding="utf-8") != mutation.override_sql:
+        tmp = folder / f".{name}.{os.getpid()}.sql"
+        tmp.write_text(mutation.override_sql, encoding="utf-8")
+        tmp.replace(path)
+    return dataclasses.replace(reference, name=name, migrations=(*reference.migrations, path))

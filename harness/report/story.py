@@ -11,7 +11,14 @@ from typing import Any
 
 from harness.attribution import targets
 from harness.checks import Violation, describe
-from harness.history import Event, History, called_function, short_value, statement_text
+from harness.history import (
+    Event,
+    History,
+    called_function,
+    pause_text,
+    short_value,
+    statement_text,
+)
 from harness.report.lanes import Lane, ordinal
 
 MOST_STEPS = 6
@@ -126,7 +133,7 @@ def touches(e: Event, rows: set[Target]) -> bool:
     if e.kind == "delivery":
         record = d.get("record_id")
         return isinstance(record, int) and (_function_table(d.get("function")), record) in rows
-    if e.kind not in ("statement", "blocked"):
+    if e.kind not in ("statement", "blocked", "paused"):
         return False
     raw = d.get("params")
     params: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
@@ -181,7 +188,7 @@ def story(history: History, violation: Violation, lanes: Mapping[str, Lane]) -> 
         for i, e in enumerate(writes):
             keep(e, 1 if i == len(writes) - 1 or e.detail.get("outcome") == "error" else 2)
         for e in mine:
-            if e.kind == "blocked":
+            if e.kind in ("blocked", "paused"):
                 keep(e, 1)
     for e in list(cited) + [f for f in history.by_kind("fault") if f.actor in involved]:
         if e.kind == "fault" and e.detail.get("fault") == "stall":
@@ -406,6 +413,10 @@ def sentence(e: Event, lanes: Mapping[str, Lane]) -> str:
     if e.kind == "blocked":
         by = ", ".join(d.get("blocked_by") or []) or "another transaction"
         return f"{at}: {who(e, lanes)} waited for a lock held by {by}: {statement_text(d)}."
+    if e.kind == "paused":
+        return (
+            f"{at}: {who(e, lanes)} paused inside {brief_call(d)} (a Pause fault), {pause_text(d)}."
+        )
     if e.kind == "delivery":
         outcome = str(d.get("outcome"))
         did = DELIVERY_WORDS.get(outcome, f"was {outcome}")

@@ -15,6 +15,7 @@ from harness.history import (
     History,
     blocked_params,
     fault_text,
+    pause_text,
     reply_text,
     result_text,
     short_value,
@@ -35,6 +36,8 @@ MARK = {
     "crash": "✖",
     "blocked": "⏳",
     "released": "▷",
+    "paused": "⏸",
+    "resumed": "⏵",
     "delivery": "✉",
 }
 SPAN_KINDS = ("alive", "txn", "wait", "stall")
@@ -75,6 +78,9 @@ def spans(history: History) -> list[Span]:
                 by = ", ".join(e.detail.get("blocked_by") or []) or "?"
                 released = next((x.seq for x in events[i + 1 :] if x.kind != "blocked"), last)
                 out.append(Span(actor, "wait", e.seq, released, by))
+            if e.kind == "paused":
+                resumed = next((x.seq for x in events[i + 1 :] if x.kind == "resumed"), last)
+                out.append(Span(actor, "wait", e.seq, resumed, "the engine (a Pause fault)"))
             if e.kind == "fault" and e.detail.get("fault") == "stall":
                 out.append(Span(actor, "stall", e.seq, following))
         for kind, (start, note) in opened.items():
@@ -153,7 +159,7 @@ def _background(e: Event, involved: set[str], keep: set[int]) -> bool:
     return (
         (e.actor not in involved or e.actor == "engine")  # the webhook lane serves everyone
         and e.seq not in keep
-        and e.kind not in ("fault", "crash", "blocked", "released")
+        and e.kind not in ("fault", "crash", "blocked", "released", "paused", "resumed")
         and e.detail.get("outcome") not in ("error", "fail", *DELIVERY_WORDS)
     )
 
@@ -466,7 +472,7 @@ def _row_html(n: int, row: _Row, page: _Page) -> str:
         css.append("dim")
     if e.kind in ("fault", "crash") and e.detail.get("fault") != "unfired":
         css.append("fault")
-    if e.kind == "blocked":
+    if e.kind in ("blocked", "paused"):
         css.append("blocked")
     if e.detail.get("outcome") in ("error", "fail") or (
         e.kind == "delivery" and e.detail.get("outcome") in DELIVERY_WORDS
@@ -524,7 +530,7 @@ def _others_html(row: _Row, cells: list[str], owner: Mapping[str, Lane]) -> str:
 
 def _plain(e: Event) -> str:
     d = e.detail
-    if e.kind in ("statement", "begin", "commit", "rollback", "api", "blocked"):
+    if e.kind in ("statement", "begin", "commit", "rollback", "api", "blocked", "paused"):
         return f"{statement_text(d)} -> {result_text(d)}"
     if e.kind == "reply":
         return reply_text(d)
@@ -577,6 +583,14 @@ def _what(e: Event, waited: Mapping[int, Any]) -> str:
         )
     if e.kind == "released":
         return "▷ the lock it waited for was released; its statement goes on"
+    if e.kind == "paused":
+        text = statement_text({**d, "params": waited.get(e.seq)})
+        return (
+            f"⏸ <code>{escape(text)}</code> &lt;paused …&gt; inside its function, "
+            f"{escape(pause_text(d))}"
+        )
+    if e.kind == "resumed":
+        return f"⏵ the engine let the paused statement go on: {escape(str(d.get('reason')))}"
     if e.kind == "reply":
         return f"◀ replied {escape(reply_text(d))}"
     if e.kind == "fault":

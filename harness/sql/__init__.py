@@ -10,10 +10,15 @@ from threadsync.queries import load_named
 
 HERE = Path(__file__).parent
 EFFECTS_SQL = HERE / "effects.sql"
+PAUSE_SQL = HERE / "pause.sql"
 
 # psycopg types queries as LiteralString; bytes read from our own files are accepted as they are.
 INSPECT: dict[str, bytes] = {
     name: sql.encode() for name, sql in load_named(HERE / "inspect.sql").items()
+}
+# What the engine sends to arm, hold, find and let go a pause (see pause.sql).
+PAUSE: dict[str, bytes] = {
+    name: sql.encode() for name, sql in load_named(PAUSE_SQL).items() if name != "install"
 }
 
 
@@ -22,4 +27,4 @@ def harness_migrations(pipeline: Pipeline) -> list[tuple[str, str]]:
     return [*migrations(pipeline), ("harness effect log", EFFECTS_SQL.read_text(encoding="utf-8"))]
 
 
-__all__ = ["EFFECTS_SQL", "INSPECT", "harness_migrations"]
+__all__ = ["EFFECTS_SQL", "INSPECT", "PAUSE", "PAUSE_SQL", "harness_migrations"]
