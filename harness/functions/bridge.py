@@ -118,7 +118,7 @@ def _postgrest(ctx: Context, request: Incoming, catalog: Catalog) -> Answer:
         rest.JWT_SECRET,
     )
     if not isinstance(prepared, rest.Statement):
-        return _answer(prepared)
+        return prepared
     statement = prepared
     run = RestRequest(
         preamble=PREAMBLE,
@@ -134,8 +134,8 @@ def _postgrest(ctx: Context, request: Incoming, catalog: Catalog) -> Answer:
     try:
         rows = ctx.db.rest_request(run)
     except psycopg.Error as exc:
-        return _answer(rest.answer_error(statement, exc))
-    return _answer(rest.answer(statement, rows))
+        return rest.answer_error(statement, exc)
+    return rest.answer(statement, rows)
 
 
 def _json_or(body: bytes, fallback: Any) -> Any:
@@ -157,10 +157,6 @@ def _answer_rows(rows: list[Any]) -> list[Any]:
     if isinstance(body, list):
         return body
     return [body] if isinstance(body, Mapping) else [{"value": body}]
-
-
-def _answer(reply: rest.Answer) -> Answer:
-    return Answer(reply.status, dict(reply.headers), reply.body)
 
 
 def _threads_api(ctx: Context, request: Incoming) -> Answer:

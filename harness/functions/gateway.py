@@ -19,20 +19,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+# One HTTP reply type for the gateway and the PostgREST emulation it serves.
+from harness.supabase.rest import Answer
+
 DELIVERY_HEADER = "x-threadsync-delivery"
 # The virtual clock's time (epoch ms) on every answer, which the host's `Date` reads.
 NOW_HEADER = "x-threadsync-now"
 # An HTTP body larger than this is refused before anyone reads it.
 MAX_BODY = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An HTTP reply."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
 
 
 def json_answer(status: int, payload: object, headers: dict[str, str] | None = None) -> Answer:
