@@ -28,7 +28,7 @@ from harness.functions.gateway import (
 from harness.functions.host import Host
 from harness.supabase import rest
 from harness.supabase.postgrest import RestRequest
-from threadsync.pipeline import Context, Reply
+from threadsync.pipeline import Context, Reply, WebhookHandler
 from threadsync.provider import ProviderError, Thread, ThreadPage
 
 API_PREFIX = "/threads-api"
@@ -52,9 +52,7 @@ class Catalog:
             return self._catalog
 
 
-def function_handler(
-    host: Host, gateway: Gateway, catalog: Catalog
-) -> Any:  # a threadsync.pipeline.WebhookHandler
+def function_handler(host: Host, gateway: Gateway, catalog: Catalog) -> WebhookHandler:
     """The handler the deliverer calls for this function's webhooks."""
 
     def handle(ctx: Context, body: str | bytes) -> Reply:
