@@ -357,6 +357,7 @@ def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResu
                     "queued_requests": int(lost[0]) if lost else 0,
                 },
             )
+            s.connect_all()
             config.server.restart(immediate=rule.immediate)
             monitor.reconnect()
             deliverer.reset_ids()
