@@ -136,7 +136,7 @@ def run_scenario(
         settings=dict(scenario.settings),
     )
     result = run(config)
-    return _judge(scenario, impl, templates, result)
+    return _judge(scenario, impl, templates, result, None if fresh_clone else bench.database(impl))
 
 
 def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Verdict:
@@ -158,13 +158,18 @@ def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Ver
     from harness.engine.free import run_free  # free mode only
 
     result = run_free(config, workers=workers)
-    return _judge(scenario, impl, bench.template(impl), result)
+    return _judge(scenario, impl, bench.template(impl), result, bench.database(impl))
 
 
 def _judge(
-    scenario: Scenario, impl: str, templates: TemplateDatabases, result: RunResult
+    scenario: Scenario,
+    impl: str,
+    templates: TemplateDatabases,
+    result: RunResult,
+    reused: ReusableDatabase | None,
 ) -> Verdict:
-    """Capture the run's final state (dropping a database cloned for it) and run the checks."""
+    """Capture the run's final state (dropping a database cloned for it, or starting the reset
+    of the reused one, which goes on while the checks run) and run the checks."""
     ds = scenario.dataset
     try:
         conn = pool.acquire(result.dsn)
@@ -175,6 +180,8 @@ def _judge(
     finally:
         if result.db_name:
             templates.drop(result.db_name)
+    if reused is not None and reused.dsn == result.dsn:
+        reused.release()
     inp = CheckInput(
         history=result.history,
         state=state,
