@@ -80,12 +80,15 @@ class Workbench:
             )
         return self.databases[impl]
 
-    def close(self) -> None:
+    def close(self, drop: bool = True) -> None:
+        """Close every connection and drop every database, or with `drop=False` leave the
+        databases to a server that is about to be stopped and removed (an embedded one)."""
         for db in self.databases.values():
-            db.close()
+            db.close(drop)
         self.databases.clear()
-        for tpl in self.templates.values():
-            tpl.close()
+        if drop:
+            for tpl in self.templates.values():
+                tpl.close()
         self.templates.clear()
 
 
@@ -97,7 +100,9 @@ def workbench(kind: str = "embedded", **server_args: Any) -> Iterator[Workbench]
         try:
             yield bench
         finally:
-            bench.close()
+            # An embedded server's folder is removed with it: dropping its databases first
+            # would only cost time.
+            bench.close(drop=server.kind != "embedded")
 
 
 def _strategy(scenario: Scenario) -> Callable[[], Strategy]:

@@ -248,12 +248,20 @@ class ReusableDatabase:
             self.templates.drop(self.name)
         self.name = self.dsn = ""
 
-    def close(self) -> None:
-        """Drop the database (its pooled backends first)."""
+    def close(self, drop: bool = True) -> None:
+        """Drop the database (its pooled backends first), or only close every connection to
+        it when the server is about to go with it (`drop=False`)."""
         if self._pending is not None:
             self._pending.join()
             self._pending = None
-        self._drop()
+        if drop:
+            self._drop()
+            return
+        self._close_admin()
+        if self.pool is not None:
+            pool.unregister(self.pool)
+            self.pool = None
+        self.name = self.dsn = ""
 
 
 __all__ = ["ResetRefused", "ReusableDatabase", "Snapshot", "restore", "take_snapshot"]
