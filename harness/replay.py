@@ -80,12 +80,15 @@ class Workbench:
             )
         return self.databases[impl]
 
-    def close(self) -> None:
+    def close(self, drop: bool = True) -> None:
+        """Close every connection and drop every database, or with `drop=False` leave the
+        databases to a server that is about to be stopped and removed (an embedded one)."""
         for db in self.databases.values():
-            db.close()
+            db.close(drop)
         self.databases.clear()
-        for tpl in self.templates.values():
-            tpl.close()
+        if drop:
+            for tpl in self.templates.values():
+                tpl.close()
         self.templates.clear()
 
 
@@ -97,7 +100,9 @@ def workbench(kind: str = "embedded", **server_args: Any) -> Iterator[Workbench]
         try:
             yield bench
         finally:
-            bench.close()
+            # An embedded server's folder is removed with it: dropping its databases first
+            # would only cost time.
+            bench.close(drop=server.kind != "embedded")
 
 
 def _strategy(scenario: Scenario) -> Callable[[], Strategy]:
@@ -136,7 +141,7 @@ def run_scenario(
         settings=dict(scenario.settings),
     )
     result = run(config)
-    return _judge(scenario, impl, templates, result)
+    return _judge(scenario, impl, templates, result, None if fresh_clone else bench.database(impl))
 
 
 def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Verdict:
@@ -158,13 +163,18 @@ def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Ver
     from harness.engine.free import run_free  # free mode only
 
     result = run_free(config, workers=workers)
-    return _judge(scenario, impl, bench.template(impl), result)
+    return _judge(scenario, impl, bench.template(impl), result, bench.database(impl))
 
 
 def _judge(
-    scenario: Scenario, impl: str, templates: TemplateDatabases, result: RunResult
+    scenario: Scenario,
+    impl: str,
+    templates: TemplateDatabases,
+    result: RunResult,
+    reused: ReusableDatabase | None,
 ) -> Verdict:
-    """Capture the run's final state (dropping a database cloned for it) and run the checks."""
+    """Capture the run's final state (dropping a database cloned for it, or starting the reset
+    of the reused one, which goes on while the checks run) and run the checks."""
     ds = scenario.dataset
     try:
         conn = pool.acquire(result.dsn)
@@ -175,6 +185,8 @@ def _judge(
     finally:
         if result.db_name:
             templates.drop(result.db_name)
+    if reused is not None and reused.dsn == result.dsn:
+        reused.release()
     inp = CheckInput(
         history=result.history,
         state=state,

@@ -33,7 +33,7 @@ from harness.engine import (
     run_actors,
     run_free,
 )
-from harness.engine.scheduler import has_cycle
+from harness.engine.scheduler import Scheduler, has_cycle
 from harness.engine.strategy import Chooser
 from harness.history import Event, History
 from harness.postgres import Server, TemplateDatabases, start_server
@@ -423,6 +423,34 @@ def test_run_continues_after_a_server_restart(server: Server, templates: Templat
         e for e in result.history.by_kind("fault") if e.detail["fault"] == "restart_server"
     ]
     assert isinstance(restart.detail["queued_requests"], int)
+    assert state == (12, "completed") and result.quiesced
+
+
+def test_an_actor_spawned_before_a_restart_meets_a_dead_connection(
+    server: Server, templates: TemplateDatabases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Actors take their backend at their first statement; one that was spawned (its delivery
+    # arrived) before the restart must still find its connection gone there, as a function
+    # instance already running when the server went down does.
+    spawned: dict[str, int] = {}
+    spawn = Scheduler.spawn
+
+    def noting(self: Scheduler, actor_id: str, *args: Any, **kw: Any) -> Any:
+        spawned[actor_id] = len(self.events)
+        return spawn(self, actor_id, *args, **kw)
+
+    monkeypatch.setattr(Scheduler, "spawn", noting)
+    plan = FaultPlan((RestartServer(after_delivery=3),))
+    result, state = _run(server, templates, faults=plan)
+    h = result.history
+    (restart,) = [e for e in h.by_kind("fault") if e.detail["fault"] == "restart_server"]
+    first: dict[str, Event] = {}
+    for e in h.by_kind("statement"):
+        first.setdefault(e.actor, e)
+    caught = [a for a, e in first.items() if spawned[a] <= restart.seq < e.seq]
+    assert caught, "no actor was spawned before the restart and ran its first statement after"
+    for actor in caught:
+        assert first[actor].detail["outcome"] == "error", first[actor]
     assert state == (12, "completed") and result.quiesced
 
 

@@ -163,3 +163,34 @@ def test_a_backend_that_died_unnoticed_is_not_kept(pool: BackendPool, ref_dsn: s
         admin.execute(b"SELECT pg_terminate_backend(%s, 5000)", (pid,))
     pool.release(conn)
     assert pid not in pool.idle_pids()
+
+
+def test_an_actor_takes_a_backend_at_its_first_statement(pool: BackendPool, ref_dsn: str) -> None:
+    # Three actors spawned at once: the first to run finds none of them holding a backend.
+    def held_then_query(db: Database) -> object:
+        held = pool.in_use
+        db.query("SELECT 1")
+        return held
+
+    result = run_actors(
+        ref_dsn, [ActorSpec(name, held_then_query) for name in "abc"], choices=[0] * 12
+    )
+    replies = result.history.by_kind("reply")
+    assert len(replies) == 3 and not result.errors
+    # Only the engine's own session (the monitor) is out; when actors took theirs as they were
+    # spawned, it was 4.
+    assert replies[0].detail["body"]["value"] == 1, replies[0]
+    assert pool.in_use == 0
+
+
+def test_a_kill_aimed_before_the_first_statement_still_meets_a_dead_backend(
+    pool: BackendPool, ref_dsn: str
+) -> None:
+    result = run_actors(
+        ref_dsn,
+        [ActorSpec("victim", _pid_of_db, faults=(KillConnection(at_step=0),))],
+        choices=[0] * 4,
+    )
+    (statement,) = result.history.by_kind("statement")
+    assert statement.detail["outcome"] == "error", statement.detail
+    assert "pid" not in str(statement.detail.get("rows", ""))

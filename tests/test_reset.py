@@ -61,9 +61,12 @@ def test_reset_database_replays_like_a_fresh_clone(bench: Workbench, path: Path)
     db = bench.database(scenario.impl)
     if not db.used:
         run_scenario(bench, scenario)  # so the run below is on a used database, reset
-    resets = db.resets
+    db.wait()  # the reset a run starts behind itself (ReusableDatabase.release) is done
+    resets, clones = db.resets, db.clones
+    assert resets >= 1, f"the database was never reset: {db.refusals}"
     reused = run_scenario(bench, scenario)
-    assert db.resets == resets + 1, f"the database was not reset: {db.refusals}"
+    db.wait()
+    assert (db.resets, db.clones) == (resets + 1, clones), f"not reset: {db.refusals}"
     cloned = run_scenario(bench, scenario, fresh_clone=True)
     assert _history(reused) == _history(cloned)
     assert _state(reused.state) == _state(cloned.state)
@@ -107,8 +110,10 @@ def _contents(dsn: str) -> Any:
     return snap
 
 
+# behind: the reset starts as the run ends (release, as run_scenario does) and checkout waits.
+@pytest.mark.parametrize("behind", [False, True], ids=["at-checkout", "behind-the-run"])
 def test_reset_restores_rows_sequences_queue_and_settings(
-    pg_server: Server, reference_template: TemplateDatabases
+    pg_server: Server, reference_template: TemplateDatabases, behind: bool
 ) -> None:
     db = ReusableDatabase(pg_server, reference_template, hint="reset")
     fresh = reference_template.fresh("reset")
@@ -118,6 +123,9 @@ def test_reset_restores_rows_sequences_queue_and_settings(
         assert _contents(dsn) == expected
         _messy_run(dsn)
         assert _contents(dsn) != expected, "the messy run changed nothing; the test is void"
+        if behind:
+            db.release()
+            assert db._pending is not None, "release started no reset"
         assert db.checkout() == dsn
         assert db.resets == 1 and db.clones == 1, db.refusals
         assert _contents(dsn) == expected
@@ -137,14 +145,17 @@ def test_reset_restores_rows_sequences_queue_and_settings(
         reference_template.drop(fresh)
 
 
+@pytest.mark.parametrize("behind", [False, True], ids=["at-checkout", "behind-the-run"])
 def test_a_pipeline_that_changes_its_schema_gets_a_new_clone(
-    pg_server: Server, reference_template: TemplateDatabases
+    pg_server: Server, reference_template: TemplateDatabases, behind: bool
 ) -> None:
     db = ReusableDatabase(pg_server, reference_template, hint="reset")
     try:
         dsn = db.checkout()
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(b"ALTER TABLE public.sync_jobs ADD COLUMN added_at_run_time int")
+        if behind:
+            db.release()
         new_dsn = db.checkout()
         assert db.clones == 2 and db.resets == 0
         assert db.refusals == ["the schema changed during the run"]

@@ -4,6 +4,8 @@ Start with `run(RunConfig(pipeline, ...))` for a pipeline, or `run_actors(dsn, [
 for ad-hoc actors; `run_free` runs the same actors with real concurrency (not replayable).
 """
 
+from typing import Any
+
 from harness.engine.actor import Actor, GatedAPI, InstrumentedDatabase, Step
 from harness.engine.blocking import Monitor
 from harness.engine.clock import START, VirtualClock
@@ -25,7 +27,6 @@ from harness.engine.faults import (
     SlowSteps,
     Stall,
 )
-from harness.engine.free import run_free
 from harness.engine.runner import (
     ActorSpec,
     RunConfig,
@@ -37,6 +38,17 @@ from harness.engine.runner import (
 )
 from harness.engine.scheduler import Scheduler, Stats
 from harness.engine.strategy import ChoiceList, Chooser, PCTStrategy, RandomStrategy, Strategy
+
+
+def __getattr__(name: str) -> Any:
+    """`run_free` is imported on first use: a command that never runs free mode (replay,
+    explore) does not pay for importing it."""
+    if name == "run_free":
+        from harness.engine.free import run_free
+
+        return run_free
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "START",

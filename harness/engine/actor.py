@@ -41,6 +41,7 @@ EARLY_SQL = (
     "WHERE txid = txid_current_if_assigned() ORDER BY id"
 )
 _MAX_ROWS = 5
+_SET_CLOCK = b"SELECT set_config('threadsync.now', %s, false)"
 
 
 def _not_pipeline_echo(record: logging.LogRecord) -> bool:
@@ -308,13 +309,13 @@ class Actor:
         BEGIN, the caller's settings, the statement and COMMIT go out in one pipeline (one round
         trip); the statement still blocks, and is seen blocked, like any other."""
         conn = self._connection()
-        self._sync_clock(conn)
         caller = caller_for(self.role)
         assert caller is not None
         cur = conn.cursor(row_factory=dict_row)
         arm, self.pause_arm = self.pause_arm, None
         try:
             with conn.pipeline():
+                version = self._send_clock(conn)
                 conn.execute(b"BEGIN")
                 conn.execute(REQUEST[caller])
                 if arm is not None:
@@ -323,6 +324,7 @@ class Actor:
                 # Handlers' SQL comes from .sql files, never from user data.
                 cur.execute(sql.encode(), params)
                 conn.execute(b"COMMIT")
+            self._conn_clock = version
             return cur.fetchall() if cur.description else []
         except BaseException:
             with suppress(psycopg.Error):
@@ -337,11 +339,11 @@ class Actor:
         answers with an error). With early deliveries on, a kept transaction that queued
         requests stays open, and its COMMIT is a step of its own."""
         conn = self._connection()
-        self._sync_clock(conn)
         cur = conn.cursor(row_factory=dict_row)
         arm, self.pause_arm = self.pause_arm, None
         try:
             with conn.pipeline():
+                version = self._send_clock(conn)
                 conn.execute(b"BEGIN")
                 conn.execute(request.preamble, request.preamble_params)
                 if arm is not None:
@@ -350,6 +352,7 @@ class Actor:
                 # From the PostgREST translator: identifiers checked against the catalog, every
                 # value bound.
                 cur.execute(request.sql.encode(), request.params)
+            self._conn_clock = version
             rows = cur.fetchall() if cur.description else []
             keep = request.keep(rows)
             if keep and self.detect_early:
@@ -388,10 +391,19 @@ class Actor:
     def _sync_clock(self, conn: psycopg.Connection[Any]) -> None:
         if self._conn_clock == self.clock.version:
             return
-        conn.execute("SELECT set_config('threadsync.now', %s, false)", (self.clock.sql_value(),))
+        conn.execute(_SET_CLOCK, (self.clock.sql_value(),))
         self._conn_clock = self.clock.version
         if self.in_txn or self._implicit_txn:
             self._clock_set_in_txn = True
+
+    def _send_clock(self, conn: psycopg.Connection[Any]) -> int:
+        """In a pipeline, before a request's BEGIN: set the session's clock if it is behind (one
+        round trip less than `_sync_clock`). The caller records the version returned once the
+        pipeline went through (a failed one may not have set it: it is sent again)."""
+        version = self.clock.version
+        if self._conn_clock != version:
+            conn.execute(_SET_CLOCK, (self.clock.sql_value(),))
+        return version
 
 
 class InstrumentedDatabase:

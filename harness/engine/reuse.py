@@ -13,6 +13,7 @@ still holding locks), is dropped and cloned anew instead.
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,10 +58,12 @@ def take_snapshot(conn: psycopg.Connection[Any]) -> Snapshot | None:
     if row is None or row[0]:
         return None
     tables = conn.execute(_q("tables")).fetchall()
-    identifiers = tuple(sql.Identifier(schema, name) for _, schema, name in tables)
+    identifiers = tuple(sql.Identifier(schema, name) for _, schema, name, _ in tables)
     seeds: list[tuple[sql.Identifier, bytes]] = []
     cur = conn.cursor()
-    for ident in identifiers:
+    for ident, (*_, empty) in zip(identifiers, tables, strict=True):
+        if empty:  # no page at all: no row to copy (one round trip less per table)
+            continue
         with cur.copy(sql.SQL(RESET["copy_out"]).format(table=ident)) as copy:
             data = b"".join(bytes(chunk) for chunk in copy)
         if data:
@@ -68,12 +71,17 @@ def take_snapshot(conn: psycopg.Connection[Any]) -> Snapshot | None:
     seqs = conn.execute(_q("sequences")).fetchall()
     values: list[int] = []
     called: list[bool] = []
-    for _, schema, name in seqs:
-        query = sql.SQL(RESET["sequence_state"]).format(sequence=sql.Identifier(schema, name))
-        state = conn.execute(query).fetchone()
-        assert state is not None
-        values.append(int(state[0]))
-        called.append(bool(state[1]))
+    if seqs:
+        # Every sequence's state in one query, in the order of `seqs`.
+        query = sql.SQL(" UNION ALL ").join(
+            sql.SQL(RESET["sequence_state"]).format(
+                n=sql.Literal(n), sequence=sql.Identifier(schema, name)
+            )
+            for n, (_, schema, name) in enumerate(seqs)
+        )
+        for _, value, is_called in sorted(conn.execute(query).fetchall()):
+            values.append(int(value))
+            called.append(bool(is_called))
     return Snapshot(
         tables=tuple(str(t[0]) for t in tables),
         identifiers=identifiers,
@@ -139,32 +147,66 @@ class ReusableDatabase:
     resets: int = 0
     clones: int = 0
     refusals: list[str] = field(default_factory=list)
+    # A reset started by `release` and not yet waited for, and what it ended with (None: done).
+    _pending: threading.Thread | None = field(default=None, repr=False)
+    _outcome: str | None = field(default=None, repr=False)
 
     def checkout(self) -> str:
         """The DSN of the database, in its template's state (reset, or cloned anew)."""
+        self.wait()
         if not self.name:
             self._clone()
         elif self.used:
-            self._reset()
+            self._settle(self._try_reset())
         self.used = True
         return self.dsn
 
-    def _reset(self) -> None:
+    def release(self) -> None:
+        """The run is over and its final state read: start putting the database back now, on a
+        thread of its own, so that the server resets it while this process judges the run and
+        draws the next one (`checkout` waits for it). A run whose actors still hold backends is
+        left to `checkout`, which clones anew."""
+        if not self.used or self._pending is not None or self.pool is None or self.pool.in_use:
+            return
+        self._pending = threading.Thread(target=self._reset_behind, name="reset", daemon=True)
+        self._pending.start()
+
+    def wait(self) -> None:
+        """Wait for a reset `release` started (or its fallback clone) to be done."""
+        if self._pending is not None:
+            self._wait_reset()
+
+    def _reset_behind(self) -> None:
+        try:
+            self._outcome = self._try_reset()
+        except Exception as exc:  # reported by checkout, which clones anew
+            self._outcome = f"reset failed: {type(exc).__name__}: {_first_line(exc)}"
+
+    def _wait_reset(self) -> None:
+        assert self._pending is not None
+        self._pending.join()
+        self._pending = None
+        self._settle(self._outcome)
+        self.used = False
+
+    def _try_reset(self) -> str | None:
+        """Put the database back in place; None, or why it could not be."""
         assert self.pool is not None
-        reason = None
         if self.snapshot is None:
-            reason = "the template holds what a reset cannot restore"
-        elif self.pool.in_use:
-            reason = f"{self.pool.in_use} backend(s) of the last run were not given back"
-        else:
-            try:
-                restore(self._admin(), self.snapshot)
-                self.resets += 1
-            except ResetRefused as exc:
-                reason = str(exc)
-            else:
-                if self.resets % VACUUM_EVERY == 0:
-                    self._vacuum_catalog()
+            return "the template holds what a reset cannot restore"
+        if self.pool.in_use:
+            return f"{self.pool.in_use} backend(s) of the last run were not given back"
+        try:
+            restore(self._admin(), self.snapshot)
+        except ResetRefused as exc:
+            return str(exc)
+        self.resets += 1
+        if self.resets % VACUUM_EVERY == 0:
+            self._vacuum_catalog()
+        return None
+
+    def _settle(self, reason: str | None) -> None:
+        """After a reset: nothing more, or, when it could not be done, a new clone."""
         if reason is not None:
             self.refusals.append(reason)
             self._drop()
@@ -213,9 +255,20 @@ class ReusableDatabase:
             self.templates.drop(self.name)
         self.name = self.dsn = ""
 
-    def close(self) -> None:
-        """Drop the database (its pooled backends first)."""
-        self._drop()
+    def close(self, drop: bool = True) -> None:
+        """Drop the database (its pooled backends first), or only close every connection to
+        it when the server is about to go with it (`drop=False`)."""
+        if self._pending is not None:
+            self._pending.join()
+            self._pending = None
+        if drop:
+            self._drop()
+            return
+        self._close_admin()
+        if self.pool is not None:
+            pool.unregister(self.pool)
+            self.pool = None
+        self.name = self.dsn = ""
 
 
 __all__ = ["ResetRefused", "ReusableDatabase", "Snapshot", "restore", "take_snapshot"]

@@ -88,9 +88,10 @@ class ActorSpec:
     role: str = "actor"
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=256)
 def dataset(seed: int, threads: int) -> Dataset:
-    """The run's source threads; cached, since Faker is slow and a Dataset is never changed."""
+    """The run's source threads; cached, since Faker is slow and a Dataset is never changed
+    (an exploration draws 4 seeds and up to 25 sizes: 100 datasets of a few kB each)."""
     return generate_dataset(seed, threads)
 
 
@@ -357,6 +358,7 @@ def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResu
                     "queued_requests": int(lost[0]) if lost else 0,
                 },
             )
+            s.connect_all()
             config.server.restart(immediate=rule.immediate)
             monitor.reconnect()
             deliverer.reset_ids()

@@ -223,10 +223,20 @@ class Scheduler:
     ) -> Actor:
         actor = self.new_actor(actor_id, role, fn, api, faults, info, detect_early=detect_early)
         actor.not_before = self.clock.now
-        actor.connect()
+        # No backend yet: the actor takes one from the pool at its first statement, so a
+        # delivery waiting for its turn holds none (every backend an actor uses must re-plan the
+        # pipeline's statements after a reset; fewer backends per run, less of that).
         actor.start()
         self.live.append(actor)
         return actor
+
+    def connect_all(self) -> None:
+        """Give every live actor its backend now (before a server restart): an actor spawned
+        before the restart meets a dead connection at its first statement, as a function instance
+        already running when the server went down does."""
+        for actor in self.live:
+            if actor.conn is None and actor.state == "waiting":
+                actor.connect()
 
     def add_timer(self, at: float, kind: str, action: Callable[[], None]) -> None:
         heapq.heappush(
@@ -347,6 +357,8 @@ class Scheduler:
                 self._terminate(actor)
             elif isinstance(rule, KillConnection) and rule.at_step == actor.steps:
                 self.record(actor, "fault", {"fault": "kill_connection", "at_step": actor.steps})
+                if actor.conn is None:
+                    actor.connect()  # not connected yet: the step must still meet a dead backend
                 self._terminate(actor)
             elif isinstance(rule, Pause) and rule.at_step == actor.steps and pause is None:
                 pause = rule

@@ -17,8 +17,10 @@ DISCARD TEMP;
 DISCARD SEQUENCES;
 
 -- name: tables
--- Every ordinary table (partitions included) of the non-system schemas, in a stable order.
-SELECT format('%I.%I', n.nspname, c.relname) AS qualified, n.nspname AS schema, c.relname AS name
+-- Every ordinary table (partitions included) of the non-system schemas, in a stable order, and
+-- whether it has no page at all (then it holds no row: nothing to copy).
+SELECT format('%I.%I', n.nspname, c.relname) AS qualified, n.nspname AS schema, c.relname AS name,
+       pg_relation_size(c.oid) = 0 AS empty
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'r'
@@ -44,7 +46,8 @@ SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relname
      + (SELECT count(*) FROM pg_largeobject_metadata) AS objects;
 
 -- name: sequence_state
-SELECT last_value, is_called FROM {sequence};
+-- One sequence's state; the snapshot joins one such block per sequence with UNION ALL.
+SELECT {n} AS n, last_value, is_called FROM {sequence}
 
 -- name: copy_out
 COPY {table} TO STDOUT;
