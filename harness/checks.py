@@ -172,7 +172,7 @@ def thread_exactly_once(inp: CheckInput) -> Violation | None:
         # Each job processes a thread once: a later sync writing it again is not a repeat.
         by_job: dict[object, list[Row]] = {}
         for w in writes:
-            by_job.setdefault(w["detail"].get("job_id"), []).append(w)
+            by_job.setdefault(w["detail"].get("job_id") if several else None, []).append(w)
         for job, own in sorted(by_job.items(), key=lambda item: str(item[0])):
             txids = _txids(own)
             if len(txids) > 1:
@@ -577,8 +577,8 @@ def _page_problems(
 
 
 def newest_version(inp: CheckInput) -> Violation | None:
-    """Every row of `threads` is the processing of one version of its thread, never replaced by an
-    older version, and at least as new as what each of its completed entries read."""
+    """Every row of `threads` holds one version of its thread (no column left from another),
+    never replaced by an older version, and at least as new as what its completed entries read."""
     problems, entry_ids = newest_version_problems(inp.state, inp.versions, inp.sync_seqs)
     if not problems:
         return None

@@ -155,7 +155,7 @@ def test_exploration_draws_further_syncs_rarely_and_shrinks_to_the_simplest() ->
 
 
 @given(resyncs(12))
-@settings(max_examples=60, database=None)
+@settings(max_examples=60, database=None, deadline=None)
 def test_drawn_syncs_are_valid_scenario_syncs(syncs: tuple[Resync, ...]) -> None:
     data = json.loads(load(RESYNC[0]).to_json())
     data["syncs"] = [s.to_dict() for s in syncs]
@@ -167,7 +167,7 @@ def test_some_drawn_scenarios_hold_syncs_and_most_do_not() -> None:
     counts = {"with": 0, "without": 0}
 
     @given(scenarios())
-    @settings(max_examples=200, database=None, derandomize=True)
+    @settings(max_examples=200, database=None, derandomize=True, deadline=None)
     def count(s: Scenario) -> None:
         counts["with" if s.syncs else "without"] += 1
 
