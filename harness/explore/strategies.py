@@ -540,7 +540,7 @@ def scenarios(
 # ---------------------------------------------------------------------------------------------
 # Further syncs (harness.resync): rare, since each costs a second job's run; off shrinks first.
 
-RESYNC_ONE_IN = 8
+RESYNC_ONE_IN = 5
 # Simplest first: together with the first sync (the two interleave throughout), then while a
 # delayed or stalled first job may still run, then after it (sweeper ticks in between).
 RESYNC_AT = (0.0, 30.0, 90.0)
@@ -561,7 +561,8 @@ def resyncs(draw: st.DrawFn, threads: int) -> tuple[Resync, ...]:
             Resync(
                 at=at,
                 seed=draw(st.integers(0, 3)),
-                updated=draw(st.integers(0, max(threads, 1))),
+                # At least one thread changes when there are any: the source has moved on.
+                updated=draw(st.integers(min(threads, 1), max(threads, 1))),
                 added=draw(st.integers(0, 3)),
                 removed=draw(st.integers(0, 2)),
             )
