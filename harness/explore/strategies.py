@@ -540,7 +540,7 @@ def scenarios(
 # ---------------------------------------------------------------------------------------------
 # Further syncs (harness.resync): rare, since each costs a second job's run; off shrinks first.
 
-RESYNC_ONE_IN = 5
+RESYNC_ONE_IN = 6
 # Simplest first: together with the first sync (the two interleave throughout), then while a
 # delayed or stalled first job may still run, then after it (sweeper ticks in between).
 RESYNC_AT = (0.0, 30.0, 90.0)
