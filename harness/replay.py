@@ -149,7 +149,7 @@ def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Ver
     if scenario.syncs:
         raise ValueError(
             f"scenario {scenario.name!r} has further syncs, which free mode does not play; "
-            "replay it without --free"
+            "run it deterministically (threadsync replay)"
         )
     ds = scenario.dataset
     config = RunConfig(
