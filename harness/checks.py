@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.access import no_public_access
 from harness.attribution import events_for, targets
+from harness.checks_resync import job_versions, newest_version_problems
 from harness.fakeapi import Dataset
 from harness.history import Event, History
 from harness.state import FinalState, Row
@@ -59,6 +60,14 @@ class CheckInput:
     dataset: Dataset
     page_size: int
     injected: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    # With further syncs (harness.resync): the source as each sync found it, `dataset` being the
+    # last, and per sync the last commit (harness.commit_seq) before it started.
+    sources: tuple[Dataset, ...] = ()
+    sync_seqs: tuple[int, ...] = ()
+
+    @property
+    def versions(self) -> tuple[Dataset, ...]:
+        return self.sources or (self.dataset,)
 
 
 Check = Callable[[CheckInput], "Violation | None"]
@@ -158,10 +167,19 @@ def page_exactly_once(inp: CheckInput) -> Violation | None:
 def thread_exactly_once(inp: CheckInput) -> Violation | None:
     """Each source thread's processing (its write to `threads`) committed exactly once."""
     problems = []
+    several = len(inp.state.jobs) > 1
     for key, writes in sorted(inp.state.effects_of("thread_written").items()):
-        txids = _txids(writes)
-        if len(txids) > 1:
-            problems.append(f"thread {key} was written to `threads` by {len(txids)} transactions")
+        # Each job processes a thread once: a later sync writing it again is not a repeat.
+        by_job: dict[object, list[Row]] = {}
+        for w in writes:
+            by_job.setdefault(w["detail"].get("job_id") if several else None, []).append(w)
+        for job, own in sorted(by_job.items(), key=lambda item: str(item[0])):
+            txids = _txids(own)
+            if len(txids) > 1:
+                problems.append(
+                    f"thread {key} was written to `threads` by {len(txids)} transactions"
+                    + (f" of job {job}" if several else "")
+                )
     entry_ids = []
     for key, done in sorted(inp.state.effects_of("entry_done").items()):
         if len(_txids(done)) > 1:
@@ -216,6 +234,11 @@ def no_lost_work(inp: CheckInput) -> Violation | None:
     excused_threads = {
         str(e["external_id"]) for e in inp.state.entries if int(e["id"]) in failed_entries
     }
+    if len(inp.versions) > 1:
+        # `dataset` is the last version: only a job that listed it excuses its later pages.
+        last = len(inp.versions) - 1
+        listed = job_versions(inp.state, inp.versions)
+        first_failed = {j: n for j, n in first_failed.items() if last in listed.get(j, [last])}
     cutoff = min(first_failed.values(), default=None)
     problems = []
     lost_entries = []
@@ -463,8 +486,9 @@ def job_status(inp: CheckInput) -> Violation | None:
 
 
 def pages_match_source(inp: CheckInput) -> Violation | None:
-    """The pages queued for a job are the source's pages, none missing and none extra (up to
-    the first dead-lettered page, after which none may exist), each holding that page's threads."""
+    """The pages queued for a job are the pages of the source version it listed, none missing and
+    none extra (up to the first dead-lettered page, after which none may exist), each holding that
+    page's threads."""
     problems: list[str] = []
     ids: set[int] = set()
     staged: dict[int, set[str]] = {}
@@ -473,41 +497,27 @@ def pages_match_source(inp: CheckInput) -> Violation | None:
             staged.setdefault(int(r["detail"]["page_id"]), set()).add(
                 str(r["detail"]["external_id"])
             )
+    listed = job_versions(inp.state, inp.versions) if len(inp.versions) > 1 else {}
     for j in inp.state.jobs:
         job = int(j["id"])
         size = int(j.get("page_size") or inp.page_size)
-        source = inp.dataset.pages(size)
         pages = [p for p in inp.state.pages if int(p["job_id"]) == job]
-        failed = [int(p["page_number"]) for p in pages if p["status"] == "failed"]
-        last = min([len(source), *failed])
-        numbers = sorted(int(p["page_number"]) for p in pages)
-        missing = sorted(set(range(1, last + 1)) - set(numbers))
-        extra = sorted({n for n in numbers if not 1 <= n <= last})
-        if missing:
-            problems.append(
-                f"job {job}: the source has {len(source)} pages of {size}, pages {missing} "
-                "were never queued"
+        candidates = listed.get(job, [0])
+        if len(inp.versions) > 1 and not _single_version(pages, candidates):
+            ids.update(int(p["id"]) for p in pages)
+            problems.append(f"job {job}: its pages' cursors name source versions {candidates}")
+            continue
+        # A job that named no version may have listed any: it passes if one of them fits.
+        found: list[str] = []
+        for version in candidates:
+            found, found_ids = _page_problems(
+                job, size, pages, inp.versions[version].pages(size), staged
             )
-        if extra:
-            ids.update(int(p["id"]) for p in pages if int(p["page_number"]) in extra)
-            problems.append(
-                f"job {job}: pages {extra} were queued, but the source has {len(source)} pages "
-                f"of {size}" + (f" and page {min(failed)} was dead-lettered" if failed else "")
-            )
-        for p in pages:
-            number = int(p["page_number"])
-            if p["status"] != "done" or not 1 <= number <= len(source):
-                continue
-            want = {str(t["id"]) for t in source[number - 1]}
-            got = staged.get(int(p["id"]), set())
-            if got != want:
-                ids.add(int(p["id"]))
-                problems.append(
-                    f"page {job}:{number} (id {p['id']}) staged {len(got)} threads, the source's "
-                    f"page {number} has {len(want)}"
-                    + (f"; not in it: {sorted(got - want)[:3]}" if got - want else "")
-                    + (f"; missing: {sorted(want - got)[:3]}" if want - got else "")
-                )
+            if not found:
+                break
+        if found:
+            problems += found
+            ids.update(found_ids)
     if not problems:
         return None
     return Violation(
@@ -515,6 +525,68 @@ def pages_match_source(inp: CheckInput) -> Violation | None:
         f"{len(problems)} differences between the queued pages and the source's pages",
         _few(problems),
         related_steps(inp.history, PAGE, ids),
+    )
+
+
+def _single_version(pages: list[Row], candidates: list[int]) -> bool:
+    named = any(p.get("cursor") is not None and int(p["page_number"]) >= 2 for p in pages)
+    return len(candidates) == 1 or not named
+
+
+def _page_problems(
+    job: int,
+    size: int,
+    pages: list[Row],
+    source: list[list[dict[str, Any]]],
+    staged: Mapping[int, set[str]],
+) -> tuple[list[str], set[int]]:
+    """How one job's pages differ from one source version's pages."""
+    problems: list[str] = []
+    ids: set[int] = set()
+    failed = [int(p["page_number"]) for p in pages if p["status"] == "failed"]
+    last = min([len(source), *failed])
+    numbers = sorted(int(p["page_number"]) for p in pages)
+    missing = sorted(set(range(1, last + 1)) - set(numbers))
+    extra = sorted({n for n in numbers if not 1 <= n <= last})
+    if missing:
+        problems.append(
+            f"job {job}: the source has {len(source)} pages of {size}, pages {missing} "
+            "were never queued"
+        )
+    if extra:
+        ids.update(int(p["id"]) for p in pages if int(p["page_number"]) in extra)
+        problems.append(
+            f"job {job}: pages {extra} were queued, but the source has {len(source)} pages "
+            f"of {size}" + (f" and page {min(failed)} was dead-lettered" if failed else "")
+        )
+    for p in pages:
+        number = int(p["page_number"])
+        if p["status"] != "done" or not 1 <= number <= len(source):
+            continue
+        want = {str(t["id"]) for t in source[number - 1]}
+        got = staged.get(int(p["id"]), set())
+        if got != want:
+            ids.add(int(p["id"]))
+            problems.append(
+                f"page {job}:{number} (id {p['id']}) staged {len(got)} threads, the source's "
+                f"page {number} has {len(want)}"
+                + (f"; not in it: {sorted(got - want)[:3]}" if got - want else "")
+                + (f"; missing: {sorted(want - got)[:3]}" if want - got else "")
+            )
+    return problems, ids
+
+
+def newest_version(inp: CheckInput) -> Violation | None:
+    """Every row of `threads` holds one version of its thread (no column left from another),
+    never replaced by an older version, and at least as new as what its completed entries read."""
+    problems, entry_ids = newest_version_problems(inp.state, inp.versions, inp.sync_seqs)
+    if not problems:
+        return None
+    return Violation(
+        "newest-version",
+        f"{len(problems)} threads do not hold the newest version synced",
+        _few(problems),
+        related_steps(inp.history, ENTRY, entry_ids),
     )
 
 
@@ -557,6 +629,7 @@ CHECKS: dict[str, Check] = {
     "job-status": job_status,
     "pages-match-source": pages_match_source,
     "no-public-access": no_public_access,
+    "newest-version": newest_version,
 }
 
 

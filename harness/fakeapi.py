@@ -107,21 +107,35 @@ def generate_dataset(seed: int, threads: int) -> Dataset:
 # --- cursors -------------------------------------------------------------------------------------
 
 
-def encode_cursor(offset: int) -> str:
-    raw = json.dumps({"o": offset}, separators=(",", ":")).encode()
+def encode_cursor(offset: int, version: int = 0) -> str:
+    """An opaque cursor; one into a later source version names it (version 0's stay as they were
+    before versions existed, so saved runs replay unchanged)."""
+    fields = {"o": offset} if version == 0 else {"o": offset, "v": version}
+    raw = json.dumps(fields, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_fields(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        fields = json.loads(raw)
+        offset, version = fields["o"], fields.get("v", 0)
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ProviderError(f"invalid cursor {cursor!r}", status=400) from e
+    for value in (offset, version):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ProviderError(f"invalid cursor {cursor!r}", status=400)
+    return offset, version
 
 
 def decode_cursor(cursor: str) -> int:
     """The offset a cursor stands for; ProviderError 400 when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        offset = json.loads(raw)["o"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as e:
-        raise ProviderError(f"invalid cursor {cursor!r}", status=400) from e
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise ProviderError(f"invalid cursor {cursor!r}", status=400)
-    return offset
+    return _cursor_fields(cursor)[0]
+
+
+def cursor_version(cursor: str) -> int:
+    """The source version a cursor pins (0 for a cursor of the first version)."""
+    return _cursor_fields(cursor)[1]
 
 
 def page_number_of(cursor: str | None, page_size: int) -> int:
@@ -213,10 +227,25 @@ def combine(*plans: FaultPlan) -> FaultPlan:
 
 
 class FakeThreadsAPI:
-    """A ThreadsProvider serving a Dataset, with faults from a plan; safe to call from threads."""
+    """A ThreadsProvider serving a Dataset, with faults from a plan; safe to call from threads.
 
-    def __init__(self, dataset: Dataset, faults: FaultPlan | None = None):
+    With `versions` (the source as each sync of a run finds it, `dataset` being the first) the
+    API serves version `version`, which `switch` moves on. A first-page fetch (no cursor) lists
+    the current version, and its cursors pin that version: a job's later pages list the same
+    snapshot whatever changed since, as a snapshot-consistent cursor would. `fetch_thread` reads
+    a thread as it is now: from the current version, or, for a thread removed from the listing,
+    from the last version that listed it.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        faults: FaultPlan | None = None,
+        versions: tuple[Dataset, ...] = (),
+    ):
         self.dataset = dataset
+        self.versions = versions or (dataset,)
+        self.version = 0
         self.faults = faults
         self.calls: list[tuple[ApiCall, str]] = []  # outcome "ok", "bad_request" or a fault kind
         self._lock = threading.Lock()
@@ -239,13 +268,28 @@ class FakeThreadsAPI:
         with self._lock:
             call = ApiCall(self._count(FETCH_THREAD), None, 0, FETCH_THREAD, thread_id)
             self._fault(call)
-            thread = self.dataset.by_id.get(thread_id)
+            thread = self._thread(thread_id)
             if thread is None:
                 self.calls.append((call, "not_found"))
                 raise ProviderError(f"no thread {thread_id!r}", status=404)
             self.calls.append((call, "ok"))
             copy: dict[str, Any] = json.loads(json.dumps(thread))
             return copy
+
+    def switch(self, version: int) -> None:
+        """From now on serve `version` of the source (a further sync has started)."""
+        with self._lock:
+            if not 0 <= version < len(self.versions):
+                raise ValueError(f"no source version {version}; there are {len(self.versions)}")
+            self.version = version
+            self.dataset = self.versions[version]
+
+    def _thread(self, thread_id: str) -> dict[str, Any] | None:
+        for dataset in reversed(self.versions[: self.version + 1]):
+            thread = dataset.by_id.get(thread_id)
+            if thread is not None:
+                return thread
+        return None
 
     def _count(self, function: str) -> int:
         n = self._counts.get(function, 0)
@@ -263,14 +307,16 @@ class FakeThreadsAPI:
             raise ProviderError(
                 f"page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}", status=400
             )
-        threads = self.dataset.threads
-        offset = 0 if cursor is None else decode_cursor(cursor)
+        offset, version = (0, self.version) if cursor is None else _cursor_fields(cursor)
+        if version > self.version:
+            raise ProviderError(f"invalid cursor {cursor!r}: not issued yet", status=400)
+        threads = self.versions[version].threads
         if offset >= len(threads) and not (offset == 0 and cursor is None):
             raise ProviderError(f"invalid cursor {cursor!r}: past the end", status=400)
         end = offset + page_size
         return ThreadPage(
             threads=list(threads[offset:end]),
-            next_cursor=encode_cursor(end) if end < len(threads) else None,
+            next_cursor=encode_cursor(end, version) if end < len(threads) else None,
         )
 
     def outcomes(self) -> list[str]:

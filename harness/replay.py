@@ -15,6 +15,7 @@ from harness.engine.runner import dataset as cached_dataset
 from harness.engine.strategy import Strategy
 from harness.impl import load_pipeline
 from harness.postgres import Server, TemplateDatabases, start_server
+from harness.resync import versions
 from harness.scenario import Scenario
 from harness.sql import harness_migrations
 from harness.state import FinalState, capture
@@ -139,6 +140,7 @@ def run_scenario(
         choices=scenario.schedule.choices,
         strategy=_strategy(scenario),
         settings=dict(scenario.settings),
+        syncs=scenario.syncs,
     )
     result = run(config)
     return _judge(scenario, impl, templates, result, None if fresh_clone else bench.database(impl))
@@ -149,6 +151,11 @@ def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Ver
     the pipeline's reusable database, and check it the same way. Its faults must be ones free
     mode plays (see harness.engine.free.playable)."""
     impl = scenario.impl
+    if scenario.syncs:
+        raise ValueError(
+            f"scenario {scenario.name!r} has further syncs, which free mode does not play; "
+            "run it deterministically (threadsync replay)"
+        )
     ds = scenario.dataset
     config = RunConfig(
         pipeline=bench.pipeline(impl),
@@ -187,11 +194,14 @@ def _judge(
             templates.drop(result.db_name)
     if reused is not None and reused.dsn == result.dsn:
         reused.release()
+    sources = versions(ds.seed, ds.threads, scenario.syncs) if scenario.syncs else ()
     inp = CheckInput(
         history=result.history,
         state=state,
-        dataset=cached_dataset(ds.seed, ds.threads),
+        dataset=sources[-1] if sources else cached_dataset(ds.seed, ds.threads),
         page_size=ds.page_size,
         injected=injected_failures(result.history),
+        sources=sources,
+        sync_seqs=tuple(result.sync_seqs),
     )
     return Verdict(replace(scenario, impl=impl), run_checks(inp), result, state)

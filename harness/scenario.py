@@ -12,6 +12,7 @@ from harness import scenario_check
 from harness.checks import CHECKS
 from harness.engine.faults import FaultPlan
 from harness.impl import DEFAULT_IMPL
+from harness.resync import Resync
 from harness.scenario_check import MAX_PAGE_SIZE, MAX_SCENARIO_THREADS, MAX_SEED, RangeError
 
 VERSION = 1
@@ -68,6 +69,8 @@ class Scenario:
     settings: Mapping[str, float] = field(default_factory=dict)
     expect: Expect = field(default_factory=Expect)
     description: str = ""
+    # Further syncs after the first (which starts at 0 over the dataset): see harness.resync.
+    syncs: tuple[Resync, ...] = ()
 
     def with_expect(self, expect: Expect) -> Scenario:
         return replace(self, expect=expect)
@@ -81,7 +84,7 @@ class Scenario:
         expect: dict[str, Any] = {"verdict": self.expect.verdict}
         if self.expect.check:
             expect["check"] = self.expect.check
-        return {
+        out: dict[str, Any] = {
             "version": VERSION,
             "name": self.name,
             "description": self.description,
@@ -91,6 +94,10 @@ class Scenario:
                 "threads": self.dataset.threads,
                 "page_size": self.dataset.page_size,
             },
+        }
+        if self.syncs:  # absent for one sync, so files written before syncs existed stay as-is
+            out["syncs"] = [s.to_dict() for s in self.syncs]
+        return out | {
             "settings": dict(self.settings),
             "faults": self.faults.to_dict(),
             "schedule": schedule,
@@ -163,6 +170,7 @@ def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
         scenario_check.number(dataset.page_size, "dataset.page_size", int, 1, MAX_PAGE_SIZE)
         scenario_check.settings(raw_settings)
         scenario_check.faults(raw_faults)
+        syncs = _syncs(data.get("syncs", []))
     except RangeError as exc:
         raise ScenarioError(f"{source}: {exc}") from None
     settings: dict[str, float] = dict(raw_settings)
@@ -211,6 +219,21 @@ def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
         settings=settings,
         expect=Expect(verdict, check if verdict == "fail" else None),
         description=_field(data, "description", source, str, ""),
+        syncs=syncs,
+    )
+
+
+def _syncs(raw: Any) -> tuple[Resync, ...]:
+    scenario_check.syncs(raw)
+    return tuple(
+        Resync(
+            at=float(s["at"]),
+            seed=int(s.get("seed", 0)),
+            updated=int(s.get("updated", 0)),
+            added=int(s.get("added", 0)),
+            removed=int(s.get("removed", 0)),
+        )
+        for s in raw
     )
 
 

@@ -20,6 +20,9 @@ MAX_POINT = 1_000_000  # a statement's pause points: one per clock read, and per
 MAX_COPIES = 100
 MAX_SEED = 2**63 - 1
 API_KINDS = ("rate_limit", "server_error", "timeout")
+MAX_SYNCS = 20  # further syncs of one scenario
+MAX_CHANGED = 1000  # threads one further sync updates, adds or removes
+MAX_SYNC_AT = 3600.0  # a further sync starts within the first hour, well inside a run's 6 h
 
 # name: (type, lowest, highest); a float field must also be finite.
 SETTINGS: dict[str, tuple[type, float, float]] = {
@@ -171,3 +174,38 @@ def _api_calls(calls: Any, where: str) -> None:
         if kind not in API_KINDS:
             raise RangeError(f"{at} kind is {kind!r}; expected one of {', '.join(API_KINDS)}")
         number(retry_after, f"{at} retry_after", float, 0, DAY)
+
+
+_SYNC_FIELDS: dict[str, tuple[type, float, float]] = {
+    "at": (float, 0, MAX_SYNC_AT),
+    "seed": (int, -MAX_SEED, MAX_SEED),
+    "updated": (int, 0, MAX_CHANGED),
+    "added": (int, 0, MAX_CHANGED),
+    "removed": (int, 0, MAX_CHANGED),
+}
+
+
+def syncs(raw: Any) -> None:
+    """`syncs` is a list of at most MAX_SYNCS objects, each with a start time `at` no earlier than
+    the one before it and change counts in range."""
+    if not isinstance(raw, list) or len(raw) > MAX_SYNCS:
+        raise RangeError(f"syncs must be a list of at most {MAX_SYNCS} sync objects")
+    last = 0.0
+    for i, sync in enumerate(raw):
+        where = f"syncs[{i}]"
+        if not isinstance(sync, dict):
+            raise RangeError(f"{where} must be an object, got {type(sync).__name__}")
+        unknown = sorted(set(sync) - set(_SYNC_FIELDS))
+        if unknown:
+            raise RangeError(f"{where} has unknown fields {unknown}; allowed: {list(_SYNC_FIELDS)}")
+        if "at" not in sync:
+            raise RangeError(f"{where} needs 'at', the virtual second the sync starts at")
+        for name, (kind, low, high) in _SYNC_FIELDS.items():
+            if name in sync:
+                number(sync[name], f"{where}.{name}", kind, low, high)
+        if sync["at"] < last:
+            raise RangeError(
+                f"{where}.at is {_num(sync['at'])}, before the sync listed ahead of it "
+                f"({_num(last)}): list syncs in start order"
+            )
+        last = sync["at"]

@@ -15,6 +15,7 @@ from harness.fakeapi import generate_dataset
 from harness.history import Event, History
 from harness.postgres import Server, TemplateDatabases
 from harness.quickrun import quick_run
+from harness.resync import Resync, versions
 from harness.sql import harness_migrations
 from harness.state import FinalState, capture
 from threadsync.processor import content_hash
@@ -242,6 +243,14 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
         for e in s.effects
     )
     yield ("pages-match-source", replace(s, effects=swapped), {})
+    # A second sync wrote a newer version of a thread; the first job's older one then replaced it.
+    sources = versions(5, 4, (Resync(at=1.0, updated=4),))
+    over = s
+    for seq, (source, job) in enumerate(((sources[1], 2), (sources[0], 1)), start=150):
+        detail = {"content_hash": content_hash(source.threads[0]), "job_id": job}
+        over = with_effect(over, kind="thread_written", key=t[0]["id"], txid=seq,
+                           commit_seq=seq, detail=detail)  # fmt: skip
+    yield ("newest-version", over, {"sources": sources, "sync_seqs": (0, 149)})
     anon_reads = {"role": "anon", "action": "SELECT", "object": "public.threads", "detail": "3"}
     yield ("no-public-access", replace(s, extra={"access": (anon_reads,)}), {})
 

@@ -24,6 +24,7 @@ from harness.engine.strategy import ChoiceList, Chooser, RandomStrategy, Strateg
 from harness.fakeapi import Dataset, FakeThreadsAPI, generate_dataset
 from harness.history import History
 from harness.postgres import Server, TemplateDatabases
+from harness.resync import Resync, versions
 from threadsync.pipeline import Context, Database, Pipeline, Reply
 
 OPEN_WORK_SQL = """
@@ -32,6 +33,8 @@ SELECT EXISTS (SELECT 1 FROM public.sync_page_queue WHERE status IN ('pending', 
                 WHERE status IN ('pending', 'processing'))
 """
 QUEUED_SQL = "SELECT count(*) FROM net.http_request_queue"
+# How far the effect log's commit order has got: what committed before a further sync started.
+COMMITTED_SQL = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM harness.commit_seq"
 
 
 @dataclass
@@ -59,6 +62,7 @@ class RunConfig:
     max_idle_ticks: int = 30
     safety_timeout: float = 10.0
     open_work_sql: str = OPEN_WORK_SQL
+    syncs: tuple[Resync, ...] = ()  # further syncs, each over a changed source
 
 
 @dataclass
@@ -76,6 +80,8 @@ class RunResult:
     wall_s: float
     api_calls: list[str] = field(default_factory=list)
     choice_labels: list[str] = field(default_factory=list)
+    # Per sync, the last commit (harness.commit_seq) before it started: 0 for the first.
+    sync_seqs: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -331,7 +337,12 @@ def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResu
     chooser = _chooser(config.seed, config.choices)
     monitor = Monitor(dsn)
     apply_settings(monitor.conn, config.settings)
-    api = FakeThreadsAPI(dataset(config.dataset_seed, config.threads), plan.api_plan())
+    sources = (
+        versions(config.dataset_seed, config.threads, config.syncs)
+        if config.syncs
+        else (dataset(config.dataset_seed, config.threads),)
+    )
+    api = FakeThreadsAPI(sources[0], plan.api_plan(), sources)
     s = Scheduler(
         dsn,
         monitor,
@@ -399,6 +410,20 @@ def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResu
     def start(ctx: Context) -> Reply:
         return pipeline.start_sync(ctx, page_size)
 
+    sync_seqs = [0]
+
+    def further_sync(version: int) -> Callable[[], None]:
+        def action() -> None:
+            row = monitor.conn.execute(COMMITTED_SQL).fetchone()
+            sync_seqs.append(int(row[0]) if row else 0)
+            api.switch(version)
+            s.record(None, "info", {"sync": version + 1, "source_version": version})
+            s.spawn(f"o{version + 1}", "orchestrator", start, info={"page_size": page_size})
+
+        return action
+
+    for version, sync in enumerate(config.syncs, start=1):
+        s.add_timer(sync.at, "sync", further_sync(version))
     try:
         s.spawn("o1", "orchestrator", start, info={"page_size": page_size})
         s.run(hooks)
@@ -426,6 +451,7 @@ def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResu
         wall_s=time.perf_counter() - t0,
         api_calls=api.outcomes(),
         choice_labels=list(chooser.labels),
+        sync_seqs=sync_seqs,
     )
 
 

@@ -43,6 +43,7 @@ from harness.engine.faults import (
 )
 from harness.fakeapi import FETCH_PAGE, FETCH_THREAD
 from harness.impl import DEFAULT_IMPL
+from harness.resync import Resync
 from harness.scenario import Dataset, Scenario, Schedule
 
 PAGE_FUNCTION = "sync-threads-page-worker"
@@ -532,7 +533,41 @@ def scenarios(
         faults=faults,
         schedule=draw(schedules(max_choices)),
         settings=settings,
+        syncs=draw(resyncs(dataset.threads)),  # drawn last: the draws above stay as they were
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Further syncs (harness.resync): rare, since each costs a second job's run; off shrinks first.
+
+RESYNC_ONE_IN = 6
+# Simplest first: together with the first sync (the two interleave throughout), then while a
+# delayed or stalled first job may still run, then after it (sweeper ticks in between).
+RESYNC_AT = (0.0, 30.0, 90.0)
+MAX_RESYNCS = 2
+
+
+@st.composite
+def resyncs(draw: st.DrawFn, threads: int) -> tuple[Resync, ...]:
+    """Usually none; one in RESYNC_ONE_IN scenarios, one or two further syncs over a source with
+    some threads updated, added and removed."""
+    if draw(st.integers(0, RESYNC_ONE_IN - 1)) != RESYNC_ONE_IN - 1:
+        return ()
+    out: list[Resync] = []
+    at = 0.0
+    for _ in range(draw(st.integers(1, MAX_RESYNCS))):
+        at += draw(st.sampled_from(RESYNC_AT))
+        out.append(
+            Resync(
+                at=at,
+                seed=draw(st.integers(0, 3)),
+                # At least one thread changes when there are any: the source has moved on.
+                updated=draw(st.integers(min(threads, 1), max(threads, 1))),
+                added=draw(st.integers(0, 3)),
+                removed=draw(st.integers(0, 2)),
+            )
+        )
+    return tuple(out)
 
 
 __all__ = [
@@ -550,6 +585,7 @@ __all__ = [
     "fault_plans_for",
     "fault_rules",
     "pages_of",
+    "resyncs",
     "scenario_settings",
     "scenarios",
     "schedules",

@@ -41,7 +41,7 @@ SELECT * FROM public.sync_jobs WHERE id = %(job_id)s;
 
 -- name: state_pages
 SELECT id, job_id, page_number, status::text AS status, attempts, max_attempts, last_error,
-       locked_until::text AS locked_until, next_retry_at::text AS next_retry_at
+       locked_until::text AS locked_until, next_retry_at::text AS next_retry_at, cursor
   FROM public.sync_page_queue ORDER BY job_id, page_number, id;
 
 -- name: state_entries
@@ -52,7 +52,11 @@ SELECT q.id, q.job_id, s.external_id, s.page_id, q.status::text AS status, q.att
  ORDER BY q.id;
 
 -- name: state_threads
-SELECT external_id, content_hash, participants FROM public.threads ORDER BY external_id;
+-- Times as epoch seconds: a check compares them with the source's ISO strings.
+SELECT external_id, content_hash, participants, subject, message_count,
+       extract(epoch FROM last_message_at)::float8 AS last_message_at,
+       extract(epoch FROM source_updated_at)::float8 AS source_updated_at
+  FROM public.threads ORDER BY external_id;
 
 -- name: state_jobs
 SELECT id, status::text AS status, page_size FROM public.sync_jobs ORDER BY id;
