@@ -30,6 +30,7 @@ MUTANTS: dict[str, str] = {
         "public_rls_off",
         "rescue_by_id",
         "unlocked_complete_page",
+        "retry_keeps_processing",
     )
 }
 
