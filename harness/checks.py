@@ -13,6 +13,7 @@ from typing import Any
 from harness.access import no_public_access
 from harness.attribution import events_for, targets
 from harness.checks_errors import no_unexpected_errors
+from harness.checks_rows import finished_rows_consistent
 from harness.fakeapi import Dataset
 from harness.history import Event, History
 from harness.state import FinalState, Row
@@ -559,6 +560,7 @@ CHECKS: dict[str, Check] = {
     "pages-match-source": pages_match_source,
     "no-public-access": no_public_access,
     "no-unexpected-errors": no_unexpected_errors,
+    "finished-rows-consistent": finished_rows_consistent,
 }
 
 

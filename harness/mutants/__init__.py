@@ -31,6 +31,7 @@ MUTANTS: dict[str, str] = {
         "rescue_by_id",
         "unlocked_complete_page",
         "retry_keeps_processing",
+        "done_keeps_error",
     )
 }
 
