@@ -13,6 +13,7 @@ from typing import Any
 from harness.access import no_public_access
 from harness.attribution import events_for, targets
 from harness.checks_errors import no_unexpected_errors
+from harness.checks_holder import attempts_by_holder
 from harness.checks_rows import finished_rows_consistent
 from harness.fakeapi import Dataset
 from harness.history import Event, History
@@ -561,6 +562,7 @@ CHECKS: dict[str, Check] = {
     "no-public-access": no_public_access,
     "no-unexpected-errors": no_unexpected_errors,
     "finished-rows-consistent": finished_rows_consistent,
+    "attempts-by-holder": attempts_by_holder,
 }
 
 
