@@ -186,8 +186,8 @@ def test_a_finished_job_without_its_finish_time_is_reported() -> None:
 # --- attempts-by-holder on hand-made histories --------------------------------------------------
 
 
-def _claim(seq: int, actor: str, token: str) -> Event:
-    rows = [{"claimed": True, "claim_token": token, "reason": "claimed"}]
+def _claim(seq: int, actor: str, token: str, until: str | None = None) -> Event:
+    rows = [{"claimed": True, "claim_token": token, "reason": "claimed", "locked_until": until}]
     return _ev(seq, actor, "statement", sql="SELECT * FROM public.claim_page(1)", outcome="ok",
                rows=rows)  # fmt: skip
 
@@ -210,6 +210,23 @@ def test_only_the_current_holder_may_record_an_attempt() -> None:
     # A recording before anyone else claimed is its holder's own.
     alone = History.of([_invoke(1, "w1"), _claim(2, "w1", "t1"), _fail(3, "w1", "t1", True)])
     assert stale_records(alone) == []
+
+
+def test_the_holder_s_own_attempt_is_recorded_while_its_lease_runs() -> None:
+    clock = _ev(0, "engine", "clock", role="engine", now="2026-01-01T00:00:00+00:00")
+    claimed = [clock, _invoke(1, "w1"), _claim(2, "w1", "t1", until="2026-01-01T00:02:00+00:00")]
+    # Refused at t=5 s, its lease running until t=120 s and no one else claiming: a bug.
+    ((_, text),) = stale_records(History.of([*claimed, _fail(5, "w1", "t1", recorded=False)]))
+    assert text == (
+        "w1's fail_page on page row 1 at t=5s was refused (lease lost), though its claim from "
+        "t=2s held the row until t=120s and no one had claimed it since"
+    )
+    # Refused after its lease ran out (the sweeper may have taken the row back): fine.
+    late = _ev(130, "w1", "statement", **_fail(0, "w1", "t1", recorded=False).detail)
+    assert stale_records(History.of([*claimed, late])) == []
+    # Paused inside its statement, its call may have read a later clock: not judged.
+    paused = _ev(4, "w1", "paused")
+    assert stale_records(History.of([*claimed, paused, _fail(5, "w1", "t1", False)])) == []
 
 
 def test_the_new_checks_are_registered() -> None:
