@@ -227,6 +227,44 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "completion goes on and completes the page again. With FOR UPDATE the paused worker "
         "holds the page's row, the sweeper skips it, and nothing is re-sent.",
     ),
+    "retry_keeps_processing": MutantRecipe(
+        "no-unexpected-errors",
+        plan(ApiFaults(calls=((0, "rate_limit", 30.0), (1, "rate_limit", 5.0)))),
+        "fail_page's retry leaves the page processing (`threadsync mutate`'s "
+        "fail_page:drop-set-column:8), which breaks the row's CHECK: fail_page raises.",
+        "The first two page fetches are rate limited; recording each retry fails and the page "
+        "worker raises instead of replying 503 retry. The sweeper retries the page when its "
+        "lease runs out, so every thread is still synced once.",
+    ),
+    "done_keeps_error": MutantRecipe(
+        "finished-rows-consistent",
+        plan(
+            ApiFaults(
+                calls=((0, "server_error", 0.0), (2, "rate_limit", 20.0), (3, "timeout", 0.0)),
+                function="fetch_thread",
+            )
+        ),
+        "complete_thread keeps the entry's last error (`threadsync mutate`'s "
+        "complete_thread:drop-set-column:14).",
+        "Three processors' reads of their thread fail once; the retries succeed, and each of "
+        "those entries ends done still carrying the failed attempt's error. Every thread is "
+        "synced once.",
+    ),
+    "stale_failure": MutantRecipe(
+        "attempts-by-holder",
+        plan(
+            Stall(function=P, occurrence=0, at_step=1, seconds=200.0),
+            Stall(function=P, occurrence=1, at_step=1, seconds=60.0),
+            ApiFaults(calls=((0, "server_error", 0.0),)),
+        ),
+        "fail_page fences a failure by the page's status only (`threadsync mutate`'s "
+        "fail_page:drop-disjunct:3).",
+        "The first page worker stalls 200 s after its claim, past its 120 s lease; the sweeper "
+        "re-sends the page and a second worker claims it, then stalls 60 s before its fetch. "
+        "The first worker wakes, its fetch fails, and its fail_page records the failure on the "
+        "second worker's claim (the reference refuses it: lease lost). The page is still synced "
+        "once.",
+    ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
         plan(Duplicate(function=P, occurrence=0)),
