@@ -425,6 +425,17 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "dead-lettered with an injected cause, the job fails, and no check is violated.",
         settings={"max_attempts": 3},
     ),
+    "stall-exhausts-attempts": ReferenceRecipe(
+        plan(
+            Stall(function=P, occurrence=0, at_step=1, seconds=600.0),
+            Stall(function=P, occurrence=1, at_step=1, seconds=600.0),
+        ),
+        "With max_attempts 2, the first page's worker and the worker of its re-sent webhook both "
+        "stall past their 120 s lease: the sweeper re-queues the page after the first lease and "
+        "dead-letters it after the second (an injected cause), the job fails, and the stalled "
+        "workers' late completions are fenced off.",
+        settings={"max_attempts": 2},
+    ),
     "api-thread-faults": ReferenceRecipe(
         plan(
             ApiFaults(
