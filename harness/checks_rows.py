@@ -29,8 +29,6 @@ def row_problems(table: str, row: Row) -> list[str]:
         problems.append(f"{name}, made {attempts} attempts of at most {most}")
     if status not in TERMINAL:
         return problems  # still open: no-stuck-work's business
-    if attempts < 1:
-        problems.append(f"{name}, was never attempted (attempts {attempts})")
     # A row read without the column (an older capture) cannot be judged on it.
     if "finished_at" in row and row["finished_at"] is None:
         problems.append(f"{name}, has no finished_at")
