@@ -20,6 +20,10 @@ _RPC = re.compile(r"^\s*-- POST /rest/v1/rpc/(\w+)")
 # functions return the same rows). A call whose rows carry none of them is not judged.
 _CLAIMED = "claimed"
 _RECORDED = ("recorded", "completed")
+_ID_KEYS = {
+    PAGE: ("page_id", "p_page_id"),
+    "thread_processing_queue": ("entry_id", "p_entry_id"),
+}
 
 
 @dataclass(frozen=True)
@@ -60,20 +64,21 @@ def stale_records(history: History) -> list[tuple[tuple[str, int], str]]:
     start = _start(history)
     unsure = _time_unsure(history)
     holder: dict[tuple[str, int], Claim] = {}
-    mine: dict[str, Claim] = {}
+    mine: dict[tuple[str, tuple[str, int]], Claim] = {}
     found = []
     for e in history.events:
         if e.actor not in owner or e.kind != "statement":
             continue
         rows = _rows(e.detail)
-        item = owner[e.actor]
         claimed = [r for r in rows if r.get(_CLAIMED) is True]
         if claimed:
+            item = _row_of(claimed[0], owner[e.actor])
             until = _seconds(claimed[0].get("locked_until"), start)
             claim = Claim(e.actor, e.time, claimed[0].get("claim_token"), until)
-            holder[item] = mine[e.actor] = claim
+            holder[item] = mine[(e.actor, item)] = claim
             continue
-        current, own = holder.get(item), mine.get(e.actor)
+        item = _row_of(e.detail.get("params"), owner[e.actor])
+        current, own = holder.get(item), mine.get((e.actor, item))
         if current is None or own is None:
             continue  # nothing known to judge by
         if any(r.get(k) is True for r in rows for k in _RECORDED):
@@ -88,6 +93,17 @@ def stale_records(history: History) -> list[tuple[tuple[str, int], str]]:
         ):
             found.append((item, _refused(e, item, own)))
     return found
+
+
+def _row_of(values: Any, target: tuple[str, int]) -> tuple[str, int]:
+    """The row a claim's result or a call's parameters name (a claim may take another row than
+    its webhook named), else the webhook's row."""
+    if isinstance(values, Mapping):
+        for key in _ID_KEYS[target[0]]:
+            value = values.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return (target[0], value)
+    return target
 
 
 def _start(history: History) -> datetime | None:
