@@ -436,6 +436,18 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "workers' late completions are fenced off.",
         settings={"max_attempts": 2},
     ),
+    "stale-fail-thread-after-takeover": ReferenceRecipe(
+        plan(
+            Stall(function=T, occurrence=0, at_step=1, seconds=130.0),
+            Stall(function=T, occurrence=1, at_step=1, seconds=30.0),
+            ApiFaults(calls=((0, "server_error", 0.0),), function="fetch_thread"),
+        ),
+        "The only thread's processor stalls 130 s after its claim, past its 60 s lease; the "
+        "sweeper re-sends the entry at t=120 s and a second processor claims it, then stalls "
+        "30 s before its read. The first wakes, its read fails, and its fail_thread is refused "
+        "(lease lost): only the holder records an attempt. The second processes the thread.",
+        dataset=Dataset(seed=1, threads=1, page_size=4),
+    ),
     "api-thread-faults": ReferenceRecipe(
         plan(
             ApiFaults(
