@@ -436,6 +436,18 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "workers' late completions are fenced off.",
         settings={"max_attempts": 2},
     ),
+    "stall-thread-exhausts-attempts": ReferenceRecipe(
+        plan(
+            Stall(function=T, occurrence=0, at_step=1, seconds=600.0),
+            Stall(function=T, occurrence=1, at_step=1, seconds=600.0),
+        ),
+        "With max_attempts 2, the only thread's processor and the processor of its re-sent "
+        "webhook both stall past their 60 s lease: the sweeper re-queues the entry after the "
+        "first lease and dead-letters it after the second (an injected cause), the job fails, "
+        "and the stalled processors' late writes are fenced off.",
+        settings={"max_attempts": 2},
+        dataset=Dataset(seed=1, threads=1, page_size=4),
+    ),
     "stale-fail-thread-after-takeover": ReferenceRecipe(
         plan(
             Stall(function=T, occurrence=0, at_step=1, seconds=130.0),
