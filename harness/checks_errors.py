@@ -42,10 +42,6 @@ def unexpected_ending(reply: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _refused(e: Event) -> bool:
-    return e.detail.get("outcome") == "error"
-
-
 def _lost_connection(events: list[Event], error: str) -> bool:
     """The actor's error is a broken connection: its failed statement has no SQLSTATE (the
     client saw the socket close) or a connection / shutdown one, or nothing failed on the server
