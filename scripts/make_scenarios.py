@@ -250,20 +250,14 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "those entries ends done still carrying the failed attempt's error. Every thread is "
         "synced once.",
     ),
-    "stale_failure": MutantRecipe(
+    "inverted_fence": MutantRecipe(
         "attempts-by-holder",
-        plan(
-            Stall(function=P, occurrence=0, at_step=1, seconds=200.0),
-            Stall(function=P, occurrence=1, at_step=1, seconds=60.0),
-            ApiFaults(calls=((0, "server_error", 0.0),)),
-        ),
-        "fail_page fences a failure by the page's status only (`threadsync mutate`'s "
-        "fail_page:drop-disjunct:3).",
-        "The first page worker stalls 200 s after its claim, past its 120 s lease; the sweeper "
-        "re-sends the page and a second worker claims it, then stalls 60 s before its fetch. "
-        "The first worker wakes, its fetch fails, and its fail_page records the failure on the "
-        "second worker's claim (the reference refuses it: lease lost). The page is still synced "
-        "once.",
+        plan(ApiFaults(calls=((0, "server_error", 0.0),))),
+        "fail_page's token fence is inverted (`threadsync mutate`'s fail_page:flip-comparison:3): "
+        "it refuses the holder's failures and would record a stale worker's.",
+        "The first page fetch fails with 500; the worker holding the page calls fail_page well "
+        "within its lease and is refused (lease lost). The page waits for its lease to run out, "
+        "the sweeper retries it, and every thread is still synced once.",
     ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
@@ -447,6 +441,17 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "and the stalled processors' late writes are fenced off.",
         settings={"max_attempts": 2},
         dataset=Dataset(seed=1, threads=1, page_size=4),
+    ),
+    "stale-fail-page-after-takeover": ReferenceRecipe(
+        plan(
+            Stall(function=P, occurrence=0, at_step=1, seconds=200.0),
+            Stall(function=P, occurrence=1, at_step=1, seconds=60.0),
+            ApiFaults(calls=((0, "server_error", 0.0),)),
+        ),
+        "The first page worker stalls 200 s after its claim, past its 120 s lease; the sweeper "
+        "re-sends the page and a second worker claims it, then stalls 60 s before its fetch. "
+        "The first wakes, its fetch fails, and its fail_page is refused (lease lost): only the "
+        "holder records an attempt. The second completes the page.",
     ),
     "stale-fail-thread-after-takeover": ReferenceRecipe(
         plan(

@@ -29,7 +29,7 @@ PAGE, ENTRY = "sync_page_queue", "thread_processing_queue"
 TEETH = [
     ("no-unexpected-errors", "retry_keeps_processing"),
     ("finished-rows-consistent", "done_keeps_error"),
-    ("attempts-by-holder", "stale_failure"),
+    ("attempts-by-holder", "inverted_fence"),
 ]
 
 
@@ -70,9 +70,9 @@ def test_the_violations_name_the_actor_the_row_and_what_went_wrong(bench: Workbe
     assert "after fail_page [23514] failed: CheckViolation" in errors
     rows = rendered("done_keeps_error")
     assert "still carries the error of an earlier attempt: attempt 1 of 5 failed" in rows
-    holder = rendered("stale_failure")
-    assert "w1 recorded fail_page on page row 1" in holder
-    assert "but w2 had claimed the row since" in holder
+    holder = rendered("inverted_fence")
+    assert "w1's fail_page on page row 1 at t=0s was refused (lease lost)" in holder
+    assert "held the row until t=120s and no one had claimed it since" in holder
 
 
 # --- no-unexpected-errors on hand-made histories ------------------------------------------------

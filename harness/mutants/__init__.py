@@ -32,7 +32,7 @@ MUTANTS: dict[str, str] = {
         "unlocked_complete_page",
         "retry_keeps_processing",
         "done_keeps_error",
-        "stale_failure",
+        "inverted_fence",
     )
 }
 
