@@ -12,7 +12,10 @@ from typing import Any
 
 from harness.access import no_public_access
 from harness.attribution import events_for, targets
+from harness.checks_errors import no_unexpected_errors
+from harness.checks_holder import attempts_by_holder
 from harness.checks_resync import job_versions, newest_version_problems
+from harness.checks_rows import finished_rows_consistent
 from harness.fakeapi import Dataset
 from harness.history import Event, History
 from harness.state import FinalState, Row
@@ -629,6 +632,9 @@ CHECKS: dict[str, Check] = {
     "job-status": job_status,
     "pages-match-source": pages_match_source,
     "no-public-access": no_public_access,
+    "no-unexpected-errors": no_unexpected_errors,
+    "finished-rows-consistent": finished_rows_consistent,
+    "attempts-by-holder": attempts_by_holder,
     "newest-version": newest_version,
 }
 

@@ -227,6 +227,38 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "completion goes on and completes the page again. With FOR UPDATE the paused worker "
         "holds the page's row, the sweeper skips it, and nothing is re-sent.",
     ),
+    "retry_keeps_processing": MutantRecipe(
+        "no-unexpected-errors",
+        plan(ApiFaults(calls=((0, "rate_limit", 30.0), (1, "rate_limit", 5.0)))),
+        "fail_page's retry leaves the page processing (`threadsync mutate`'s "
+        "fail_page:drop-set-column:8), which breaks the row's CHECK: fail_page raises.",
+        "The first two page fetches are rate limited; recording each retry fails and the page "
+        "worker raises instead of replying 503 retry. The sweeper retries the page when its "
+        "lease runs out, so every thread is still synced once.",
+    ),
+    "done_keeps_error": MutantRecipe(
+        "finished-rows-consistent",
+        plan(
+            ApiFaults(
+                calls=((0, "server_error", 0.0), (2, "rate_limit", 20.0), (3, "timeout", 0.0)),
+                function="fetch_thread",
+            )
+        ),
+        "complete_thread keeps the entry's last error (`threadsync mutate`'s "
+        "complete_thread:drop-set-column:14).",
+        "Three processors' reads of their thread fail once; the retries succeed, and each of "
+        "those entries ends done still carrying the failed attempt's error. Every thread is "
+        "synced once.",
+    ),
+    "inverted_fence": MutantRecipe(
+        "attempts-by-holder",
+        plan(ApiFaults(calls=((0, "server_error", 0.0),))),
+        "fail_page's token fence is inverted (`threadsync mutate`'s fail_page:flip-comparison:3): "
+        "it refuses the holder's failures and would record a stale worker's.",
+        "The first page fetch fails with 500; the worker holding the page calls fail_page well "
+        "within its lease and is refused (lease lost). The page waits for its lease to run out, "
+        "the sweeper retries it, and every thread is still synced once.",
+    ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
         plan(Duplicate(function=P, occurrence=0)),
@@ -386,6 +418,52 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "With max_attempts 3, every fetch of page 2 fails (500, 429, timeout): the page is "
         "dead-lettered with an injected cause, the job fails, and no check is violated.",
         settings={"max_attempts": 3},
+    ),
+    "stall-exhausts-attempts": ReferenceRecipe(
+        plan(
+            Stall(function=P, occurrence=0, at_step=1, seconds=600.0),
+            Stall(function=P, occurrence=1, at_step=1, seconds=600.0),
+        ),
+        "With max_attempts 2, the first page's worker and the worker of its re-sent webhook both "
+        "stall past their 120 s lease: the sweeper re-queues the page after the first lease and "
+        "dead-letters it after the second (an injected cause), the job fails, and the stalled "
+        "workers' late completions are fenced off.",
+        settings={"max_attempts": 2},
+    ),
+    "stall-thread-exhausts-attempts": ReferenceRecipe(
+        plan(
+            Stall(function=T, occurrence=0, at_step=1, seconds=600.0),
+            Stall(function=T, occurrence=1, at_step=1, seconds=600.0),
+        ),
+        "With max_attempts 2, the only thread's processor and the processor of its re-sent "
+        "webhook both stall past their 60 s lease: the sweeper re-queues the entry after the "
+        "first lease and dead-letters it after the second (an injected cause), the job fails, "
+        "and the stalled processors' late writes are fenced off.",
+        settings={"max_attempts": 2},
+        dataset=Dataset(seed=1, threads=1, page_size=4),
+    ),
+    "stale-fail-page-after-takeover": ReferenceRecipe(
+        plan(
+            Stall(function=P, occurrence=0, at_step=1, seconds=200.0),
+            Stall(function=P, occurrence=1, at_step=1, seconds=60.0),
+            ApiFaults(calls=((0, "server_error", 0.0),)),
+        ),
+        "The first page worker stalls 200 s after its claim, past its 120 s lease; the sweeper "
+        "re-sends the page and a second worker claims it, then stalls 60 s before its fetch. "
+        "The first wakes, its fetch fails, and its fail_page is refused (lease lost): only the "
+        "holder records an attempt. The second completes the page.",
+    ),
+    "stale-fail-thread-after-takeover": ReferenceRecipe(
+        plan(
+            Stall(function=T, occurrence=0, at_step=1, seconds=130.0),
+            Stall(function=T, occurrence=1, at_step=1, seconds=30.0),
+            ApiFaults(calls=((0, "server_error", 0.0),), function="fetch_thread"),
+        ),
+        "The only thread's processor stalls 130 s after its claim, past its 60 s lease; the "
+        "sweeper re-sends the entry at t=120 s and a second processor claims it, then stalls "
+        "30 s before its read. The first wakes, its read fails, and its fail_thread is refused "
+        "(lease lost): only the holder records an attempt. The second processes the thread.",
+        dataset=Dataset(seed=1, threads=1, page_size=4),
     ),
     "api-thread-faults": ReferenceRecipe(
         plan(

@@ -138,7 +138,8 @@ HISTORY = History(
 
 
 def inp(state: FinalState, **kw: Any) -> CheckInput:
-    return CheckInput(history=HISTORY, state=state, dataset=DATASET, page_size=PAGE_SIZE, **kw)
+    kw.setdefault("history", HISTORY)
+    return CheckInput(state=state, dataset=DATASET, page_size=PAGE_SIZE, **kw)
 
 
 def with_effect(state: FinalState, **effect: Any) -> FinalState:
@@ -253,6 +254,24 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
     yield ("newest-version", over, {"sources": sources, "sync_seqs": (0, 149)})
     anon_reads = {"role": "anon", "action": "SELECT", "object": "public.threads", "detail": "3"}
     yield ("no-public-access", replace(s, extra={"access": (anon_reads,)}), {})
+    # The contract checks (tests/test_checks_contract.py has more).
+    raised = {"outcome": "fail", "error": "ValueError: not enough values to unpack"}
+    w2 = (
+        Event(10, 0.0, "w2", "page_worker", "invoke", {"function": "sync-threads-page-worker"}),
+        Event(11, 0.0, "w2", "page_worker", "reply", raised),
+    )
+    yield ("no-unexpected-errors", s, {"history": History((*HISTORY.events, *w2))})
+    yield ("finished-rows-consistent", replace(s, pages=set_row(s.pages, 0, last_error="x")), {})
+    claim = {"outcome": "ok", "rows": [{"claimed": True, "claim_token": "t"}]}
+    stale = (
+        Event(10, 0.0, "w2", "page_worker", "invoke", {"record_id": 2}),
+        Event(11, 0.0, "w2", "page_worker", "statement", claim),
+        Event(12, 0.0, "w3", "page_worker", "invoke", {"record_id": 2}),
+        Event(13, 0.0, "w3", "page_worker", "statement", claim),
+        Event(14, 0.0, "w2", "page_worker", "statement", {"outcome": "ok",
+              "rows": [{"recorded": True}]}),
+    )  # fmt: skip
+    yield ("attempts-by-holder", s, {"history": History(stale)})
 
 
 @pytest.mark.parametrize("check,state,kw", list(broken_states()))

@@ -145,8 +145,10 @@ def test_replay_of_another_impl_judges_it(
     mutant = "harness.mutants.no_fencing:pipeline"
     assert main(["replay", str(path), "--impl", mutant, "--quiet"]) == 1
     out = capsys.readouterr().out
-    # no_fencing's double completion also commits work after the job finished.
-    assert f"BAD {path}: fail: thread-exactly-once, job-finishes-last (judged {mutant}" in out
+    # no_fencing's double completion also commits work after the job finished, on the claim of
+    # the worker that took the entry over.
+    violated = "thread-exactly-once, job-finishes-last, attempts-by-holder"
+    assert f"BAD {path}: fail: {violated} (judged {mutant}" in out
     # Naming the scenario's own impl compares with `expect`, as a plain replay does.
     assert main(["replay", str(NO_FENCING), "--impl", scenario.impl]) == 0
     assert "(expected fail thread-exactly-once)" in capsys.readouterr().out

@@ -135,7 +135,11 @@ def test_text_report_of_a_violation_ends_with_the_whole_transcript(no_fencing: V
     report = text_report(no_fencing)
     assert report.startswith("scenario no_fencing on harness.mutants.no_fencing:pipeline")
     # Every violated property, with its summary, rows and steps, comes before the transcript.
-    assert [v.check for v in no_fencing.violations] == ["thread-exactly-once", "job-finishes-last"]
+    assert [v.check for v in no_fencing.violations] == [
+        "thread-exactly-once",
+        "job-finishes-last",
+        "attempts-by-holder",
+    ]
     assert "thread-exactly-once: 1 thread was processed more than once" in report
     assert "job-finishes-last: 1 jobs finished before their work did" in report
     head, _, _ = report.partition("transcript (virtual seconds, actor, step):")
@@ -224,8 +228,12 @@ def test_the_page_is_self_contained(no_fencing: Verdict, bench: Workbench) -> No
 def test_write_history_writes_json_and_the_report(no_fencing: Verdict, tmp_path: Path) -> None:
     hist, page = write_history(no_fencing, tmp_path)
     data = json.loads(hist.read_text())
-    assert data["verdict"] == "fail: thread-exactly-once, job-finishes-last"
-    assert [v["check"] for v in data["violations"]] == ["thread-exactly-once", "job-finishes-last"]
+    assert data["verdict"] == "fail: thread-exactly-once, job-finishes-last, attempts-by-holder"
+    assert [v["check"] for v in data["violations"]] == [
+        "thread-exactly-once",
+        "job-finishes-last",
+        "attempts-by-holder",
+    ]
     html = page.read_text(encoding="utf-8")
     assert page.name == "no_fencing.timeline.html" and "How it happened" in html
     # Both broken properties are named; the second, told by the same steps, points back at them
@@ -284,7 +292,10 @@ def test_the_exploration_page_shows_coverage_and_links_findings(
     assert re.search(r'class="never" data-situation="fence-refused"', page)
     assert ">12</td>" in page and "never reached" in page
     # The shrunk run broke more than the property it was shrunk for: the page says so.
-    assert "thread-exactly-once<br><small>also broke: job-finishes-last</small>" in page
+    assert (
+        "thread-exactly-once<br><small>also broke: job-finishes-last, attempts-by-holder</small>"
+        in page
+    )
 
 
 def test_the_exploration_page_says_when_nothing_was_found() -> None:

@@ -31,6 +31,9 @@ MUTANTS: dict[str, str] = {
         "rescue_by_id",
         "unlocked_complete_page",
         "insert_only_threads",
+        "retry_keeps_processing",
+        "done_keeps_error",
+        "inverted_fence",
     )
 }
 

@@ -41,13 +41,14 @@ SELECT * FROM public.sync_jobs WHERE id = %(job_id)s;
 
 -- name: state_pages
 SELECT id, job_id, page_number, status::text AS status, attempts, max_attempts, last_error,
-       locked_until::text AS locked_until, next_retry_at::text AS next_retry_at, cursor
+       locked_until::text AS locked_until, next_retry_at::text AS next_retry_at,
+       finished_at::text AS finished_at, cursor
   FROM public.sync_page_queue ORDER BY job_id, page_number, id;
 
 -- name: state_entries
 SELECT q.id, q.job_id, s.external_id, s.page_id, q.status::text AS status, q.attempts,
        q.max_attempts, q.last_error, q.locked_until::text AS locked_until,
-       q.next_retry_at::text AS next_retry_at
+       q.next_retry_at::text AS next_retry_at, q.finished_at::text AS finished_at
   FROM public.thread_processing_queue q LEFT JOIN public.thread_stage s ON s.id = q.thread_stage_id
  ORDER BY q.id;
 
@@ -59,7 +60,8 @@ SELECT external_id, content_hash, participants, subject, message_count,
   FROM public.threads ORDER BY external_id;
 
 -- name: state_jobs
-SELECT id, status::text AS status, page_size FROM public.sync_jobs ORDER BY id;
+SELECT id, status::text AS status, page_size, finished_at::text AS finished_at
+  FROM public.sync_jobs ORDER BY id;
 
 -- name: state_effects
 -- commit_seq orders the effects' transactions by commit (NULL only for a log without the
