@@ -142,6 +142,7 @@ def merge(results: list[ExploreResult]) -> ExploreResult:
         profile=first.profile,
         budget_s=first.budget_s,
         workers=len(results),
+        impossible=list(first.impossible),
     )
     for r in results:
         merged.runs += r.runs

@@ -32,7 +32,7 @@ from hypothesis.errors import NoSuchExample
 
 from harness import coverage
 from harness.explore.results import ExploreResult, FlakyFailure, FoundFailure, Size
-from harness.explore.strategies import FAULT_SETS, scenarios
+from harness.explore.strategies import FAULT_SETS, fault_kinds, scenarios
 from harness.impl import DEFAULT_IMPL
 from harness.replay import Verdict, Workbench, run_scenario
 from harness.scenario import Expect, Scenario, save
@@ -257,10 +257,11 @@ class _Search:
                 f"{self.limits.max_shrink_runs - self.shrink_runs} runs left"
             )
             found = 1
-        reached = len(coverage.SITUATIONS) - len(self.tally.never())
+        possible = [n for n in coverage.SITUATIONS if n not in self.result.impossible]
+        reached = sum(1 for n in possible if self.tally.counts.get(n, 0))
         line = (
             f"explore: {self.result.runs} runs, {rate:.1f} runs/s, "
-            f"coverage {reached}/{len(coverage.SITUATIONS)} situations, "
+            f"coverage {reached}/{len(possible)} situations, "
             f"{found} violation(s) found, {left}"
         )
         if self.status is not None:
@@ -314,6 +315,7 @@ def explore(
     result = ExploreResult(impl=impl, seed=seed, profile=profile, budget_s=budget_s)
     if restart is None:
         restart = bench.server.kind == "embedded"
+    result.impossible = coverage.impossible(fault_kinds(early=FAULT_SETS[faults], restart=restart))
     search = _Search(bench, result, limits, progress, status, should_stop)
     strategy = scenarios(
         impl,

@@ -110,6 +110,12 @@ SETTING_CHOICES: dict[str, tuple[float, ...]] = {
 PLACEHOLDER_NAME = "explore"
 
 
+def fault_kinds(*, early: bool, restart: bool) -> tuple[str, ...]:
+    """Every fault kind a search with these options can draw."""
+    kinds = RULE_KINDS + (RESTART_KINDS if restart else ())
+    return tuple(k for k in kinds if early or k != "Early")
+
+
 def pages_of(threads: int, page_size: int) -> int:
     """How many pages the source serves (an empty source still serves one empty page)."""
     return max(1, math.ceil(threads / page_size))
@@ -546,6 +552,7 @@ __all__ = [
     "STEPS",
     "datasets",
     "deliveries_of",
+    "fault_kinds",
     "fault_plans",
     "fault_plans_for",
     "fault_rules",
