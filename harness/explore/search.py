@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, find, settings, target
 from hypothesis.errors import NoSuchExample
 
 from harness import coverage
+from harness.explore.points import PausePoints
 from harness.explore.results import ExploreResult, FlakyFailure, FoundFailure, Size
 from harness.explore.strategies import FAULT_SETS, fault_kinds, scenarios
 from harness.impl import DEFAULT_IMPL
@@ -144,8 +145,10 @@ class _Search:
         progress: Callable[[str], None] | None,
         status: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        points: PausePoints | None = None,
     ) -> None:
         self.bench = bench
+        self.points = points if points is not None else PausePoints()
         self.status = status
         self.should_stop = should_stop
         self.tally = coverage.Tally()
@@ -186,9 +189,12 @@ class _Search:
         verdict = self._run(scenario)
         violated = None if verdict is None else verdict.violated
         self.outcomes[key] = violated
+        failed = self.fails(violated)
         if verdict is not None:
             self._cover(verdict)
-        failed = self.fails(violated)
+            # Learned only until a failure: shrinking then draws what the failing run drew.
+            if self.first_at is None and not failed:
+                self.points.learn(scenario, verdict.result.history)
         if failed and verdict is not None:
             self._failed(scenario, verdict)
         self._report()
@@ -316,7 +322,8 @@ def explore(
     if restart is None:
         restart = bench.server.kind == "embedded"
     result.impossible = coverage.impossible(fault_kinds(early=FAULT_SETS[faults], restart=restart))
-    search = _Search(bench, result, limits, progress, status, should_stop)
+    points = PausePoints()
+    search = _Search(bench, result, limits, progress, status, should_stop, points)
     strategy = scenarios(
         impl,
         max_threads=limits.max_threads,
@@ -324,6 +331,7 @@ def explore(
         max_choices=limits.max_choices,
         early=FAULT_SETS[faults],
         restart=restart,
+        points=points,
     )
     found: Scenario | None = None
     shrink_complete = False
