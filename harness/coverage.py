@@ -318,6 +318,106 @@ _DETECTORS: dict[str, Detector] = {
 assert set(_DETECTORS) == set(SITUATIONS)
 
 
+# Combinations: rarer than any one situation, and where read-then-write races live. They steer
+# the search (a run that reaches one is kept and varied, see harness.explore.corpus) but are not
+# required of an exploration: whether one can happen depends on the pipeline's locking.
+COMBINATIONS: dict[str, str] = {
+    "paused-while-item-raced": "while a statement was paused, another worker claimed or "
+    "finished the item the paused one had claimed",
+    "stale-finish-while-reclaimed": "a worker finished (or failed) an item after another "
+    "worker claimed it again, before that claim had finished",
+    "sweep-paused-while-finished": "while a sweep was paused, a worker claimed or finished an item",
+}
+
+
+def _claimed_item(d: _Delivery) -> tuple[Item | None, int | None]:
+    """The item a delivery claimed, and the seq of its successful claim (None: not claimed)."""
+    for e in d.events:
+        match = _CLAIM.search(_sql(e))
+        if match and any(r.get("claimed") is True for r in _rows(e)):
+            return _item(e, match), e.seq
+    return None, None
+
+
+def _won(e: Event) -> Item | None:
+    """The item of a claim or finish statement that took effect (claimed, completed, recorded)."""
+    sql = _sql(e)
+    match = _CLAIM.search(sql) or _FINISH.search(sql)
+    if not match:
+        return None
+    effect = ("claimed",) if match.re is _CLAIM else ("completed", "recorded")
+    if any(r.get(k) is True for r in _rows(e) for k in effect):
+        return _item(e, match)
+    return None
+
+
+def _paused_spans(history: History) -> list[tuple[str, int, int]]:
+    """(actor, paused seq, resumed seq or the end) of every pause that stopped."""
+    spans: list[tuple[str, int, int]] = []
+    start: dict[str, int] = {}
+    for e in history.events:
+        if e.kind == "paused":
+            start[e.actor] = e.seq
+        elif e.kind == "resumed" and e.actor in start:
+            spans.append((e.actor, start.pop(e.actor), e.seq))
+    end = history.events[-1].seq + 1 if history.events else 0
+    spans.extend((actor, seq, end) for actor, seq in start.items())
+    return spans
+
+
+def _paused_while_item_raced(history: History, deliveries: dict[str, _Delivery]) -> bool:
+    items = {a: _claimed_item(d)[0] for a, d in deliveries.items()}
+    for actor, first, last in _paused_spans(history):
+        item = items.get(actor)
+        if item is None:
+            continue
+        for e in history.events[first:last]:
+            if e.actor != actor and e.actor in deliveries and _won(e) == item:
+                return True
+    return False
+
+
+def _stale_finish_while_reclaimed(deliveries: dict[str, _Delivery]) -> bool:
+    claims: dict[Item, list[tuple[int, _Delivery]]] = {}
+    for d in deliveries.values():
+        item, seq = _claimed_item(d)
+        if item is not None and seq is not None:
+            claims.setdefault(item, []).append((seq, d))
+    for group in claims.values():
+        group.sort(key=lambda c: c[0])
+        for i, (_, a) in enumerate(group):
+            finishes = [e.seq for e in a.events if _FINISH.search(_sql(e))]
+            for later_claim, b in group[i + 1 :]:
+                b_done = [e.seq for e in b.events if _FINISH.search(_sql(e))]
+                b_end = b_done[0] if b_done else b.last + 1
+                if any(later_claim < f < b_end for f in finishes):
+                    return True
+    return False
+
+
+def _sweep_paused_while_finished(history: History, deliveries: dict[str, _Delivery]) -> bool:
+    sweepers = {e.actor for e in history.events if e.role == "sweeper"}
+    for actor, first, last in _paused_spans(history):
+        if actor in sweepers and any(
+            e.actor in deliveries and _won(e) is not None for e in history.events[first:last]
+        ):
+            return True
+    return False
+
+
+def combinations(history: History) -> frozenset[str]:
+    """The names of the COMBINATIONS this run reached."""
+    deliveries = _deliveries(history)
+    found = set()
+    if _paused_while_item_raced(history, deliveries):
+        found.add("paused-while-item-raced")
+    if _stale_finish_while_reclaimed(deliveries):
+        found.add("stale-finish-while-reclaimed")
+    if _sweep_paused_while_finished(history, deliveries):
+        found.add("sweep-paused-while-finished")
+    return frozenset(found)
+
+
 def reached(history: History, state: FinalState | None = None) -> frozenset[str]:
     """The names of the situations this run reached (a subset of SITUATIONS)."""
     deliveries = _deliveries(history)
@@ -410,9 +510,11 @@ def properties(
 
 
 __all__ = [
+    "COMBINATIONS",
     "NEEDS",
     "SITUATIONS",
     "Tally",
+    "combinations",
     "impossible",
     "properties",
     "reached",

@@ -354,4 +354,8 @@ def test_explore_command_prints_and_writes_its_coverage(
     assert set(props) == {f"coverage.{n}" for n in SITUATIONS} | {
         "coverage.runs",
         "coverage.not_reached",
+        "coverage.not_possible",
     }
+    # A server the harness does not start cannot restart, and `supabase` draws no Early.
+    assert props["coverage.not_possible"] == "early-found-no-row,restart-lost-requests"
+    assert "not possible in this fault set (needs Early)" in out

@@ -154,6 +154,8 @@ def merge(results: list[ExploreResult]) -> ExploreResult:
         merged.coverage_runs += r.coverage_runs
         for name, n in r.coverage.items():
             merged.coverage[name] = merged.coverage.get(name, 0) + n
+        for name, n in r.combinations.items():
+            merged.combinations[name] = merged.combinations.get(name, 0) + n
         merged.stopped = merged.stopped or r.stopped
     return merged
 

@@ -66,6 +66,10 @@ class ExploreResult:
     # Every situation name (zeros included) -> runs that reached it; over `coverage_runs` runs.
     coverage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(coverage.SITUATIONS, 0))
     coverage_runs: int = 0
+    # Every combination name (coverage.COMBINATIONS) -> runs that reached it; steering only.
+    combinations: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(coverage.COMBINATIONS, 0)
+    )
     # Situations the search's fault set cannot produce (coverage.impossible of its kinds).
     impossible: list[str] = field(default_factory=list)
     stopped: bool = False  # the search was told to stop before its budget was spent

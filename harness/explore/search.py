@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, find, settings, target
 from hypothesis.errors import NoSuchExample
 
 from harness import coverage
+from harness.explore.corpus import Corpus
 from harness.explore.points import PausePoints
 from harness.explore.results import ExploreResult, FlakyFailure, FoundFailure, Size
 from harness.explore.strategies import FAULT_SETS, fault_kinds, scenarios
@@ -146,9 +147,12 @@ class _Search:
         status: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         points: PausePoints | None = None,
+        corpus: Corpus | None = None,
     ) -> None:
         self.bench = bench
         self.points = points if points is not None else PausePoints()
+        self.corpus = corpus if corpus is not None else Corpus()
+        self.combos = coverage.Tally(counts=dict.fromkeys(coverage.COMBINATIONS, 0))
         self.status = status
         self.should_stop = should_stop
         self.tally = coverage.Tally()
@@ -191,23 +195,30 @@ class _Search:
         self.outcomes[key] = violated
         failed = self.fails(violated)
         if verdict is not None:
-            self._cover(verdict)
             # Learned only until a failure: shrinking then draws what the failing run drew.
-            if self.first_at is None and not failed:
-                self.points.learn(scenario, verdict.result.history)
+            self._cover(scenario, verdict, learn=self.first_at is None and not failed)
         if failed and verdict is not None:
             self._failed(scenario, verdict)
         self._report()
         return failed
 
-    def _cover(self, verdict: Verdict) -> None:
-        """Count the situations this run reached, and steer the search towards the rare ones:
-        a run scores by how rarely each situation it reached was reached before it."""
-        names = coverage.reached(verdict.result.history, verdict.state)
-        score = self.tally.rarity(names)
+    def _cover(self, scenario: Scenario, verdict: Verdict, *, learn: bool) -> None:
+        """Count the situations and combinations this run reached, and steer the search towards
+        the rare ones: a run scores by how rarely each was reached before it, and one that
+        reached a combination or a rare situation is kept in the corpus (when `learn`), as what
+        its pauses showed of the pause points is learned."""
+        history = verdict.result.history
+        names = coverage.reached(history, verdict.state)
+        combos = coverage.combinations(history)
+        score = self.tally.rarity(names) + self.combos.rarity(combos)
+        if learn:
+            self.points.learn(scenario, history)
+            self.corpus.consider(scenario, names, combos, self.tally.counts)
         self.tally.add(names)
+        self.combos.add(combos)
         self.result.coverage = dict(self.tally.counts)
         self.result.coverage_runs = self.tally.runs
+        self.result.combinations = dict(self.combos.counts)
         target(score, label="rare situations")
 
     def _run(self, scenario: Scenario) -> Verdict | None:
@@ -322,8 +333,8 @@ def explore(
     if restart is None:
         restart = bench.server.kind == "embedded"
     result.impossible = coverage.impossible(fault_kinds(early=FAULT_SETS[faults], restart=restart))
-    points = PausePoints()
-    search = _Search(bench, result, limits, progress, status, should_stop, points)
+    points, corpus = PausePoints(), Corpus()
+    search = _Search(bench, result, limits, progress, status, should_stop, points, corpus)
     strategy = scenarios(
         impl,
         max_threads=limits.max_threads,
@@ -332,6 +343,7 @@ def explore(
         early=FAULT_SETS[faults],
         restart=restart,
         points=points,
+        corpus=corpus,
     )
     found: Scenario | None = None
     shrink_complete = False

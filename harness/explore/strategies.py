@@ -42,6 +42,7 @@ from harness.engine.faults import (
     Stall,
 )
 from harness.engine.runner import RunConfig
+from harness.explore.corpus import Corpus
 from harness.explore.points import PausePoints
 from harness.fakeapi import FETCH_PAGE, FETCH_THREAD
 from harness.impl import DEFAULT_IMPL
@@ -459,6 +460,8 @@ def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
 # hundred runs, more than a short exploration makes).
 
 RECIPE_ONE_IN = 4
+# A share of the scenarios are variations of a run the search kept (harness.explore.corpus).
+CORPUS_ONE_IN = 3
 
 
 def _sweep_interval() -> float:
@@ -575,9 +578,11 @@ def scenarios(
     early: bool = True,
     restart: bool = False,
     points: PausePoints | None = None,
+    corpus: Corpus | None = None,
 ) -> Scenario:
     """Whole scenarios for `impl`, expecting a pass; explore() names the ones it saves.
-    `points` is what the search has learned of the pipeline's pause points (it teaches it)."""
+    `points` is what the search has learned of the pipeline's pause points, and `corpus` the
+    runs it kept for reaching something rare; explore() teaches both as it runs."""
     dataset = draw(datasets(max_threads))
     settings = draw(scenario_settings())
     faults = draw(
@@ -601,6 +606,14 @@ def scenarios(
             dataset = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
         shape = _Shape(dataset.threads, dataset.page_size, restart, points, settings)
         faults = FaultPlan(draw(_recipe(name, shape, early)) + faults.rules)
+    # Drawn whether or not the corpus has entries yet, so the same choices always make the
+    # same draws (Hypothesis requires it); the variation itself is all in one drawn seed.
+    from_corpus = draw(st.integers(0, CORPUS_ONE_IN - 1)) == CORPUS_ONE_IN // 2
+    variant_seed = draw(st.integers(0, 2**32 - 1))
+    if from_corpus and corpus is not None:
+        variant = corpus.variant(variant_seed, points if points is not None else PausePoints())
+        if variant is not None:
+            return replace(variant, name=PLACEHOLDER_NAME, impl=impl)
     return Scenario(
         name=PLACEHOLDER_NAME,
         impl=impl,
