@@ -1,0 +1,177 @@
+"""The search's steering: combinations of rare situations are detected (each by a run that reaches
+it and a close one that does not), the corpus keeps exactly the runs that reached something rare,
+and its variations keep the fault plan while changing what decides the race."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from random import Random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from harness.coverage import COMBINATIONS, SITUATIONS, combinations
+from harness.engine.faults import FaultPlan, Pause, Stall
+from harness.explore.corpus import MAX_ENTRIES, RARE_RUNS, Corpus, vary
+from harness.explore.points import PausePoints
+from harness.explore.strategies import PAGE_FUNCTION, scenarios
+from harness.history import Event, History
+from harness.postgres import Server
+from harness.replay import Workbench, run_scenario
+from harness.scenario import Dataset, Scenario, Schedule, load
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+# combination -> (a saved scenario whose run reaches it, a close one whose run does not)
+SAVED = {
+    # A page worker paused in complete_page while the page was rescued and claimed again (the
+    # mutant dropped the FOR UPDATE that keeps the re-claim out); the reference's pause holds it.
+    "paused-while-item-raced": (
+        "mutants/unlocked_complete_page",
+        "reference/pause-page-past-lease",
+    ),
+    "sweep-paused-while-finished": (
+        "reference/pause-sweeper-mid-sweep",
+        "reference/pause-page-past-lease",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def bench(pg_server: Server) -> Iterator[Workbench]:
+    b = Workbench(pg_server)
+    yield b
+    b.close()
+
+
+@pytest.mark.parametrize("combination", sorted(SAVED))
+def test_a_saved_run_reaches_it_and_a_close_one_does_not(
+    bench: Workbench, combination: str
+) -> None:
+    hit, miss = SAVED[combination]
+    yes = run_scenario(bench, load(SCENARIOS / f"{hit}.json"))
+    no = run_scenario(bench, load(SCENARIOS / f"{miss}.json"))
+    assert combination in combinations(yes.result.history)
+    assert combination not in combinations(no.result.history)
+
+
+def _history(*events: tuple[str, str, str, dict[str, Any]]) -> History:
+    return History(
+        tuple(
+            Event(seq, float(seq), actor, "page_worker", kind, detail)
+            for seq, (actor, kind, _, detail) in enumerate(events)
+        )
+    )
+
+
+def _claim(actor: str) -> tuple[str, str, str, dict[str, Any]]:
+    return (
+        actor,
+        "statement",
+        "",
+        {
+            "sql": "SELECT * FROM public.claim_page(%(page_id)s)",
+            "params": {"page_id": 1},
+            "rows": [{"claimed": True}],
+        },
+    )
+
+
+def _complete(actor: str) -> tuple[str, str, str, dict[str, Any]]:
+    return (
+        actor,
+        "statement",
+        "",
+        {
+            "sql": "SELECT * FROM public.complete_page(%(page_id)s, %(token)s)",
+            "params": {"page_id": 1},
+            "rows": [{"completed": False, "reason": "lease lost"}],
+        },
+    )
+
+
+def _invoke(actor: str) -> tuple[str, str, str, dict[str, Any]]:
+    return (actor, "invoke", "", {"function": PAGE_FUNCTION, "record_id": 1})
+
+
+def test_a_stale_finish_while_the_item_is_claimed_again_is_seen() -> None:
+    # w1 claims, stalls; w2 claims again; w1 finishes before w2 has: the combination.
+    stale = _history(
+        _invoke("w1"), _claim("w1"), _invoke("w2"), _claim("w2"), _complete("w1"), _complete("w2")
+    )
+    assert "stale-finish-while-reclaimed" in combinations(stale)
+    # w2 finished first: the stale finish comes after the new claim is over.
+    late = _history(
+        _invoke("w1"), _claim("w1"), _invoke("w2"), _claim("w2"), _complete("w2"), _complete("w1")
+    )
+    assert "stale-finish-while-reclaimed" not in combinations(late)
+
+
+def _scenario(*rules: Pause | Stall) -> Scenario:
+    return Scenario(
+        name="kept",
+        dataset=Dataset(1, 8, 4),
+        faults=FaultPlan(rules),
+        schedule=Schedule("random", 5, (1, 2, 3)),
+    )
+
+
+def test_the_corpus_keeps_runs_that_reached_something_rare() -> None:
+    corpus = Corpus()
+    common = dict.fromkeys(SITUATIONS, RARE_RUNS)
+    s = _scenario()
+    assert not corpus.consider(s, frozenset({"dead-letter"}), frozenset(), common)
+    assert not corpus.consider(s, frozenset(), frozenset(), {})
+    assert corpus.consider(s, frozenset({"dead-letter"}), frozenset(), common | {"dead-letter": 0})
+    assert corpus.consider(s, frozenset(), frozenset({next(iter(COMBINATIONS))}), common)
+    assert len(corpus.entries) == 2
+    for _ in range(2 * MAX_ENTRIES):
+        corpus.consider(s, frozenset(), frozenset({"paused-while-item-raced"}), common)
+    assert len(corpus.entries) == MAX_ENTRIES
+    assert Corpus().variant(1, PausePoints()) is None
+
+
+def test_a_variant_keeps_the_fault_plan_and_varies_the_race() -> None:
+    pause = Pause(function=PAGE_FUNCTION, occurrence=0, at_step=2, at_point=1, seconds=180.0)
+    stall = Stall(function=PAGE_FUNCTION, occurrence=1, at_step=1, seconds=90.0)
+    kept = _scenario(pause, stall)
+    points = PausePoints(reached={(PAGE_FUNCTION, 2): 5}, ended={(PAGE_FUNCTION, 2): {5}})
+    variants = [vary(kept, Random(seed), points) for seed in range(200)]
+    for v in variants:
+        p, s = v.faults.rules
+        assert s == stall and isinstance(p, Pause)
+        assert (p.function, p.occurrence, p.at_step, p.seconds) == (PAGE_FUNCTION, 0, 2, 180.0)
+        assert 0 <= p.at_point < points.bound(PAGE_FUNCTION, 2)
+        assert v.dataset.threads == 8 and v.dataset.page_size == 4
+    points_drawn = {
+        v.faults.rules[0].at_point for v in variants if isinstance(v.faults.rules[0], Pause)
+    }
+    assert points_drawn == set(range(points.bound(PAGE_FUNCTION, 2)))
+    assert len({v.schedule.seed for v in variants}) > 100
+    corpus = Corpus([kept])
+    assert corpus.variant(7, points) == corpus.variant(7, points)  # the seed decides it all
+
+
+KEPT = _scenario(Pause(function=PAGE_FUNCTION, occurrence=0, at_step=2, at_point=1, seconds=180.0))
+CORPUS = Corpus([KEPT])
+drawn: list[Scenario] = []
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(max_threads=8, corpus=CORPUS, points=PausePoints()))
+def _draw(scenario: Scenario) -> None:
+    drawn.append(scenario)
+
+
+def test_a_share_of_the_drawn_scenarios_vary_a_kept_one() -> None:
+    _draw()
+    varied = [
+        s
+        for s in drawn
+        if len(s.faults.rules) == 1
+        and s.faults.rules[0] == KEPT.faults.rules[0]
+        and s.dataset.threads == 8
+    ]
+    assert varied and len(varied) < len(drawn)
+    assert all(s.name == "explore" for s in drawn)
