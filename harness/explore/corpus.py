@@ -23,7 +23,9 @@ from harness.engine.faults import SWEEPER, FaultPlan, Pause, Rule
 from harness.explore.points import PausePoints
 from harness.scenario import Dataset, Scenario
 
-MAX_ENTRIES = 64
+MAX_ENTRIES = 64  # of each kind: runs that reached a combination, and the others kept
+# How often a variation starts from a run that reached a combination (when there is one).
+RACE_SHARE = 2 / 3
 # A situation reached by at most this many runs before is rare enough to keep a run for.
 RARE_RUNS = 3
 # How a kept scenario is varied (each independently).
@@ -38,10 +40,12 @@ DATA_SEEDS = 4
 
 @dataclass
 class Corpus:
-    """Scenarios that reached something rare, oldest first, at most MAX_ENTRIES of them."""
+    """Scenarios that reached something rare, oldest first, at most MAX_ENTRIES of each kind."""
 
     entries: list[Scenario] = field(default_factory=list)
     added: int = 0
+    # The entries kept for a combination (the races), varied more often than the others.
+    races: list[Scenario] = field(default_factory=list)
 
     def consider(
         self,
@@ -54,19 +58,25 @@ class Corpus:
         rare = any(counts_before.get(name, 0) < RARE_RUNS for name in situations)
         if not combinations and not rare:
             return False
-        if len(self.entries) < MAX_ENTRIES:
-            self.entries.append(scenario)
+        kept = self.races if combinations else self.entries
+        if len(kept) < MAX_ENTRIES:
+            kept.append(scenario)
         else:  # full: replace the entries in turn, so old and new both stay
-            self.entries[self.added % MAX_ENTRIES] = scenario
+            kept[self.added % MAX_ENTRIES] = scenario
         self.added += 1
         return True
 
     def variant(self, seed: int, points: PausePoints) -> Scenario | None:
         """A variation of one kept scenario, all of it chosen by `seed` (None: corpus empty)."""
-        if not self.entries:
+        if not self.entries and not self.races:
             return None
         r = Random(seed)
-        return vary(self.entries[r.randrange(len(self.entries))], r, points)
+        pool = (
+            self.races
+            if self.races and (r.random() < RACE_SHARE or not self.entries)
+            else self.entries
+        )
+        return vary(pool[r.randrange(len(pool))], r, points)
 
 
 def _vary_rule(rule: Rule, r: Random, points: PausePoints) -> Rule:

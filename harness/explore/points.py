@@ -67,7 +67,15 @@ class PausePoints:
                 )
             function = functions.get(e.actor)
             point = e.detail.get("at_point")
-            if function is None or not isinstance(point, int):
+            if function is None:
+                continue
+            if e.kind == "fault" and e.detail.get("rule") == "Pause" and "steps_taken" in e.detail:
+                # Aimed past the handler's last step: that step does not exist.
+                step = e.detail.get("at_step")
+                if isinstance(step, int):
+                    self.no_statement.add((function, step))
+                continue
+            if not isinstance(point, int):
                 continue
             if e.kind == "paused":
                 stopped.add((function, point))
