@@ -44,11 +44,12 @@ def test_a_stopped_pause_and_an_unmet_point_are_learned(bench: Workbench) -> Non
         points.learn(scenario, run_scenario(bench, scenario).result.history)
     assert points.reached[(PAGE_FUNCTION, 2)] == 4
     assert points.ended[(PAGE_FUNCTION, 2)] == {BEYOND}
-    # Past the longest path seen there is a margin until a point past it was armed and unmet...
-    assert points.bound(PAGE_FUNCTION, 2) == 4 + 1
-    # ...and, without that, the full margin.
-    fresh = PausePoints(reached={(PAGE_FUNCTION, 2): 4})
-    assert fresh.bound(PAGE_FUNCTION, 2) == 4 + MARGIN
+    # Past the longest path seen, a margin (another path may be longer than the ones seen).
+    assert points.bound(PAGE_FUNCTION, 2) == 4 + MARGIN
+    # Before any stopped, statements that ended sooner than the prior bound the draw.
+    short = PausePoints(ended={(PAGE_FUNCTION, 0): {2, BEYOND}, (PAGE_FUNCTION, 2): {3}})
+    assert short.bound(PAGE_FUNCTION, 0) == PRIOR_POINTS
+    assert short.bound(PAGE_FUNCTION, 2) == 3
 
 
 def test_a_step_without_a_statement_is_learned(bench: Workbench) -> None:
@@ -59,6 +60,9 @@ def test_a_step_without_a_statement_is_learned(bench: Workbench) -> None:
         points.learn(scenario, run_scenario(bench, scenario).result.history)
     assert points.no_statement == {(PAGE_FUNCTION, 1), (PAGE_FUNCTION, 3)}
     assert points.steps(PAGE_FUNCTION, STEPS[PAGE_FUNCTION]) == (0, 2)
+    # A step that had a statement on another path (an early delivery's commit) stays drawn.
+    points.ended[(PAGE_FUNCTION, 3)] = {0}
+    assert points.steps(PAGE_FUNCTION, STEPS[PAGE_FUNCTION]) == (0, 2, 3)
 
 
 def test_a_scenario_without_pauses_teaches_nothing(bench: Workbench) -> None:
@@ -103,16 +107,7 @@ def test_the_draw_covers_every_learned_point() -> None:
         seen.add((pause.at_step, pause.at_point))
 
     draw()
-    # Steps 0 and 2 (1 and 3 have no statement); step 2's 3 points seen and one past them, and
+    # Steps 0 and 2 (1 and 3 have no statement); step 2's 3 points seen and a margin, and
     # step 0 (nothing learned) over the prior's points.
-    assert (
-        {p for s, p in seen if s == 2}
-        == set(range(LEARNED.bound(PAGE_FUNCTION, 2)))
-        == {
-            0,
-            1,
-            2,
-            3,
-        }
-    )
+    assert {p for s, p in seen if s == 2} == set(range(3 + MARGIN))
     assert {p for s, p in seen if s == 0} == set(range(PRIOR_POINTS))

@@ -38,18 +38,25 @@ class PausePoints:
     runs: int = 0
 
     def bound(self, function: str, step: int) -> int:
-        """How many points a draw for this statement ranges over (at least one)."""
+        """How many points a draw for this statement ranges over (at least one): the most seen
+        and a margin past them (paths differ: one that returns early proves nothing of a longer
+        one), or before any stopped, the prior, or less if every armed statement ended sooner."""
         key = (function, step)
         seen = self.reached.get(key, 0)
-        ended = self.ended.get(key, set())
-        if seen == 0:
-            return max(1, min(ended)) if ended else PRIOR_POINTS
-        # Past the longest path seen: a margin, until a point past it was armed and not met.
-        return seen + (1 if any(p >= seen for p in ended) else MARGIN)
+        if seen:
+            return seen + MARGIN
+        ended = self.ended.get(key)
+        return max(1, min(PRIOR_POINTS, max(ended))) if ended else PRIOR_POINTS
 
     def steps(self, function: str, steps: int) -> tuple[int, ...]:
-        """The steps of `function` (0..steps-1) not known to have no statement to pause."""
-        return tuple(s for s in range(steps) if (function, s) not in self.no_statement) or (0,)
+        """The steps of `function` (0..steps-1), less those that never had a statement to pause
+        (an API call, or past the handler's end) whenever a Pause was aimed at them."""
+        had = set(self.reached) | set(self.ended)
+        return tuple(
+            s
+            for s in range(steps)
+            if (function, s) in had or (function, s) not in self.no_statement
+        ) or (0,)
 
     def learn(self, scenario: Scenario, history: History) -> None:
         """Read which of the scenario's Pause rules stopped, and which ended before their point."""
