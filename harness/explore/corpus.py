@@ -26,8 +26,9 @@ from harness.scenario import Dataset, Scenario
 MAX_ENTRIES = 64  # of each kind: runs that reached a combination, and the others kept
 # How often a variation starts from a run that reached a combination (when there is one).
 RACE_SHARE = 2 / 3
-# A situation reached by at most this many runs before is rare enough to keep a run for.
-RARE_RUNS = 3
+# A situation or combination reached by fewer runs than this before is rare enough to keep a
+# run for.
+RARE_RUNS = 5
 # How a kept scenario is varied (each independently).
 NEW_SCHEDULE = 0.8
 NEW_POINT = 0.5
@@ -46,6 +47,9 @@ class Corpus:
     added: int = 0
     # The entries kept for a combination (the races), varied more often than the others.
     races: list[Scenario] = field(default_factory=list)
+    # Runs so far that reached each situation and combination (explore() keeps it up to date),
+    # for the recipes to aim at what was reached least.
+    counts: dict[str, int] = field(default_factory=dict)
 
     def consider(
         self,
@@ -54,11 +58,13 @@ class Corpus:
         combinations: frozenset[str],
         counts_before: Mapping[str, int],
     ) -> bool:
-        """Keep the scenario if its run reached a combination or a rare situation; say if kept."""
+        """Keep the scenario if its run reached a rare combination or a rare situation (one that
+        fewer than RARE_RUNS runs reached before it); say if kept."""
+        races = any(counts_before.get(name, 0) < RARE_RUNS for name in combinations)
         rare = any(counts_before.get(name, 0) < RARE_RUNS for name in situations)
-        if not combinations and not rare:
+        if not races and not rare:
             return False
-        kept = self.races if combinations else self.entries
+        kept = self.races if races else self.entries
         if len(kept) < MAX_ENTRIES:
             kept.append(scenario)
         else:  # full: replace the entries in turn, so old and new both stay

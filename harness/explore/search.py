@@ -213,9 +213,11 @@ class _Search:
         score = self.tally.rarity(names) + self.combos.rarity(combos)
         if learn:
             self.points.learn(scenario, history)
-            self.corpus.consider(scenario, names, combos, self.tally.counts)
+            self.corpus.consider(scenario, names, combos, self.tally.counts | self.combos.counts)
         self.tally.add(names)
         self.combos.add(combos)
+        if learn:
+            self.corpus.counts = self.tally.counts | self.combos.counts
         self.result.coverage = dict(self.tally.counts)
         self.result.coverage_runs = self.tally.runs
         self.result.combinations = dict(self.combos.counts)

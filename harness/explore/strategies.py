@@ -16,6 +16,7 @@ failing scenario towards fewer kinds, fewer rules, default settings, smaller dat
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -459,7 +460,7 @@ def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
 # draws stay deterministic and shrinkable (Hypothesis' own target phase starts only after a few
 # hundred runs, more than a short exploration makes).
 
-RECIPE_ONE_IN = 4
+RECIPE_ONE_IN = 3
 # A share of the scenarios are variations of a run the search kept (harness.explore.corpus).
 CORPUS_ONE_IN = 3
 
@@ -504,14 +505,14 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
                 draw, shape, PROCESSOR_FUNCTION, occurrence, seconds=0.0, after=PAUSE_AFTER_STEPS
             ),
         )
-    if name == "paused-mid-function":
+    if name in ("paused-while-item-raced", "sweep-paused-while-finished"):
         function, occurrence = _target(draw, shape)
         if function == PAGE_FUNCTION and shape.pages > 1:
             # Not the last page: a page completed twice then leaves the job's counters wrong
             # for the pages after it, instead of failing their CHECK at once.
             occurrence = min(occurrence, shape.pages - 2)
         seconds = _past_lease(shape, function)
-        if draw(st.booleans()):
+        if name == "paused-while-item-raced":
             # A worker stopped inside a statement past its lease (between what it read and what
             # it writes): the sweeper rescues the item and another worker claims it while the
             # first one goes on from what it read.
@@ -557,14 +558,43 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
     return ()
 
 
+# Each recipe is named after the situation or combination (harness.coverage) it aims at; both
+# pause recipes reach paused-mid-function too.
 RECIPES = (
     "blocked-on-lock",
     "early-found-no-row",
     "retry-after-wait",
     "claim-refused-held",
     "restart-lost-requests",
-    "paused-mid-function",
+    "paused-while-item-raced",
+    "sweep-paused-while-finished",
 )
+# Recipes that need a second item: another processor to wait, a page after the paused one.
+TWO_ITEM_RECIPES = ("blocked-on-lock", "paused-while-item-raced", "sweep-paused-while-finished")
+
+
+WEIGHTED_RANGE = 2**24  # far more than the weights add up to, so the modulo spreads evenly
+SCRAMBLE = 2654435761  # Knuth's multiplicative hash: neighbouring numbers land far apart
+
+
+def _recipe_name(draw: st.DrawFn, recipes: tuple[str, ...], counts: Mapping[str, int]) -> str:
+    """A recipe: half the time uniformly, else weighted towards what the runs so far reached
+    least (1 / (1 + runs that reached it)), so the search keeps aiming at what it has not
+    reached yet. Drawn as two numbers in fixed ranges, whatever the counts."""
+    weighted = draw(st.integers(0, 1)) == 1
+    # Scrambled: Hypothesis draws small numbers far more often than a uniform draw would.
+    raw = (draw(st.integers(0, WEIGHTED_RANGE - 1)) * SCRAMBLE) % WEIGHTED_RANGE
+    if not weighted or not counts:
+        return recipes[raw % len(recipes)]
+    # Whole-number weights and a modulo: Hypothesis draws small numbers more often than large
+    # ones, so a share of the range would favour the first recipes.
+    weights = [max(1, LEARNED_RANGE // (1 + counts.get(name, 0))) for name in recipes]
+    x = raw % sum(weights)
+    for name, w in zip(recipes, weights, strict=True):
+        if x < w:
+            return name
+        x -= w
+    return recipes[-1]
 
 
 @st.composite
@@ -597,12 +627,13 @@ def scenarios(
         )
     )
     if draw(st.integers(0, RECIPE_ONE_IN - 1)) == RECIPE_ONE_IN // 2:
-        recipes = tuple(r for r in RECIPES if early or "early" not in r)
-        name = draw(st.sampled_from(recipes))
-        # Both need a second item: another processor to wait, a page after the paused one.
-        if name in ("blocked-on-lock", "paused-mid-function") and (
-            dataset.threads <= dataset.page_size
-        ):
+        recipes = tuple(
+            r
+            for r in RECIPES
+            if (early or "early" not in r) and (restart or r != "restart-lost-requests")
+        )
+        name = _recipe_name(draw, recipes, corpus.counts if corpus is not None else {})
+        if name in TWO_ITEM_RECIPES and dataset.threads <= dataset.page_size:
             dataset = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
         shape = _Shape(dataset.threads, dataset.page_size, restart, points, settings)
         faults = FaultPlan(draw(_recipe(name, shape, early)) + faults.rules)
