@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.coverage import COMBINATIONS, SITUATIONS, combinations
 from harness.engine.faults import FaultPlan, Pause, Stall
@@ -175,3 +176,22 @@ def test_a_share_of_the_drawn_scenarios_vary_a_kept_one() -> None:
     ]
     assert varied and len(varied) < len(drawn)
     assert all(s.name == "explore" for s in drawn)
+
+
+def test_recipes_aim_at_what_the_runs_reached_least() -> None:
+    from collections import Counter
+
+    from harness.explore.strategies import RECIPES, _recipe_name
+
+    counts = dict.fromkeys(RECIPES, 1000) | {"sweep-paused-while-finished": 0}
+    picked: Counter[str] = Counter()
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(st.data())
+    def draw(data: st.DataObject) -> None:
+        picked[data.draw(st.composite(lambda d: _recipe_name(d, RECIPES, counts))())] += 1
+
+    draw()
+    # Half the draws are weighted (nearly all of those go to the unreached one), half uniform.
+    assert picked["sweep-paused-while-finished"] > 0.4 * sum(picked.values())
+    assert len(picked) == len(RECIPES)  # the uniform half still reaches every recipe
