@@ -155,6 +155,7 @@ class _Search:
         self.combos = coverage.Tally(counts=dict.fromkeys(coverage.COMBINATIONS, 0))
         self.status = status
         self.should_stop = should_stop
+        self.max_runs: float = float("inf")  # search runs before it gives up (explore's max_runs)
         self.tally = coverage.Tally()
         self.result = result
         self.limits = limits
@@ -183,7 +184,7 @@ class _Search:
             return self.fails(self.outcomes[key])
         now = time.monotonic()
         if self.first_at is None:
-            if now >= self.search_deadline:
+            if now >= self.search_deadline or self.result.search_runs >= self.max_runs:
                 raise _OutOfBudget
             if self.should_stop is not None and self.should_stop():
                 self.stopped = True
@@ -315,6 +316,7 @@ def explore(
     status: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     faults: str = "supabase",
+    max_runs: int | None = None,
 ) -> ExploreResult:
     """Search `impl` for a violation for `budget_s` seconds (plus shrinking's own bound, plus
     two confirming replays). The same seed gives the same search, run for run, as long as the
@@ -325,7 +327,9 @@ def explore(
     `progress` gets messages; `status` (if given) gets the status line after every run, to
     show in place (else a status line goes to `progress` every PROGRESS_EVERY_S seconds).
     `should_stop` is asked before each search run; once it says yes the search ends (used to
-    stop parallel searches when one of them has found a violation)."""
+    stop parallel searches when one of them has found a violation). `max_runs` also ends the
+    search after that many search runs: a budget that does not depend on the machine's load,
+    for measuring a search on a shared machine."""
     if profile not in PROFILES:
         raise ValueError(f"unknown explore profile {profile!r}; expected one of {list(PROFILES)}")
     if faults not in FAULT_SETS:
@@ -337,6 +341,8 @@ def explore(
     result.impossible = coverage.impossible(fault_kinds(early=FAULT_SETS[faults], restart=restart))
     points, corpus = PausePoints(), Corpus()
     search = _Search(bench, result, limits, progress, status, should_stop, points, corpus)
+    if max_runs is not None:
+        search.max_runs = max_runs
     strategy = scenarios(
         impl,
         max_threads=limits.max_threads,
