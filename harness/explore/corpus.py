@@ -39,7 +39,7 @@ SCHEDULE_SEEDS = 2**16
 DATA_SEEDS = 4
 
 
-@dataclass
+@dataclass(repr=False)
 class Corpus:
     """Scenarios that reached something rare, oldest first, at most MAX_ENTRIES of each kind."""
 
@@ -50,6 +50,9 @@ class Corpus:
     # Runs so far that reached each situation and combination (explore() keeps it up to date),
     # for the recipes to aim at what was reached least.
     counts: dict[str, int] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # short: Hypothesis shows it in the strategy's repr
+        return f"Corpus({len(self.races)} races, {len(self.entries)} others)"
 
     def consider(
         self,

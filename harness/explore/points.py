@@ -27,7 +27,7 @@ MARGIN = 4
 Key = tuple[str, int]  # (function or SWEEPER, at_step)
 
 
-@dataclass
+@dataclass(repr=False)
 class PausePoints:
     """Per (function, step): the most points a statement was seen to reach, the points armed
     statements ended before, and the steps that have no statement at all."""
@@ -36,6 +36,9 @@ class PausePoints:
     ended: dict[Key, set[int]] = field(default_factory=dict)  # at_points a statement ended before
     no_statement: set[Key] = field(default_factory=set)
     runs: int = 0
+
+    def __repr__(self) -> str:  # short: Hypothesis shows it in the strategy's repr
+        return f"PausePoints({len(self.reached)} statements seen, {self.runs} runs)"
 
     def bound(self, function: str, step: int) -> int:
         """How many points a draw for this statement ranges over (at least one): the most seen
