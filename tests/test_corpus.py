@@ -195,3 +195,39 @@ def test_recipes_aim_at_what_the_runs_reached_least() -> None:
     # Half the draws are weighted (nearly all of those go to the unreached one), half uniform.
     assert picked["sweep-paused-while-finished"] > 0.4 * sum(picked.values())
     assert len(picked) == len(RECIPES)  # the uniform half still reaches every recipe
+
+
+def test_draws_stay_consistent_while_the_learned_state_changes() -> None:
+    """Hypothesis requires the same draws for the same choices; what the search learns changes
+    between runs (counts, pause points, kept runs), so nothing it learns may change which draws
+    are made (else FlakyStrategyDefinition ends the search)."""
+    from harness.explore.strategies import RECIPES
+
+    points, corpus = PausePoints(), Corpus()
+    n = [0]
+
+    @settings(
+        max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(
+        scenarios(
+            max_threads=8, max_rules=3, early=False, restart=True, points=points, corpus=corpus
+        )
+    )
+    def run(scenario: Scenario) -> None:
+        n[0] += 1
+        k = n[0]
+        # Change everything the strategy reads, differently after each example.
+        corpus.counts = {
+            name: (k * (i + 3)) % 7 for i, name in enumerate((*RECIPES, *COMBINATIONS))
+        }
+        points.reached[(PAGE_FUNCTION, 2)] = 1 + k % 9
+        points.reached[("sweeper", 0)] = 1 + k % 5
+        if k % 2:
+            points.no_statement.add((PAGE_FUNCTION, 1 + k % 3))
+        else:
+            points.no_statement.clear()
+        corpus.consider(scenario, frozenset(), frozenset({"paused-while-item-raced"}), {})
+
+    run()
+    assert n[0] == 400 and corpus.races

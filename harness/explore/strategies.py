@@ -632,11 +632,19 @@ def scenarios(
             for r in RECIPES
             if (early or "early" not in r) and (restart or r != "restart-lost-requests")
         )
+        # Every recipe is drawn and then one is chosen: which one depends on what the runs
+        # reached so far, and Hypothesis requires the same draws for the same choices.
+        two_items = dataset
+        if dataset.threads <= dataset.page_size:
+            two_items = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
+        drawn: dict[str, tuple[Dataset, tuple[Rule, ...]]] = {}
+        for recipe in recipes:
+            ds = two_items if recipe in TWO_ITEM_RECIPES else dataset
+            shape = _Shape(ds.threads, ds.page_size, restart, points, settings)
+            drawn[recipe] = (ds, draw(_recipe(recipe, shape, early)))
         name = _recipe_name(draw, recipes, corpus.counts if corpus is not None else {})
-        if name in TWO_ITEM_RECIPES and dataset.threads <= dataset.page_size:
-            dataset = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
-        shape = _Shape(dataset.threads, dataset.page_size, restart, points, settings)
-        faults = FaultPlan(draw(_recipe(name, shape, early)) + faults.rules)
+        dataset, rules = drawn[name]
+        faults = FaultPlan(rules + faults.rules)
     # Drawn whether or not the corpus has entries yet, so the same choices always make the
     # same draws (Hypothesis requires it); the variation itself is all in one drawn seed.
     from_corpus = draw(st.integers(0, CORPUS_ONE_IN - 1)) == CORPUS_ONE_IN // 2
