@@ -474,8 +474,11 @@ def _sweep_interval() -> float:
 
 SWEEP_INTERVAL = _sweep_interval()
 # When a worker paused past its lease goes on: once the tick's sweep and a re-claim had their
-# steps, or when the schedule says; 2 or 4 would let it go on before anyone raced it.
-PAST_LEASE_AFTER_STEPS = (None, 8, 16)
+# steps (a sweep's invoke and statement, a worker's invoke, claim, fetch and finish: 6 steps of
+# the handler contract), or when the schedule says. 2 or 4 would let it go on before anyone
+# raced it, and the schedule is offered the pause at every step, so it mostly lets it go on at
+# once: the fixed counts come first and outnumber it.
+PAST_LEASE_AFTER_STEPS = (8, 16, 32, None)
 
 
 def _past_lease(shape: _Shape, function: str) -> float:
