@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from harness import junit
-from harness.coverage import SITUATIONS, properties
+from harness.coverage import COMBINATIONS, SITUATIONS, properties
 from harness.engine.faults import (
     SWEEPER,
     ApiFaults,
@@ -215,6 +215,10 @@ def test_reference_survives_a_short_search(bench: Workbench, tmp_path: Path) -> 
         assert name in text
     if result.not_reached:
         assert "NOT REACHED: " + ", ".join(result.not_reached) in text
+    # The combinations that steer it are counted over the same runs and printed too.
+    assert list(result.combinations) == list(COMBINATIONS)
+    assert all(0 <= n <= result.runs for n in result.combinations.values())
+    assert "combinations (they steer the search; not required): " in text
     path = tmp_path / "junit.xml"
     junit.write(path, "s", [junit.Case("c", 1.0)], properties(result.coverage, result.runs))
     props = {p.get("name"): p.get("value") for p in ET.parse(path).iter("property")}

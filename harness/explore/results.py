@@ -97,6 +97,11 @@ def summary(result: ExploreResult) -> str:
         f"({result.runs_per_s:.1f}/s), seed {result.seed}, profile {result.profile}",
         coverage.table(result.coverage, result.coverage_runs, result.impossible),
     ]
+    if result.coverage_runs:
+        combos = ", ".join(
+            f"{name} {result.combinations.get(name, 0)}" for name in coverage.COMBINATIONS
+        )
+        lines.append(f"combinations (they steer the search; not required): {combos}")
     if result.stopped:
         lines.append("stopped early: another search process had found a violation")
     if not result.found and not result.flaky:
