@@ -9,6 +9,12 @@ uniform draw almost never assembles: a sequence of broken attempts on one item (
 up `max_attempts`), correlated faults on neighbouring items, and a duplicate meeting its original
 mid-handler.
 
+Some draws follow what the search has learned (explore() passes it in): a Pause's step and point
+range over the statements and pause points earlier runs showed (harness.explore.points), a
+recipe aimed at one rare situation or combination is chosen towards what was reached least, and
+a share of the scenarios vary a run kept for reaching something rare (harness.explore.corpus).
+Each such choice is a number in a fixed range, so the same choices always make the same draws.
+
 Every list is written simplest first and every choice shrinks towards "off": Hypothesis shrinks a
 failing scenario towards fewer kinds, fewer rules, default settings, smaller data.
 """
