@@ -75,7 +75,10 @@ def explore_seeds(
     out: list[Attempt] = []
     with workbench() as bench:
         for seed in seeds:
-            result = explorer.explore(bench, impl, budget_s=budget, seed=seed, profile=profile)
+            extra = {"max_runs": opts["max_runs"]} if opts.get("max_runs") else {}
+            result = explorer.explore(
+                bench, impl, budget_s=budget, seed=seed, profile=profile, **extra
+            )
             if result.found:
                 f = result.found[0]
                 if save_to and not any(a.check for a in out):
@@ -102,7 +105,7 @@ def explore_seeds(
             print(
                 f"  {name} seed {seed}: {out[-1].check or 'not found'}"
                 + (f" in {seconds:.1f} s" if seconds is not None else "")
-                + f" ({result.runs} runs"
+                + f" ({result.search_runs} search runs, {result.runs} in all"
                 + (f", {len(result.flaky)} flaky" if result.flaky else "")
                 + ")",
                 flush=True,
@@ -180,6 +183,11 @@ def main() -> int:
     parser.add_argument("--profile", default="ci", help="explore profile (ci)")
     parser.add_argument("--baseline", help="explore with this older explore module file")
     parser.add_argument("--no-shrink", action="store_true", help="stop at the first failure")
+    parser.add_argument(
+        "--max-runs",
+        type=int,
+        help="also stop each search after this many runs (a budget a loaded machine keeps)",
+    )
     args = parser.parse_args()
     names = args.only or list(MUTANTS)
     unknown = [n for n in names if n not in MUTANTS]
@@ -187,13 +195,20 @@ def main() -> int:
         print(f"unknown mutant {unknown[0]!r}; known: {', '.join(MUTANTS)}", file=sys.stderr)
         return 2
     seeds = args.seeds or list(range(args.runs))
-    opts = {"baseline": args.baseline, "shrink": not args.no_shrink, "profile": args.profile}
+    opts = {
+        "baseline": args.baseline,
+        "shrink": not args.no_shrink,
+        "profile": args.profile,
+        "max_runs": args.max_runs,
+    }
     jobs = [(n, seeds, args.budget, opts) for n in names]
     results: dict[str, list[Attempt]] = {}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for attempts in pool.map(attempt_all, jobs):
             results[attempts[0].mutant] = attempts
     text = table(results, len(seeds), args.budget)
+    if args.max_runs:
+        text += f"\n_Each search also stopped after {args.max_runs} runs._"
     print()
     print(text)
     if args.write_readme and not write_readme(text, START, END):

@@ -530,7 +530,7 @@ def _explore(args: argparse.Namespace) -> int:
             args.junit,
             "threadsync.explore",
             [junit.Case(f"explore {args.impl}", result.wall_s, failure)],
-            coverage.properties(result.coverage, result.coverage_runs),
+            coverage.properties(result.coverage, result.coverage_runs, result.impossible),
         )
     saved = save_found(result, args.save) if result.found else []
     if args.history:

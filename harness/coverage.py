@@ -34,6 +34,14 @@ SITUATIONS: dict[str, str] = {
     "restart-lost-requests": "a server restart lost requests that were queued or being served",
 }
 
+# The fault kind a situation cannot be reached without: a fault set that leaves the kind out
+# (`supabase` leaves out Early; a server the harness cannot restart, RestartServer) makes the
+# situation not possible, which the table says instead of NOT REACHED.
+NEEDS: dict[str, str] = {
+    "early-found-no-row": "Early",
+    "restart-lost-requests": "RestartServer",
+}
+
 DELIVERY_ROLES = ("page_worker", "processor")
 _CLAIM = re.compile(r"\bclaim_(page|thread)\b")
 _FINISH = re.compile(r"\b(complete|fail)_(page|thread)\b")
@@ -310,6 +318,106 @@ _DETECTORS: dict[str, Detector] = {
 assert set(_DETECTORS) == set(SITUATIONS)
 
 
+# Combinations: rarer than any one situation, and where read-then-write races live. They steer
+# the search (a run that reaches one is kept and varied, see harness.explore.corpus) but are not
+# required of an exploration: whether one can happen depends on the pipeline's locking.
+COMBINATIONS: dict[str, str] = {
+    "paused-while-item-raced": "while a statement was paused, another worker claimed or "
+    "finished the item the paused one had claimed",
+    "stale-finish-while-reclaimed": "a worker finished (or failed) an item after another "
+    "worker claimed it again, before that claim had finished",
+    "sweep-paused-while-finished": "while a sweep was paused, a worker claimed or finished an item",
+}
+
+
+def _claimed_item(d: _Delivery) -> tuple[Item | None, int | None]:
+    """The item a delivery claimed, and the seq of its successful claim (None: not claimed)."""
+    for e in d.events:
+        match = _CLAIM.search(_sql(e))
+        if match and any(r.get("claimed") is True for r in _rows(e)):
+            return _item(e, match), e.seq
+    return None, None
+
+
+def _won(e: Event) -> Item | None:
+    """The item of a claim or finish statement that took effect (claimed, completed, recorded)."""
+    sql = _sql(e)
+    match = _CLAIM.search(sql) or _FINISH.search(sql)
+    if not match:
+        return None
+    effect = ("claimed",) if match.re is _CLAIM else ("completed", "recorded")
+    if any(r.get(k) is True for r in _rows(e) for k in effect):
+        return _item(e, match)
+    return None
+
+
+def _paused_spans(history: History) -> list[tuple[str, int, int]]:
+    """(actor, paused seq, resumed seq or the end) of every pause that stopped."""
+    spans: list[tuple[str, int, int]] = []
+    start: dict[str, int] = {}
+    for e in history.events:
+        if e.kind == "paused":
+            start[e.actor] = e.seq
+        elif e.kind == "resumed" and e.actor in start:
+            spans.append((e.actor, start.pop(e.actor), e.seq))
+    end = history.events[-1].seq + 1 if history.events else 0
+    spans.extend((actor, seq, end) for actor, seq in start.items())
+    return spans
+
+
+def _paused_while_item_raced(history: History, deliveries: dict[str, _Delivery]) -> bool:
+    items = {a: _claimed_item(d)[0] for a, d in deliveries.items()}
+    for actor, first, last in _paused_spans(history):
+        item = items.get(actor)
+        if item is None:
+            continue
+        for e in history.events[first:last]:
+            if e.actor != actor and e.actor in deliveries and _won(e) == item:
+                return True
+    return False
+
+
+def _stale_finish_while_reclaimed(deliveries: dict[str, _Delivery]) -> bool:
+    claims: dict[Item, list[tuple[int, _Delivery]]] = {}
+    for d in deliveries.values():
+        item, seq = _claimed_item(d)
+        if item is not None and seq is not None:
+            claims.setdefault(item, []).append((seq, d))
+    for group in claims.values():
+        group.sort(key=lambda c: c[0])
+        for i, (_, a) in enumerate(group):
+            finishes = [e.seq for e in a.events if _FINISH.search(_sql(e))]
+            for later_claim, b in group[i + 1 :]:
+                b_done = [e.seq for e in b.events if _FINISH.search(_sql(e))]
+                b_end = b_done[0] if b_done else b.last + 1
+                if any(later_claim < f < b_end for f in finishes):
+                    return True
+    return False
+
+
+def _sweep_paused_while_finished(history: History, deliveries: dict[str, _Delivery]) -> bool:
+    sweepers = {e.actor for e in history.events if e.role == "sweeper"}
+    for actor, first, last in _paused_spans(history):
+        if actor in sweepers and any(
+            e.actor in deliveries and _won(e) is not None for e in history.events[first:last]
+        ):
+            return True
+    return False
+
+
+def combinations(history: History) -> frozenset[str]:
+    """The names of the COMBINATIONS this run reached."""
+    deliveries = _deliveries(history)
+    found = set()
+    if _paused_while_item_raced(history, deliveries):
+        found.add("paused-while-item-raced")
+    if _stale_finish_while_reclaimed(deliveries):
+        found.add("stale-finish-while-reclaimed")
+    if _sweep_paused_while_finished(history, deliveries):
+        found.add("sweep-paused-while-finished")
+    return frozenset(found)
+
+
 def reached(history: History, state: FinalState | None = None) -> frozenset[str]:
     """The names of the situations this run reached (a subset of SITUATIONS)."""
     deliveries = _deliveries(history)
@@ -343,20 +451,37 @@ class Tally:
         return sum(1.0 / (1 + self.counts.get(name, 0)) for name in names)
 
 
-def table(counts: Mapping[str, int], runs: int) -> str:
-    """The coverage as text: a line per situation, then the ones never reached (zero runs)."""
+def impossible(kinds: Iterable[str]) -> list[str]:
+    """The situations a search drawing only these fault kinds cannot reach (see NEEDS)."""
+    drawn = set(kinds)
+    return [name for name in SITUATIONS if name in NEEDS and NEEDS[name] not in drawn]
+
+
+def table(counts: Mapping[str, int], runs: int, impossible: Iterable[str] = ()) -> str:
+    """The coverage as text: a line per situation, then the ones never reached (zero runs).
+    A situation in `impossible` (the fault set cannot produce it) and never reached is said to
+    be not possible in this fault set, not NOT REACHED; reached anyway, it is counted as usual."""
     width = max(len(name) for name in SITUATIONS)
+    cannot = {name for name in impossible if counts.get(name, 0) == 0}
     lines = [f"coverage over {runs} runs (runs that reached each situation):"]
     for name, description in SITUATIONS.items():
         n = counts.get(name, 0)
+        if name in cannot:
+            lines.append(
+                f"  {name:<{width}}  {'-':>6}  {'-':>6}  not possible in this fault set "
+                f"(needs {NEEDS[name]}): {description}"
+            )
+            continue
         share = f"{100 * n / runs:5.1f}%" if runs else "    -"
         lines.append(f"  {name:<{width}}  {n:>6}  {share}  {description}")
-    never = [name for name in SITUATIONS if counts.get(name, 0) == 0]
+    never = [name for name in SITUATIONS if counts.get(name, 0) == 0 and name not in cannot]
     if never:
         lines.append(
             f"NOT REACHED: {', '.join(never)}; no violation found says nothing about "
             + ("this situation" if len(never) == 1 else "these situations")
         )
+    elif cannot:
+        lines.append("every situation possible in this fault set was reached at least once")
     else:
         lines.append("every situation was reached at least once")
     return "\n".join(lines)
@@ -369,12 +494,30 @@ def table_of_run(history: History, state: FinalState | None = None) -> str:
     return table(tally.counts, tally.runs)
 
 
-def properties(counts: Mapping[str, int], runs: int) -> dict[str, str]:
-    """The coverage as JUnit properties: `coverage.<name>` = runs, and the list never reached."""
+def properties(
+    counts: Mapping[str, int], runs: int, impossible: Iterable[str] = ()
+) -> dict[str, str]:
+    """The coverage as JUnit properties: `coverage.<name>` = runs, the list never reached, and
+    the list the fault set could not reach (never reached, and not in the first list)."""
+    cannot = [n for n in SITUATIONS if n in set(impossible) and counts.get(n, 0) == 0]
     props = {f"coverage.{name}": str(counts.get(name, 0)) for name in SITUATIONS}
     props["coverage.runs"] = str(runs)
-    props["coverage.not_reached"] = ",".join(n for n in SITUATIONS if counts.get(n, 0) == 0)
+    props["coverage.not_reached"] = ",".join(
+        n for n in SITUATIONS if counts.get(n, 0) == 0 and n not in cannot
+    )
+    props["coverage.not_possible"] = ",".join(cannot)
     return props
 
 
-__all__ = ["SITUATIONS", "Tally", "properties", "reached", "table", "table_of_run"]
+__all__ = [
+    "COMBINATIONS",
+    "NEEDS",
+    "SITUATIONS",
+    "Tally",
+    "combinations",
+    "impossible",
+    "properties",
+    "reached",
+    "table",
+    "table_of_run",
+]

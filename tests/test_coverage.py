@@ -144,3 +144,26 @@ def test_run_and_replay_print_coverage(
     props = {p.get("name"): p.get("value") for p in ET.parse(junit_path).iter("property")}
     assert props["coverage.sweeper-re-emitted-dropped"] == "1"
     assert "sweeper-re-emitted-dropped" not in props["coverage.not_reached"].split(",")
+
+
+def test_a_situation_the_fault_set_cannot_reach_is_not_possible_not_unreached() -> None:
+    from harness.coverage import impossible
+    from harness.explore.strategies import fault_kinds
+
+    supabase = impossible(fault_kinds(early=False, restart=True))
+    assert supabase == ["early-found-no-row"]
+    assert impossible(fault_kinds(early=True, restart=True)) == []
+    assert impossible(fault_kinds(early=True, restart=False)) == ["restart-lost-requests"]
+    counts = dict.fromkeys(SITUATIONS, 1) | {"early-found-no-row": 0}
+    text = table(counts, 1, supabase)
+    assert "not possible in this fault set (needs Early)" in text
+    assert "NOT REACHED" not in text
+    assert text.endswith("every situation possible in this fault set was reached at least once")
+    # A fault set that could reach it and did not still says NOT REACHED.
+    assert table(counts, 1).splitlines()[-1].startswith("NOT REACHED: early-found-no-row")
+    # And one that cannot, with another situation missed, names only that one.
+    missed = counts | {"dead-letter": 0}
+    assert table(missed, 1, supabase).splitlines()[-1].startswith("NOT REACHED: dead-letter;")
+    props = properties(missed, 1, supabase)
+    assert props["coverage.not_reached"] == "dead-letter"
+    assert props["coverage.not_possible"] == "early-found-no-row"

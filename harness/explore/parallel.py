@@ -142,6 +142,7 @@ def merge(results: list[ExploreResult]) -> ExploreResult:
         profile=first.profile,
         budget_s=first.budget_s,
         workers=len(results),
+        impossible=list(first.impossible),
     )
     for r in results:
         merged.runs += r.runs
@@ -153,6 +154,8 @@ def merge(results: list[ExploreResult]) -> ExploreResult:
         merged.coverage_runs += r.coverage_runs
         for name, n in r.coverage.items():
             merged.coverage[name] = merged.coverage.get(name, 0) + n
+        for name, n in r.combinations.items():
+            merged.combinations[name] = merged.combinations.get(name, 0) + n
         merged.stopped = merged.stopped or r.stopped
     return merged
 

@@ -66,6 +66,12 @@ class ExploreResult:
     # Every situation name (zeros included) -> runs that reached it; over `coverage_runs` runs.
     coverage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(coverage.SITUATIONS, 0))
     coverage_runs: int = 0
+    # Every combination name (coverage.COMBINATIONS) -> runs that reached it; steering only.
+    combinations: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(coverage.COMBINATIONS, 0)
+    )
+    # Situations the search's fault set cannot produce (coverage.impossible of its kinds).
+    impossible: list[str] = field(default_factory=list)
     stopped: bool = False  # the search was told to stop before its budget was spent
     workers: int = 1  # search processes merged into this result
 
@@ -75,7 +81,11 @@ class ExploreResult:
 
     @property
     def not_reached(self) -> list[str]:
-        return [name for name in coverage.SITUATIONS if self.coverage.get(name, 0) == 0]
+        return [
+            name
+            for name in coverage.SITUATIONS
+            if self.coverage.get(name, 0) == 0 and name not in self.impossible
+        ]
 
 
 def summary(result: ExploreResult) -> str:
@@ -85,8 +95,13 @@ def summary(result: ExploreResult) -> str:
     lines = [
         f"explored {result.impl}: {result.runs} runs{processes} in {result.wall_s:.1f} s "
         f"({result.runs_per_s:.1f}/s), seed {result.seed}, profile {result.profile}",
-        coverage.table(result.coverage, result.coverage_runs),
+        coverage.table(result.coverage, result.coverage_runs, result.impossible),
     ]
+    if result.coverage_runs:
+        combos = ", ".join(
+            f"{name} {result.combinations.get(name, 0)}" for name in coverage.COMBINATIONS
+        )
+        lines.append(f"combinations (they steer the search; not required): {combos}")
     if result.stopped:
         lines.append("stopped early: another search process had found a violation")
     if not result.found and not result.flaky:

@@ -31,8 +31,10 @@ from hypothesis import HealthCheck, Phase, Verbosity, find, settings, target
 from hypothesis.errors import NoSuchExample
 
 from harness import coverage
+from harness.explore.corpus import Corpus
+from harness.explore.points import PausePoints
 from harness.explore.results import ExploreResult, FlakyFailure, FoundFailure, Size
-from harness.explore.strategies import FAULT_SETS, scenarios
+from harness.explore.strategies import FAULT_SETS, fault_kinds, scenarios
 from harness.impl import DEFAULT_IMPL
 from harness.replay import Verdict, Workbench, run_scenario
 from harness.scenario import Expect, Scenario, save
@@ -144,10 +146,16 @@ class _Search:
         progress: Callable[[str], None] | None,
         status: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        points: PausePoints | None = None,
+        corpus: Corpus | None = None,
     ) -> None:
         self.bench = bench
+        self.points = points if points is not None else PausePoints()
+        self.corpus = corpus if corpus is not None else Corpus()
+        self.combos = coverage.Tally(counts=dict.fromkeys(coverage.COMBINATIONS, 0))
         self.status = status
         self.should_stop = should_stop
+        self.max_runs: float = float("inf")  # search runs before it gives up (explore's max_runs)
         self.tally = coverage.Tally()
         self.result = result
         self.limits = limits
@@ -176,7 +184,7 @@ class _Search:
             return self.fails(self.outcomes[key])
         now = time.monotonic()
         if self.first_at is None:
-            if now >= self.search_deadline:
+            if now >= self.search_deadline or self.result.search_runs >= self.max_runs:
                 raise _OutOfBudget
             if self.should_stop is not None and self.should_stop():
                 self.stopped = True
@@ -186,22 +194,34 @@ class _Search:
         verdict = self._run(scenario)
         violated = None if verdict is None else verdict.violated
         self.outcomes[key] = violated
-        if verdict is not None:
-            self._cover(verdict)
         failed = self.fails(violated)
+        if verdict is not None:
+            # Learned only until a failure: shrinking then draws what the failing run drew.
+            self._cover(scenario, verdict, learn=self.first_at is None and not failed)
         if failed and verdict is not None:
             self._failed(scenario, verdict)
         self._report()
         return failed
 
-    def _cover(self, verdict: Verdict) -> None:
-        """Count the situations this run reached, and steer the search towards the rare ones:
-        a run scores by how rarely each situation it reached was reached before it."""
-        names = coverage.reached(verdict.result.history, verdict.state)
-        score = self.tally.rarity(names)
+    def _cover(self, scenario: Scenario, verdict: Verdict, *, learn: bool) -> None:
+        """Count the situations and combinations this run reached, and steer the search towards
+        the rare ones: a run scores by how rarely each was reached before it, and one that
+        reached a combination or a rare situation is kept in the corpus (when `learn`), as what
+        its pauses showed of the pause points is learned."""
+        history = verdict.result.history
+        names = coverage.reached(history, verdict.state)
+        combos = coverage.combinations(history)
+        score = self.tally.rarity(names) + self.combos.rarity(combos)
+        if learn:
+            self.points.learn(scenario, history)
+            self.corpus.consider(scenario, names, combos, self.tally.counts | self.combos.counts)
         self.tally.add(names)
+        self.combos.add(combos)
+        if learn:
+            self.corpus.counts = self.tally.counts | self.combos.counts
         self.result.coverage = dict(self.tally.counts)
         self.result.coverage_runs = self.tally.runs
+        self.result.combinations = dict(self.combos.counts)
         target(score, label="rare situations")
 
     def _run(self, scenario: Scenario) -> Verdict | None:
@@ -257,10 +277,11 @@ class _Search:
                 f"{self.limits.max_shrink_runs - self.shrink_runs} runs left"
             )
             found = 1
-        reached = len(coverage.SITUATIONS) - len(self.tally.never())
+        possible = [n for n in coverage.SITUATIONS if n not in self.result.impossible]
+        reached = sum(1 for n in possible if self.tally.counts.get(n, 0))
         line = (
             f"explore: {self.result.runs} runs, {rate:.1f} runs/s, "
-            f"coverage {reached}/{len(coverage.SITUATIONS)} situations, "
+            f"coverage {reached}/{len(possible)} situations, "
             f"{found} violation(s) found, {left}"
         )
         if self.status is not None:
@@ -295,6 +316,7 @@ def explore(
     status: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     faults: str = "supabase",
+    max_runs: int | None = None,
 ) -> ExploreResult:
     """Search `impl` for a violation for `budget_s` seconds (plus shrinking's own bound, plus
     two confirming replays). The same seed gives the same search, run for run, as long as the
@@ -305,7 +327,9 @@ def explore(
     `progress` gets messages; `status` (if given) gets the status line after every run, to
     show in place (else a status line goes to `progress` every PROGRESS_EVERY_S seconds).
     `should_stop` is asked before each search run; once it says yes the search ends (used to
-    stop parallel searches when one of them has found a violation)."""
+    stop parallel searches when one of them has found a violation). `max_runs` also ends the
+    search after that many search runs: a budget that does not depend on the machine's load,
+    for measuring a search on a shared machine."""
     if profile not in PROFILES:
         raise ValueError(f"unknown explore profile {profile!r}; expected one of {list(PROFILES)}")
     if faults not in FAULT_SETS:
@@ -314,7 +338,11 @@ def explore(
     result = ExploreResult(impl=impl, seed=seed, profile=profile, budget_s=budget_s)
     if restart is None:
         restart = bench.server.kind == "embedded"
-    search = _Search(bench, result, limits, progress, status, should_stop)
+    result.impossible = coverage.impossible(fault_kinds(early=FAULT_SETS[faults], restart=restart))
+    points, corpus = PausePoints(), Corpus()
+    search = _Search(bench, result, limits, progress, status, should_stop, points, corpus)
+    if max_runs is not None:
+        search.max_runs = max_runs
     strategy = scenarios(
         impl,
         max_threads=limits.max_threads,
@@ -322,6 +350,8 @@ def explore(
         max_choices=limits.max_choices,
         early=FAULT_SETS[faults],
         restart=restart,
+        points=points,
+        corpus=corpus,
     )
     found: Scenario | None = None
     shrink_complete = False

@@ -9,6 +9,12 @@ uniform draw almost never assembles: a sequence of broken attempts on one item (
 up `max_attempts`), correlated faults on neighbouring items, and a duplicate meeting its original
 mid-handler.
 
+Some draws follow what the search has learned (explore() passes it in): a Pause's step and point
+range over the statements and pause points earlier runs showed (harness.explore.points), a
+recipe aimed at one rare situation or combination is chosen towards what was reached least, and
+a share of the scenarios vary a run kept for reaching something rare (harness.explore.corpus).
+Each such choice is a number in a fixed range, so the same choices always make the same draws.
+
 Every list is written simplest first and every choice shrinks towards "off": Hypothesis shrinks a
 failing scenario towards fewer kinds, fewer rules, default settings, smaller data.
 """
@@ -16,6 +22,7 @@ failing scenario towards fewer kinds, fewer rules, default settings, smaller dat
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +48,9 @@ from harness.engine.faults import (
     SlowSteps,
     Stall,
 )
+from harness.engine.runner import RunConfig
+from harness.explore.corpus import Corpus
+from harness.explore.points import PausePoints
 from harness.fakeapi import FETCH_PAGE, FETCH_THREAD
 from harness.impl import DEFAULT_IMPL
 from harness.resync import Resync
@@ -85,11 +95,9 @@ RESTART_KIND = "RestartServer"
 FAULT_SETS = {"supabase": False, "all": True}  # name -> whether Early is drawn
 SLOW_STEP_SECONDS = (0.0, 120.0, 300.0)  # 0: to the next timer; else past a lease that long
 BATCH_RESEND_DELAYS = (1.0, 30.0)
-# A Pause stops a function's statement: the handlers' steps that call one (the claim, and the
-# complete or fail), and the sweeper's one step. Its point is drawn among the first few (entry,
-# the first writes), where each reference function has its read-then-write windows.
-PAUSE_STEPS = (0, 2)
-PAUSE_POINTS = 8
+# A Pause stops a function's statement at one of its pause points. Which steps have a statement
+# and how many points each has depends on the pipeline: both are learned from the runs
+# (harness.explore.points) and drawn uniformly over what was seen.
 # Multiples of the sweep interval: a pause that must last this long comes due at the instant of a
 # sweeper tick, so the schedule can let it go on in the middle of what that tick sets off (a
 # lease rescued, the item claimed again).
@@ -109,6 +117,12 @@ SETTING_CHOICES: dict[str, tuple[float, ...]] = {
     "emit_grace_seconds": (30, 5, 120),
 }
 PLACEHOLDER_NAME = "explore"
+
+
+def fault_kinds(*, early: bool, restart: bool) -> tuple[str, ...]:
+    """Every fault kind a search with these options can draw."""
+    kinds = RULE_KINDS + (RESTART_KINDS if restart else ())
+    return tuple(k for k in kinds if early or k != "Early")
 
 
 def pages_of(threads: int, page_size: int) -> int:
@@ -155,12 +169,26 @@ def scenario_settings(draw: st.DrawFn) -> dict[str, float]:
 class _Shape:
     """What a rule may aim at in this scenario: which functions, how many deliveries each."""
 
-    def __init__(self, threads: int, page_size: int, restart: bool) -> None:
+    def __init__(
+        self,
+        threads: int,
+        page_size: int,
+        restart: bool,
+        points: PausePoints | None = None,
+        settings: dict[str, float] | None = None,
+    ) -> None:
         self.threads = threads
         self.pages = pages_of(threads, page_size)
         self.functions = FUNCTIONS if threads > 0 else (PAGE_FUNCTION,)
         self.deliveries = {f: deliveries_of(f, threads, page_size) for f in FUNCTIONS}
         self.restart = restart
+        self.points = points if points is not None else PausePoints()
+        self.settings = settings or {}
+
+    def lease(self, function: str) -> float:
+        """The lease a claim by `function` gets in this scenario (its settings, else default)."""
+        name = "page_lease_seconds" if function == PAGE_FUNCTION else "thread_lease_seconds"
+        return float(self.settings.get(name, SETTING_CHOICES[name][0]))
 
     def kinds(self) -> tuple[str, ...]:
         return RULE_KINDS + (RESTART_KINDS if self.restart else ())
@@ -215,16 +243,15 @@ def _rule(draw: st.DrawFn, kind: str, function: str, occurrence: int, shape: _Sh
         return BatchTimeout(batch=draw(st.integers(0, 3)), after_steps=draw(st.integers(0, 3)))
     if kind == "Pause":
         # Now and then the sweeper instead of the delivery (last, so shrinking leaves it).
-        at_step = draw(st.sampled_from(PAUSE_STEPS))
         if draw(st.integers(0, len(shape.functions))) == len(shape.functions):
-            m = {"function": SWEEPER, "occurrence": draw(st.integers(0, SWEEP_RUNS - 1))}
-            at_step = 0
-        return Pause(
-            **m,
-            at_step=at_step,
-            at_point=draw(st.integers(0, PAUSE_POINTS - 1)),
-            resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+            function, occurrence = SWEEPER, draw(st.integers(0, SWEEP_RUNS - 1))
+        return _pause(
+            draw,
+            shape,
+            function,
+            occurrence,
             seconds=draw(st.sampled_from(PAUSE_SECONDS)),
+            after=PAUSE_AFTER_STEPS,
         )
     if kind in RESTART_KINDS:
         restart = CleanRestart if kind == "CleanRestart" else RestartServer
@@ -233,6 +260,42 @@ def _rule(draw: st.DrawFn, kind: str, function: str, occurrence: int, shape: _Sh
             return RestartServer(queued=draw(st.integers(1, 4)))
         return restart(after_delivery=draw(st.integers(0, shape.pages + shape.threads)))
     raise ValueError(f"unknown fault kind {kind!r}")
+
+
+# A choice among what was learned so far is drawn as a number in a fixed range, then taken modulo
+# the choices: Hypothesis requires the same draws for the same prefix of choices, and what was
+# learned changes between runs.
+LEARNED_RANGE = 1024
+
+
+def _learned_index(draw: st.DrawFn, n: int) -> int:
+    """An index in 0..n-1 among choices learned from the runs (n may change from run to run)."""
+    return draw(st.integers(0, LEARNED_RANGE - 1)) % max(1, n)
+
+
+def _pause(
+    draw: st.DrawFn,
+    shape: _Shape,
+    function: str,
+    occurrence: int,
+    *,
+    seconds: float,
+    after: tuple[int | None, ...],
+    steps: tuple[int, ...] | None = None,
+) -> Pause:
+    """A Pause of `function`'s `occurrence`-th run at a step that has a statement and one of
+    that statement's pause points, both as learned so far (the sweeper has one step)."""
+    if steps is None:
+        steps = (0,) if function == SWEEPER else shape.points.steps(function, STEPS[function])
+    at_step = steps[_learned_index(draw, len(steps))]
+    return Pause(
+        function=function,
+        occurrence=occurrence,
+        at_step=at_step,
+        at_point=_learned_index(draw, shape.points.bound(function, at_step)),
+        resume_after_steps=draw(st.sampled_from(after)),
+        seconds=seconds,
+    )
 
 
 def _target(draw: st.DrawFn, shape: _Shape) -> tuple[str, int]:
@@ -345,9 +408,12 @@ def fault_plans_for(
     max_rules: int = 4,
     early: bool = True,
     restart: bool = False,
+    points: PausePoints | None = None,
+    settings: dict[str, float] | None = None,
 ) -> FaultPlan:
-    """A swarm plan for this dataset: up to `max_rules` groups drawn from the enabled kinds."""
-    shape = _Shape(threads, page_size, restart)
+    """A swarm plan for this dataset: up to `max_rules` groups drawn from the enabled kinds
+    (pause points as `points` has learned them; leases as `settings` set them)."""
+    shape = _Shape(threads, page_size, restart, points, settings)
     # Some runs without faults (the schedule alone can break a pipeline). Not at 0, which
     # Hypothesis draws far more often than 1 in 8; the shrinker still reaches a fault-free plan
     # by turning every kind off.
@@ -401,22 +467,38 @@ def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
 # draws stay deterministic and shrinkable (Hypothesis' own target phase starts only after a few
 # hundred runs, more than a short exploration makes).
 
-RECIPE_ONE_IN = 4
+RECIPE_ONE_IN = 3
+# A share of the scenarios are variations of a run the search kept (harness.explore.corpus).
+CORPUS_ONE_IN = 3
 
 
-# A pause that outlasts the default lease by one sweep interval (page 120 s, thread 60 s): it
-# comes due at the tick that rescues the paused worker's item.
-PAST_LEASE = {PAGE_FUNCTION: 180.0, PROCESSOR_FUNCTION: 120.0}
-# That tick's sweeper run (from 0, for work claimed at t=0, as a fault-free job's is), and the
-# sweep's pause point at the start of its UPDATE of that function's queue (expired leases).
-RESCUING_SWEEP = {PAGE_FUNCTION: (2, 1), PROCESSOR_FUNCTION: (1, 3)}
-# When a worker paused past its lease goes on: once the tick's sweep (2 steps) and the re-claim
-# (invoke, claim, fetch, complete) had their steps, or when the schedule says; 2 or 4 would let
-# it go on before anyone raced it.
-PAST_LEASE_AFTER_STEPS = (None, 8, 16)
-# complete_thread's pause point after its UPDATE of the job row (the start of
-# finish_job_if_done's UPDATE): the row stays locked while it is paused.
-JOB_ROW_HELD = 5
+def _sweep_interval() -> float:
+    """The engine's sweeper interval (a run's sweeper ticks once per interval)."""
+    default = RunConfig.__dataclass_fields__["sweep_interval"].default
+    assert isinstance(default, float)
+    return default
+
+
+SWEEP_INTERVAL = _sweep_interval()
+# When a worker paused past its lease goes on: once the tick's sweep and a re-claim had their
+# steps (a sweep's invoke and statement, a worker's invoke, claim, fetch and finish: 6 steps of
+# the handler contract), or when the schedule says. 2 or 4 would let it go on before anyone
+# raced it, and the schedule is offered the pause at every step, so it mostly lets it go on at
+# once: the fixed counts come first and outnumber it.
+PAST_LEASE_AFTER_STEPS = (8, 16, 32, None)
+
+
+def _past_lease(shape: _Shape, function: str) -> float:
+    """Long enough for the lease of a claim made at the start of the pause to run out, and for
+    the sweeper tick after that to come due (the tick that rescues the item)."""
+    return shape.lease(function) + SWEEP_INTERVAL
+
+
+def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
+    """The sweeper runs (0-based, one a sweep interval) at which a lease of `function` taken in
+    the first intervals has run out: the runs that rescue it."""
+    first = int(shape.lease(function) // SWEEP_INTERVAL)
+    return (first, first + 1, first + 2)
 
 
 @st.composite
@@ -427,52 +509,51 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
             # An early delivery keeps the completing page worker's transaction (and the job
             # row's lock) open across steps; a processor of an earlier page completing waits.
             return (Early(function=PROCESSOR_FUNCTION, occurrence=occurrence),)
-        # A processor paused inside complete_thread holding the job row: the others' wait.
+        # A processor paused inside a statement, holding the rows it locked: others wait.
         return (
-            Pause(
-                function=PROCESSOR_FUNCTION,
-                occurrence=occurrence,
-                at_step=2,
-                at_point=JOB_ROW_HELD,
-                resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+            _pause(
+                draw, shape, PROCESSOR_FUNCTION, occurrence, seconds=0.0, after=PAUSE_AFTER_STEPS
             ),
         )
-    if name == "paused-mid-function":
+    if name in ("paused-while-item-raced", "sweep-paused-while-finished"):
         function, occurrence = _target(draw, shape)
         if function == PAGE_FUNCTION and shape.pages > 1:
             # Not the last page: a page completed twice then leaves the job's counters wrong
             # for the pages after it, instead of failing their CHECK at once.
             occurrence = min(occurrence, shape.pages - 2)
-        seconds = PAST_LEASE[function]
-        if draw(st.booleans()):
-            # A worker stopped inside its completion past its lease: the sweeper rescues the
-            # item and another worker claims it while the first one holds what it locked.
-            pause = Pause(
-                function=function,
-                occurrence=occurrence,
-                at_step=2,
-                at_point=draw(st.integers(1, 3)),
-                resume_after_steps=draw(st.sampled_from(PAST_LEASE_AFTER_STEPS)),
+        seconds = _past_lease(shape, function)
+        if name == "paused-while-item-raced":
+            # A worker stopped inside a statement past its lease (between what it read and what
+            # it writes): the sweeper rescues the item and another worker claims it while the
+            # first one goes on from what it read.
+            pause = _pause(
+                draw,
+                shape,
+                function,
+                occurrence,
                 seconds=seconds,
+                after=PAST_LEASE_AFTER_STEPS,
+                steps=tuple(s for s in shape.points.steps(function, STEPS[function]) if s > 0)
+                or None,
             )
             if not draw(st.booleans()):
                 return (pause,)
-            # Or inside its fail_*: its API call fails first (the n-th delivery's first attempt
-            # makes the n-th call of a fault-free run).
+            # Or inside its failure path: its API call fails first (the n-th delivery's first
+            # attempt makes the n-th call of a fault-free run).
             api = FETCH_PAGE if function == PAGE_FUNCTION else FETCH_THREAD
             fails = (occurrence, draw(st.sampled_from(API_KINDS)), 0.0)
             return (pause, ApiFaults(calls=(fails,), function=api))
-        # A worker stalled past its lease, and the sweep of the tick it wakes at stopped between
-        # its snapshot and its write to that worker's queue while the worker completes.
-        sweep, point = RESCUING_SWEEP[function]
+        # A worker stalled past its lease, and a sweep of a tick it may wake at stopped between
+        # its snapshot and its writes while the worker completes.
+        sweep = draw(st.sampled_from(_rescuing_sweeps(shape, function)))
         return (
-            Stall(function=function, occurrence=occurrence, at_step=2, seconds=seconds),
-            Pause(
-                function=SWEEPER,
-                occurrence=sweep,
-                at_point=point,
-                resume_after_steps=draw(st.sampled_from(PAUSE_AFTER_STEPS)),
+            Stall(
+                function=function,
+                occurrence=occurrence,
+                at_step=draw(st.integers(1, STEPS[function] - 1)),
+                seconds=seconds,
             ),
+            _pause(draw, shape, SWEEPER, sweep, seconds=0.0, after=PAUSE_AFTER_STEPS),
         )
     if name == "early-found-no-row":
         function, occurrence = _target(draw, shape)
@@ -487,14 +568,43 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
     return ()
 
 
+# Each recipe is named after the situation or combination (harness.coverage) it aims at; both
+# pause recipes reach paused-mid-function too.
 RECIPES = (
     "blocked-on-lock",
     "early-found-no-row",
     "retry-after-wait",
     "claim-refused-held",
     "restart-lost-requests",
-    "paused-mid-function",
+    "paused-while-item-raced",
+    "sweep-paused-while-finished",
 )
+# Recipes that need a second item: another processor to wait, a page after the paused one.
+TWO_ITEM_RECIPES = ("blocked-on-lock", "paused-while-item-raced", "sweep-paused-while-finished")
+
+
+WEIGHTED_RANGE = 2**24  # far more than the weights add up to, so the modulo spreads evenly
+SCRAMBLE = 2654435761  # Knuth's multiplicative hash: neighbouring numbers land far apart
+
+
+def _recipe_name(draw: st.DrawFn, recipes: tuple[str, ...], counts: Mapping[str, int]) -> str:
+    """A recipe: half the time uniformly, else weighted towards what the runs so far reached
+    least (1 / (1 + runs that reached it)), so the search keeps aiming at what it has not
+    reached yet. Drawn as two numbers in fixed ranges, whatever the counts."""
+    weighted = draw(st.integers(0, 1)) == 1
+    # Scrambled: Hypothesis draws small numbers far more often than a uniform draw would.
+    raw = (draw(st.integers(0, WEIGHTED_RANGE - 1)) * SCRAMBLE) % WEIGHTED_RANGE
+    if not weighted or not counts:
+        return recipes[raw % len(recipes)]
+    # Whole-number weights and a modulo: Hypothesis draws small numbers more often than large
+    # ones, so a share of the range would favour the first recipes.
+    weights = [max(1, LEARNED_RANGE // (1 + counts.get(name, 0))) for name in recipes]
+    x = raw % sum(weights)
+    for name, w in zip(recipes, weights, strict=True):
+        if x < w:
+            return name
+        x -= w
+    return recipes[-1]
 
 
 @st.composite
@@ -507,25 +617,52 @@ def scenarios(
     max_choices: int = 60,
     early: bool = True,
     restart: bool = False,
+    points: PausePoints | None = None,
+    corpus: Corpus | None = None,
 ) -> Scenario:
-    """Whole scenarios for `impl`, expecting a pass; explore() names the ones it saves."""
+    """Whole scenarios for `impl`, expecting a pass; explore() names the ones it saves.
+    `points` is what the search has learned of the pipeline's pause points, and `corpus` the
+    runs it kept for reaching something rare; explore() teaches both as it runs."""
     dataset = draw(datasets(max_threads))
     settings = draw(scenario_settings())
     faults = draw(
         fault_plans_for(
-            dataset.threads, dataset.page_size, max_rules=max_rules, early=early, restart=restart
+            dataset.threads,
+            dataset.page_size,
+            max_rules=max_rules,
+            early=early,
+            restart=restart,
+            points=points,
+            settings=settings,
         )
     )
     if draw(st.integers(0, RECIPE_ONE_IN - 1)) == RECIPE_ONE_IN // 2:
-        recipes = tuple(r for r in RECIPES if early or "early" not in r)
-        name = draw(st.sampled_from(recipes))
-        # Both need a second item: another processor to wait, a page after the paused one.
-        if name in ("blocked-on-lock", "paused-mid-function") and (
-            dataset.threads <= dataset.page_size
-        ):
-            dataset = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
-        shape = _Shape(dataset.threads, dataset.page_size, restart)
-        faults = FaultPlan(draw(_recipe(name, shape, early)) + faults.rules)
+        recipes = tuple(
+            r
+            for r in RECIPES
+            if (early or "early" not in r) and (restart or r != "restart-lost-requests")
+        )
+        # Every recipe is drawn and then one is chosen: which one depends on what the runs
+        # reached so far, and Hypothesis requires the same draws for the same choices.
+        two_items = dataset
+        if dataset.threads <= dataset.page_size:
+            two_items = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
+        drawn: dict[str, tuple[Dataset, tuple[Rule, ...]]] = {}
+        for recipe in recipes:
+            ds = two_items if recipe in TWO_ITEM_RECIPES else dataset
+            shape = _Shape(ds.threads, ds.page_size, restart, points, settings)
+            drawn[recipe] = (ds, draw(_recipe(recipe, shape, early)))
+        name = _recipe_name(draw, recipes, corpus.counts if corpus is not None else {})
+        dataset, rules = drawn[name]
+        faults = FaultPlan(rules + faults.rules)
+    # Drawn whether or not the corpus has entries yet, so the same choices always make the
+    # same draws (Hypothesis requires it); the variation itself is all in one drawn seed.
+    from_corpus = draw(st.integers(0, CORPUS_ONE_IN - 1)) == CORPUS_ONE_IN // 2
+    variant_seed = draw(st.integers(0, 2**32 - 1))
+    if from_corpus and corpus is not None:
+        variant = corpus.variant(variant_seed, points if points is not None else PausePoints())
+        if variant is not None:
+            return replace(variant, name=PLACEHOLDER_NAME, impl=impl)
     return Scenario(
         name=PLACEHOLDER_NAME,
         impl=impl,
@@ -581,6 +718,7 @@ __all__ = [
     "STEPS",
     "datasets",
     "deliveries_of",
+    "fault_kinds",
     "fault_plans",
     "fault_plans_for",
     "fault_rules",

@@ -1,0 +1,119 @@
+"""The search's own corpus: runs that reached something rare, kept so the search varies them.
+
+Hypothesis' target phase starts only after half of max_examples (thousands of runs), later than a
+short exploration gets. So explore() keeps, itself, every run that reached a rare combination
+(harness.coverage.COMBINATIONS: a pause while another worker raced the same item, a stale finish
+while the item was claimed again, ...) or a situation reached by very few runs before it, and a
+share of the scenarios drawn afterwards are variations of a kept one: another schedule seed, a
+Pause at another of its statement's learned points or going on at another moment, another data
+seed. A race that needs a rare fault plan and the right interleaving is then tried again with the
+fault plan kept and the interleaving varied, instead of waiting for both to be drawn together.
+
+Like the pause points, the corpus only grows from runs (same seed, same search) and stops growing
+once a failure is found, so shrinking sees the corpus its failing run was drawn from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from random import Random
+
+from harness.engine.faults import SWEEPER, FaultPlan, Pause, Rule
+from harness.explore.points import PausePoints
+from harness.scenario import Dataset, Scenario
+
+MAX_ENTRIES = 64  # of each kind: runs that reached a combination, and the others kept
+# How often a variation starts from a run that reached a combination (when there is one).
+RACE_SHARE = 2 / 3
+# A situation or combination reached by fewer runs than this before is rare enough to keep a
+# run for.
+RARE_RUNS = 5
+# How a kept scenario is varied (each independently).
+NEW_SCHEDULE = 0.8
+NEW_POINT = 0.5
+NEW_RESUME = 0.3
+NEW_DATA_SEED = 0.2
+RESUME_AFTER_STEPS = (None, 2, 4, 8, 16)
+SCHEDULE_SEEDS = 2**16
+DATA_SEEDS = 4
+
+
+@dataclass(repr=False)
+class Corpus:
+    """Scenarios that reached something rare, oldest first, at most MAX_ENTRIES of each kind."""
+
+    entries: list[Scenario] = field(default_factory=list)
+    added: int = 0
+    # The entries kept for a combination (the races), varied more often than the others.
+    races: list[Scenario] = field(default_factory=list)
+    # Runs so far that reached each situation and combination (explore() keeps it up to date),
+    # for the recipes to aim at what was reached least.
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # short: Hypothesis shows it in the strategy's repr
+        return f"Corpus({len(self.races)} races, {len(self.entries)} others)"
+
+    def consider(
+        self,
+        scenario: Scenario,
+        situations: frozenset[str],
+        combinations: frozenset[str],
+        counts_before: Mapping[str, int],
+    ) -> bool:
+        """Keep the scenario if its run reached a rare combination or a rare situation (one that
+        fewer than RARE_RUNS runs reached before it); say if kept."""
+        races = any(counts_before.get(name, 0) < RARE_RUNS for name in combinations)
+        rare = any(counts_before.get(name, 0) < RARE_RUNS for name in situations)
+        if not races and not rare:
+            return False
+        kept = self.races if races else self.entries
+        if len(kept) < MAX_ENTRIES:
+            kept.append(scenario)
+        else:  # full: replace the entries in turn, so old and new both stay
+            kept[self.added % MAX_ENTRIES] = scenario
+        self.added += 1
+        return True
+
+    def variant(self, seed: int, points: PausePoints) -> Scenario | None:
+        """A variation of one kept scenario, all of it chosen by `seed` (None: corpus empty)."""
+        if not self.entries and not self.races:
+            return None
+        r = Random(seed)
+        pool = (
+            self.races
+            if self.races and (r.random() < RACE_SHARE or not self.entries)
+            else self.entries
+        )
+        return vary(pool[r.randrange(len(pool))], r, points)
+
+
+def _vary_rule(rule: Rule, r: Random, points: PausePoints) -> Rule:
+    if not isinstance(rule, Pause):
+        return rule
+    if r.random() < NEW_POINT:
+        function = rule.function or SWEEPER
+        rule = replace(rule, at_point=r.randrange(points.bound(function, rule.at_step)))
+    if r.random() < NEW_RESUME:
+        rule = replace(rule, resume_after_steps=r.choice(RESUME_AFTER_STEPS))
+    return rule
+
+
+def vary(scenario: Scenario, r: Random, points: PausePoints) -> Scenario:
+    """The scenario with its fault plan kept and what decides the race changed at random."""
+    faults = FaultPlan(tuple(_vary_rule(rule, r, points) for rule in scenario.faults.rules))
+    schedule = scenario.schedule
+    if r.random() < NEW_SCHEDULE:
+        choices = schedule.choices or ()
+        schedule = replace(
+            schedule,
+            seed=r.randrange(SCHEDULE_SEEDS),
+            choices=tuple(choices[: r.randrange(len(choices) + 1)]),
+        )
+    dataset: Dataset = scenario.dataset
+    if r.random() < NEW_DATA_SEED:
+        dataset = replace(dataset, seed=r.randrange(DATA_SEEDS))
+    return replace(scenario, faults=faults, schedule=schedule, dataset=dataset)
+
+
+__all__ = ["MAX_ENTRIES", "RARE_RUNS", "Corpus", "vary"]

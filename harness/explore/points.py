@@ -1,0 +1,109 @@
+"""What the search learns of a pipeline's pause points: how many each function's statements have.
+
+A Pause stops a statement at its n-th pause point (a clock read, or the start of a write; see
+harness/sql/pause.sql). How many points a statement has depends on the pipeline's SQL, which the
+search does not read: a constant that suits one pipeline is random on another. So every run
+teaches it instead: a Pause that stopped shows its statement has more than `at_point` points, and
+one recorded as unfired ("ended before pause point n") shows that path has at most n. Points are
+then drawn uniformly over what was seen, with a margin past it so longer paths are found too.
+
+The knowledge only grows from runs, so the same seed gives the same search; explore() stops
+teaching it once a failure is found, so shrinking draws from what the failing run was drawn from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.engine.faults import SWEEPER, Pause
+from harness.history import History
+from harness.scenario import Scenario
+
+# Before anything is learned: the first few points, where a function reads and first writes.
+PRIOR_POINTS = 8
+# Past the most points seen, how far a draw may reach to find a longer path.
+MARGIN = 4
+
+Key = tuple[str, int]  # (function or SWEEPER, at_step)
+
+
+@dataclass(repr=False)
+class PausePoints:
+    """Per (function, step): the most points a statement was seen to reach, the points armed
+    statements ended before, and the steps that have no statement at all."""
+
+    reached: dict[Key, int] = field(default_factory=dict)  # max stopped at_point + 1
+    ended: dict[Key, set[int]] = field(default_factory=dict)  # at_points a statement ended before
+    no_statement: set[Key] = field(default_factory=set)
+    runs: int = 0
+
+    def __repr__(self) -> str:  # short: Hypothesis shows it in the strategy's repr
+        return f"PausePoints({len(self.reached)} statements seen, {self.runs} runs)"
+
+    def bound(self, function: str, step: int) -> int:
+        """How many points a draw for this statement ranges over (at least one): the most seen
+        and a margin past them (paths differ: one that returns early proves nothing of a longer
+        one), or before any stopped, the prior, or less if every armed statement ended sooner."""
+        key = (function, step)
+        seen = self.reached.get(key, 0)
+        if seen:
+            return seen + MARGIN
+        ended = self.ended.get(key)
+        return max(1, min(PRIOR_POINTS, max(ended))) if ended else PRIOR_POINTS
+
+    def steps(self, function: str, steps: int) -> tuple[int, ...]:
+        """The steps of `function` (0..steps-1), less those that never had a statement to pause
+        (an API call, or past the handler's end) whenever a Pause was aimed at them."""
+        had = set(self.reached) | set(self.ended)
+        return tuple(
+            s
+            for s in range(steps)
+            if (function, s) in had or (function, s) not in self.no_statement
+        ) or (0,)
+
+    def learn(self, scenario: Scenario, history: History) -> None:
+        """Read which of the scenario's Pause rules stopped, and which ended before their point."""
+        rules = [r for r in scenario.faults.rules if isinstance(r, Pause)]
+        if not rules:
+            return
+        self.runs += 1
+        functions: dict[str, str] = {}
+        stopped: set[tuple[str, int]] = set()
+        unfired: dict[tuple[str, int, int], bool] = {}  # -> the step had a statement
+        for e in history.events:
+            if e.kind == "invoke":
+                functions[e.actor] = (
+                    SWEEPER if e.role == "sweeper" else str(e.detail.get("function"))
+                )
+            function = functions.get(e.actor)
+            point = e.detail.get("at_point")
+            if function is None:
+                continue
+            if e.kind == "fault" and e.detail.get("rule") == "Pause" and "steps_taken" in e.detail:
+                # Aimed past the handler's last step: that step does not exist.
+                step = e.detail.get("at_step")
+                if isinstance(step, int):
+                    self.no_statement.add((function, step))
+                continue
+            if not isinstance(point, int):
+                continue
+            if e.kind == "paused":
+                stopped.add((function, point))
+            elif e.kind == "fault" and e.detail.get("fault") == "unfired":
+                step = e.detail.get("at_step")
+                if isinstance(step, int):
+                    reason = str(e.detail.get("reason"))
+                    unfired[(function, step, point)] = "no statement" not in reason
+        for r in rules:
+            function = r.function or ""
+            key = (function, r.at_step)
+            had = unfired.get((function, r.at_step, r.at_point))
+            if had is True:
+                self.ended.setdefault(key, set()).add(r.at_point)
+            elif had is False:
+                self.no_statement.add(key)
+            elif (function, r.at_point) in stopped:
+                self.reached[key] = max(self.reached.get(key, 0), r.at_point + 1)
+
+
+__all__ = ["MARGIN", "PRIOR_POINTS", "PausePoints"]

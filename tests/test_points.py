@@ -1,0 +1,113 @@
+"""What the search learns of pause points: a Pause that stopped shows its statement has that many
+points, one that ended before its point bounds the draw, a step without a statement is never drawn
+again, and the draws of a learned-from strategy stay within what was learned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.engine.faults import SWEEPER, FaultPlan, Pause
+from harness.explore.points import MARGIN, PRIOR_POINTS, PausePoints
+from harness.explore.strategies import PAGE_FUNCTION, STEPS, _pause, _Shape, fault_plans_for
+from harness.postgres import Server
+from harness.replay import Workbench, run_scenario
+from harness.scenario import Dataset, Scenario, load
+
+REFERENCE = Path(__file__).resolve().parent.parent / "scenarios" / "reference"
+BEYOND = 10_000  # more pause points than any statement of the reference has
+
+
+@pytest.fixture(scope="module")
+def bench(pg_server: Server) -> Iterator[Workbench]:
+    b = Workbench(pg_server)
+    yield b
+    b.close()
+
+
+def _paused_at(point: int, step: int = 2) -> Scenario:
+    base = load(REFERENCE / "pause-page-alone.json")
+    pause = Pause(function=PAGE_FUNCTION, occurrence=0, at_step=step, at_point=point)
+    return replace(base, faults=FaultPlan((pause,)))
+
+
+def test_a_stopped_pause_and_an_unmet_point_are_learned(bench: Workbench) -> None:
+    points = PausePoints()
+    assert points.bound(PAGE_FUNCTION, 2) == PRIOR_POINTS  # nothing learned yet
+    for point in (3, BEYOND):
+        scenario = _paused_at(point)
+        points.learn(scenario, run_scenario(bench, scenario).result.history)
+    assert points.reached[(PAGE_FUNCTION, 2)] == 4
+    assert points.ended[(PAGE_FUNCTION, 2)] == {BEYOND}
+    # Past the longest path seen, a margin (another path may be longer than the ones seen).
+    assert points.bound(PAGE_FUNCTION, 2) == 4 + MARGIN
+    # Before any stopped, statements that ended sooner than the prior bound the draw.
+    short = PausePoints(ended={(PAGE_FUNCTION, 0): {2, BEYOND}, (PAGE_FUNCTION, 2): {3}})
+    assert short.bound(PAGE_FUNCTION, 0) == PRIOR_POINTS
+    assert short.bound(PAGE_FUNCTION, 2) == 3
+
+
+def test_a_step_without_a_statement_is_learned(bench: Workbench) -> None:
+    points = PausePoints()
+    # Step 1 is the page worker's API fetch; without an early delivery it has no step 3.
+    for step in (1, 3):
+        scenario = _paused_at(0, step=step)
+        points.learn(scenario, run_scenario(bench, scenario).result.history)
+    assert points.no_statement == {(PAGE_FUNCTION, 1), (PAGE_FUNCTION, 3)}
+    assert points.steps(PAGE_FUNCTION, STEPS[PAGE_FUNCTION]) == (0, 2)
+    # A step that had a statement on another path (an early delivery's commit) stays drawn.
+    points.ended[(PAGE_FUNCTION, 3)] = {0}
+    assert points.steps(PAGE_FUNCTION, STEPS[PAGE_FUNCTION]) == (0, 2, 3)
+
+
+def test_a_scenario_without_pauses_teaches_nothing(bench: Workbench) -> None:
+    points = PausePoints()
+    scenario = Scenario(name="plain", dataset=Dataset(0, 4, 4))
+    points.learn(scenario, run_scenario(bench, scenario).result.history)
+    assert points == PausePoints()
+
+
+LEARNED = PausePoints(
+    reached={(PAGE_FUNCTION, 2): 3, (SWEEPER, 0): 2},
+    ended={(PAGE_FUNCTION, 2): {3}, (SWEEPER, 0): {2}},
+    no_statement={(PAGE_FUNCTION, 1), (PAGE_FUNCTION, 3)},
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    fault_plans_for(8, 4, max_rules=4, early=False, points=LEARNED).filter(
+        lambda plan: any(isinstance(r, Pause) for r in plan.rules)
+    )
+)
+def test_pauses_are_drawn_within_what_was_learned(plan: FaultPlan) -> None:
+    for rule in plan.rules:
+        if isinstance(rule, Pause) and rule.function in (PAGE_FUNCTION, SWEEPER):
+            assert rule.at_step in ((0,) if rule.function == SWEEPER else (0, 2))
+            assert rule.at_point < LEARNED.bound(rule.function or "", rule.at_step)
+
+
+@st.composite
+def _page_pauses(draw: st.DrawFn) -> Pause:
+    shape = _Shape(8, 4, restart=False, points=LEARNED)
+    return _pause(draw, shape, PAGE_FUNCTION, 0, seconds=0.0, after=(None,))
+
+
+def test_the_draw_covers_every_learned_point() -> None:
+    seen: set[tuple[int, int]] = set()
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(_page_pauses())
+    def draw(pause: Pause) -> None:
+        seen.add((pause.at_step, pause.at_point))
+
+    draw()
+    # Steps 0 and 2 (1 and 3 have no statement); step 2's 3 points seen and a margin, and
+    # step 0 (nothing learned) over the prior's points.
+    assert {p for s, p in seen if s == 2} == set(range(3 + MARGIN))
+    assert {p for s, p in seen if s == 0} == set(range(PRIOR_POINTS))
