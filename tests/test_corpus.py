@@ -231,3 +231,42 @@ def test_draws_stay_consistent_while_the_learned_state_changes() -> None:
 
     run()
     assert n[0] == 400 and corpus.races
+
+
+def test_the_same_choices_make_the_same_draws_with_or_without_a_corpus_variant() -> None:
+    """A scenario drawn while the corpus was empty, replayed choice by choice once the corpus
+    holds runs (so some of those choices now pick a variant), consumes exactly the same choices:
+    a variant returned before the schedule and the syncs were drawn stopped the draws early, and
+    explorations and `threadsync mutate` died with FlakyStrategyDefinition."""
+    from random import Random
+
+    from hypothesis.control import BuildContext
+    from hypothesis.internal.conjecture.data import ConjectureData, Status
+
+    def draw(data: ConjectureData, corpus: Corpus) -> Scenario:
+        with BuildContext(data, wrapped_test=lambda: None):
+            scenario: Scenario = data.draw(
+                scenarios(max_threads=8, max_rules=3, early=False, corpus=corpus)
+            )
+        data.freeze()
+        return scenario
+
+    kept = Corpus()
+    kept.consider(
+        draw(ConjectureData(random=Random(0)), Corpus()),
+        frozenset(),
+        frozenset(COMBINATIONS),
+        {},
+    )
+    assert kept.variant(1, PausePoints()) is not None
+    varied = 0
+    for seed in range(300):
+        fresh = ConjectureData(random=Random(seed))
+        first = draw(fresh, Corpus())
+        assert fresh.status is Status.VALID
+        again = ConjectureData.for_choices(fresh.choices)
+        second = draw(again, kept)
+        assert again.status is Status.VALID
+        assert again.choices == fresh.choices
+        varied += second != first
+    assert varied > 0, "no drawn scenario took a corpus variant: the test tried nothing"

@@ -655,8 +655,12 @@ def scenarios(
         name = _recipe_name(draw, recipes, corpus.counts if corpus is not None else {})
         dataset, rules = drawn[name]
         faults = FaultPlan(rules + faults.rules)
-    # Drawn whether or not the corpus has entries yet, so the same choices always make the
-    # same draws (Hypothesis requires it); the variation itself is all in one drawn seed.
+    schedule = draw(schedules(max_choices))
+    syncs = draw(resyncs(dataset.threads))
+    # Drawn whether or not the corpus has entries yet, and after every other draw, so the same
+    # choices always make the same draws whatever the corpus holds (Hypothesis requires it;
+    # a variant returned before the schedule was drawn made explorations die with
+    # FlakyStrategyDefinition). The variation itself is all in one drawn seed.
     from_corpus = draw(st.integers(0, CORPUS_ONE_IN - 1)) == CORPUS_ONE_IN // 2
     variant_seed = draw(st.integers(0, 2**32 - 1))
     if from_corpus and corpus is not None:
@@ -668,9 +672,9 @@ def scenarios(
         impl=impl,
         dataset=dataset,
         faults=faults,
-        schedule=draw(schedules(max_choices)),
+        schedule=schedule,
         settings=settings,
-        syncs=draw(resyncs(dataset.threads)),  # drawn last: the draws above stay as they were
+        syncs=syncs,
     )
 
 
@@ -682,6 +686,7 @@ RESYNC_ONE_IN = 6
 # delayed or stalled first job may still run, then after it (sweeper ticks in between).
 RESYNC_AT = (0.0, 30.0, 90.0)
 MAX_RESYNCS = 2
+MAX_UPDATED = 16
 
 
 @st.composite
@@ -698,8 +703,11 @@ def resyncs(draw: st.DrawFn, threads: int) -> tuple[Resync, ...]:
             Resync(
                 at=at,
                 seed=draw(st.integers(0, 3)),
-                # At least one thread changes when there are any: the source has moved on.
-                updated=draw(st.integers(min(threads, 1), max(threads, 1))),
+                # At least one thread changes when there are any: the source has moved on. The
+                # draw's range is fixed (the dataset may come from what the search learned).
+                updated=min(
+                    max(draw(st.integers(0, MAX_UPDATED)), min(threads, 1)), max(threads, 1)
+                ),
                 added=draw(st.integers(0, 3)),
                 removed=draw(st.integers(0, 2)),
             )
