@@ -3,13 +3,15 @@ what learning sees, what it never skips, and that skipping never changes a verdi
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from harness.mutate.generate import Mutant, generate, mutant_pipeline
 from harness.mutate.kill import Plan, kill
-from harness.mutate.reach import Reach, learn
+from harness.mutate.reach import Reach, learn, untrack
+from harness.mutate.report import progress_line
 from harness.mutate.source import functions
 from harness.postgres import Server
 from harness.replay import Workbench
@@ -43,6 +45,7 @@ def learned(pg_server: Server) -> tuple[list[tuple[Path, Scenario]], Reach]:
     try:
         reach = learn(bench, IMPL, scenarios, TRACKABLE)
     finally:
+        untrack(bench)  # the server is shared with other tests
         bench.close()
     if reach.note is not None:
         pytest.skip(
@@ -84,6 +87,7 @@ def test_a_run_that_fails_is_never_skipped(pg_server: Server, tmp_path: Path) ->
         bench.pipelines["broken"] = mutant_pipeline(reference, mutant, tmp_path / "cache")
         reach = learn(bench, "broken", [(path, load_scenario(path))], TRACKABLE)
     finally:
+        untrack(bench)
         bench.close()
     if reach.note is not None:
         pytest.skip(
@@ -111,6 +115,7 @@ def test_skipping_never_changes_a_verdict(
     assert len(mutants) >= 8, [m.id for m in mutants]
     plan = _plan(tmp_path)
     bench = Workbench(pg_server)
+    learn(bench, IMPL, [], TRACKABLE)  # statistics on, as in a worker
     try:
         for m in mutants:
             skipped = [(p, s) for p, s in scenarios if reach.skips(p, m.function)]
@@ -122,4 +127,25 @@ def test_skipping_never_changes_a_verdict(
             assert with_skip.skipped == len(skipped) or with_skip.status == "killed"
             assert without.skipped == 0
     finally:
+        untrack(bench)
         bench.close()
+
+
+def test_a_survivor_says_whether_exploration_reached_its_function(
+    pg_server: Server, tmp_path: Path, learned: tuple[list[tuple[Path, Scenario]], Reach]
+) -> None:
+    """Every exploration run claims a page, so a claim_page mutant that survives (one written
+    down as equivalent) is reported as reached; the line says so."""
+    scenarios, reach = learned
+    [m] = [x for x in generate(reference).mutants if x.id == "claim_page:drop-where:1"]
+    plan = dataclasses.replace(_plan(tmp_path), budget_s=1.0)
+    bench = Workbench(pg_server)
+    learn(bench, IMPL, [], TRACKABLE)
+    try:
+        out = kill(bench, reference, m, scenarios[:1], plan, reach)
+    finally:
+        untrack(bench)
+        bench.close()
+    assert out.status == "survived", out
+    assert out.explore_reached is True, out
+    assert "exploration reached claim_page" in progress_line(m, out, 1, 1)

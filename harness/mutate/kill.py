@@ -19,7 +19,7 @@ from typing import Any
 from harness.explore import explore
 from harness.impl import load_pipeline
 from harness.mutate.generate import Mutant, mutant_pipeline
-from harness.mutate.reach import Reach, learn
+from harness.mutate.reach import Reach, entered_since_clone, learn, server_started
 from harness.mutate.source import functions
 from harness.postgres import EnvironmentProblem
 from harness.replay import Workbench, run_scenario, workbench
@@ -74,6 +74,8 @@ class Outcome:
     runs: int = 0
     replayed: int = 0  # saved scenarios replayed against the mutant
     skipped: int = 0  # saved scenarios not replayed: their reference run never enters the function
+    # Whether any exploration run entered the mutated function (None: not known).
+    explore_reached: bool | None = None
     errors: list[str] = field(default_factory=list)  # runs the engine could not finish
 
 
@@ -124,7 +126,7 @@ def kill(
                 )
                 return out
         if plan.budget_s > 0:
-            _explore(bench, key, mutant, plan, out, t0)
+            _explore(bench, key, mutant, plan, out, t0, reach)
         return out
     finally:
         out.seconds = time.monotonic() - t0
@@ -135,10 +137,25 @@ def kill(
 
 
 def _explore(
-    bench: Workbench, key: str, mutant: Mutant, plan: Plan, out: Outcome, t0: float
+    bench: Workbench,
+    key: str,
+    mutant: Mutant,
+    plan: Plan,
+    out: Outcome,
+    t0: float,
+    reach: Reach | None = None,
 ) -> None:
     started = time.monotonic() - t0
+    counted = reach is not None and reach.note is None and mutant.function in reach.trackable
+    if counted:
+        # A database of its own, so its statistics hold the exploration's runs only.
+        used = bench.databases.pop(key, None)
+        if used is not None:
+            used.close()
+    since = server_started(bench) if counted else None
     result = explore(bench, key, budget_s=plan.budget_s, seed=plan.seed, profile=plan.profile)
+    if counted:
+        out.explore_reached = entered_since_clone(bench, key, mutant.function, since)
     out.runs += result.runs
     out.errors += result.errors
     by = f"explore seed {plan.seed}"

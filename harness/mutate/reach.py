@@ -54,7 +54,7 @@ def _one(conn: psycopg.Connection[Any], name: str) -> Any:
     return row[0]
 
 
-def _track_all(bench: Workbench) -> str | None:
+def track_all(bench: Workbench) -> str | None:
     """Turn on function statistics on a server this process started; None, or why it cannot."""
     dsn = bench.server.dsn(bench.server.admin_dbname)
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
@@ -78,7 +78,8 @@ def _track_all(bench: Workbench) -> str | None:
     return "the server did not take track_functions = 'all' in time"
 
 
-def _untrack(bench: Workbench) -> None:
+def untrack(bench: Workbench) -> None:
+    """Turn function statistics back off (on a server shared with more than mutate)."""
     dsn = bench.server.dsn(bench.server.admin_dbname)
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
@@ -119,17 +120,38 @@ def learn(
     scenarios: list[tuple[Path, Scenario]],
     trackable: frozenset[str],
 ) -> Reach:
-    """Run every scenario once against the reference `impl` and record what each entered."""
+    """Run every scenario once against the reference `impl` and record what each entered.
+    Statistics stay on afterwards (see `untrack`): exploration counts on them too."""
     t0 = time.monotonic()
     reach = Reach(trackable=trackable)
-    problem = _track_all(bench)
+    problem = track_all(bench)
     if problem is not None:
         reach.note = problem
         return reach
-    try:
-        for path, scenario in scenarios:
-            reach.entered[path] = _entered(bench, impl, scenario)
-    finally:
-        _untrack(bench)
-        reach.seconds = time.monotonic() - t0
+    for path, scenario in scenarios:
+        reach.entered[path] = _entered(bench, impl, scenario)
+    reach.seconds = time.monotonic() - t0
     return reach
+
+
+def server_started(bench: Workbench) -> Any:
+    """When the server last started (a restart discards or resets statistics)."""
+    try:
+        return _started(bench)
+    except psycopg.Error:
+        return None
+
+
+def entered_since_clone(bench: Workbench, impl: str, function: str, started: Any) -> bool | None:
+    """Whether the runs on `impl`'s database entered `function`; None when statistics cannot
+    say for all of them (no database, cloned anew during the runs, or the server restarted)."""
+    db = bench.databases.get(impl)
+    if db is None or not db.dsn or db.clones != 1 or started is None:
+        return None
+    try:
+        with psycopg.connect(db.dsn, autocommit=True, connect_timeout=5) as conn:
+            if _one(conn, "started") != started:
+                return None
+            return function in {str(row[0]) for row in conn.execute(_q("entered"))}
+    except psycopg.Error:
+        return None

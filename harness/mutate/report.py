@@ -29,8 +29,22 @@ def progress_line(mutant: Mutant, outcome: Outcome, n: int, total: int) -> str:
     if outcome.reason:
         return f"{head} ({outcome.reason})"
     return (
-        f"{head} after {outcome.runs} runs ({_replays(mutant, outcome)}), {outcome.seconds:.0f} s"
+        f"{head} after {outcome.runs} runs ({_replays(mutant, outcome)}"
+        f"{_explored(mutant, outcome)}), {outcome.seconds:.0f} s"
     )
+
+
+def _explored(mutant: Mutant, outcome: Outcome) -> str:
+    """Whether exploration entered the function at all: "no violation" means little if not."""
+    explored = outcome.runs - outcome.replayed
+    if explored <= 0:
+        return ""
+    name = mutant.function.split(".")[-1]
+    if outcome.explore_reached is None:
+        return f"; {explored} explored"
+    if outcome.explore_reached:
+        return f"; {explored} explored, exploration reached {name}"
+    return f"; {explored} explored, exploration NEVER reached {name}"
 
 
 def score(outcomes: list[Outcome]) -> tuple[int, int, float | None]:
@@ -111,6 +125,7 @@ def to_json(mutants: list[Mutant], outcomes: list[Outcome], meta: dict[str, Any]
             "runs": outcome.runs,
             "replayed": outcome.replayed,
             "skipped": outcome.skipped,
+            "explore_reached": outcome.explore_reached,
             "errors": outcome.errors,
         }
         (stillborn if outcome.status == "stillborn" else entries).append(entry)
