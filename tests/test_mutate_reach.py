@@ -10,7 +10,7 @@ import pytest
 
 from harness.mutate.generate import Mutant, generate, mutant_pipeline
 from harness.mutate.kill import Plan, kill
-from harness.mutate.reach import Reach, learn, untrack
+from harness.mutate.reach import Reach, learn, trackable, untrack
 from harness.mutate.report import progress_line
 from harness.mutate.source import functions
 from harness.postgres import Server
@@ -29,9 +29,7 @@ CHOSEN = (
     "pause-sweeper-mid-sweep.json",
     "server-restart.json",
 )
-TRACKABLE = frozenset(
-    f.qualified for f in functions(reference.migrations) if f.language == "plpgsql"
-)
+TRACKABLE = trackable(functions(reference.migrations))
 
 
 def _plan(tmp_path: Path) -> Plan:
@@ -70,8 +68,12 @@ def test_learning_sees_what_each_run_enters(
     # A restart may lose statistics: that run is never skipped, whatever the function.
     assert reach.entered[REFERENCE / "server-restart.json"] is None
     assert not reach.skips(REFERENCE / "server-restart.json", "public.fail_page")
-    # An SQL-language function may be inlined, where statistics do not see it: never skipped.
+    # An SQL function whose body is one SELECT may be inlined, and statistics do not see an
+    # inlined call: never skipped. One that updates cannot be inlined.
+    assert "threadsync.now" not in TRACKABLE
     assert not reach.skips(REFERENCE / "duplicate-page-webhook.json", "threadsync.now")
+    assert "threadsync.finish_job_if_done" in TRACKABLE
+    assert "threadsync.finish_job_if_done" in plain
 
 
 def test_a_run_that_fails_is_never_skipped(pg_server: Server, tmp_path: Path) -> None:
@@ -138,7 +140,7 @@ def test_a_survivor_says_whether_exploration_reached_its_function(
     down as equivalent) is reported as reached; the line says so."""
     scenarios, reach = learned
     [m] = [x for x in generate(reference).mutants if x.id == "claim_page:drop-where:1"]
-    plan = dataclasses.replace(_plan(tmp_path), budget_s=1.0)
+    plan = dataclasses.replace(_plan(tmp_path), budget_s=2.0)
     bench = Workbench(pg_server)
     learn(bench, IMPL, [], TRACKABLE)
     try:

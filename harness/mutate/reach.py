@@ -5,9 +5,9 @@ a scenario whose reference run never enters that function runs identically again
 replaying it cannot kill the mutant. PostgreSQL's function statistics (track_functions = 'all')
 see every call a backend makes, nested calls, trigger functions and PERFORMs included, and
 create a function's entry when it is entered, so a call that raised is seen too. Two things
-they cannot see, and that are therefore never skipped: SQL-language functions (the planner may
-inline them, and an inlined call is not counted), and runs whose statistics may be lost or
-incomplete (a server restart, a run that failed or could not finish).
+they cannot see, and that are therefore never skipped: SQL-language functions whose body is
+one SELECT (the planner may inline them, and an inlined call is not counted), and runs whose
+statistics may be lost or incomplete (a server restart, a run that failed or could not finish).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from pglast import parse_sql, parser
 
+from harness.mutate.source import Function
 from harness.replay import Workbench, run_scenario
 from harness.scenario import Scenario
 from threadsync.queries import load_named
@@ -42,6 +44,28 @@ class Reach:
             return False
         seen = self.entered.get(path)
         return seen is not None and function not in seen
+
+
+def trackable(fns: list[Function]) -> frozenset[str]:
+    """The functions (schema.name) whose every call statistics count: PL/pgSQL, and SQL
+    functions the planner cannot inline (it inlines only a body that is one SELECT)."""
+    seen: set[str] = set()
+    unsafe: set[str] = set()  # statistics are read by name: one unsafe overload taints it
+    for fn in fns:
+        (seen if _counted(fn) else unsafe).add(fn.qualified)
+    return frozenset(seen - unsafe)
+
+
+def _counted(fn: Function) -> bool:
+    if fn.language == "plpgsql":
+        return True
+    if fn.language != "sql":
+        return False
+    try:
+        stmts = parse_sql(fn.body.decode())
+    except parser.ParseError:
+        return False
+    return len(stmts) != 1 or type(stmts[0].stmt).__name__ != "SelectStmt"
 
 
 def _q(name: str) -> bytes:
@@ -145,15 +169,17 @@ def server_started(bench: Workbench) -> Any:
 
 
 def entered_since_clone(bench: Workbench, impl: str, function: str, started: Any) -> bool | None:
-    """Whether the runs on `impl`'s database entered `function`; None when statistics cannot
-    say for all of them (no database, cloned anew during the runs, or the server restarted)."""
+    """Whether the runs on `impl`'s database (new for them) entered `function`. An entry seen
+    is proof; its absence proves nothing when the database was cloned anew during the runs or
+    the server restarted (a crash discards statistics): None then, and with no database."""
     db = bench.databases.get(impl)
-    if db is None or not db.dsn or db.clones != 1 or started is None:
+    if db is None or not db.dsn:
         return None
     try:
         with psycopg.connect(db.dsn, autocommit=True, connect_timeout=5) as conn:
-            if _one(conn, "started") != started:
-                return None
-            return function in {str(row[0]) for row in conn.execute(_q("entered"))}
+            if function in {str(row[0]) for row in conn.execute(_q("entered"))}:
+                return True
+            whole = db.clones == 1 and started is not None and _one(conn, "started") == started
     except psycopg.Error:
         return None
+    return False if whole else None
