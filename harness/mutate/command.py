@@ -69,6 +69,12 @@ def add_parser(
         help="where scenarios found by exploration go (reports/mutate-found)",
     )
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="override migrations")
+    p.add_argument(
+        "--no-skip",
+        action="store_true",
+        help="replay every scenario against every mutant, even those whose reference run "
+        "never enters the mutated function",
+    )
     p.add_argument("--min-score", type=float, default=0.0, help="exit 1 below this (0..1)")
     server_options(p)
 
@@ -154,12 +160,18 @@ def run(args: argparse.Namespace, server_kind: str, say: Callable[[str], None]) 
         seed=args.seed,
         server_kind=server_kind,
         server_args=(("pg_bin", args.pg_bin), ("dsn", args.dsn)),
+        skip=not args.no_skip,
     )
     say(
         f"mutate {args.impl}: {len(todo)} mutants to run ({len(outcomes)} equivalent), "
         f"{len(scenarios)} scenarios each, then explore {args.budget:g} s; "
         f"{args.workers} workers"
     )
+    if plan.skip:
+        say(
+            "each worker first replays every scenario against the reference to learn which "
+            "functions it enters; a mutant skips the scenarios that never enter its function"
+        )
     t0 = time.monotonic()
     try:
         ran = kill_all(

@@ -19,6 +19,8 @@ from typing import Any
 from harness.explore import explore
 from harness.impl import load_pipeline
 from harness.mutate.generate import Mutant, mutant_pipeline
+from harness.mutate.reach import Reach, entered_since_clone, learn, server_started
+from harness.mutate.source import functions
 from harness.postgres import EnvironmentProblem
 from harness.replay import Workbench, run_scenario, workbench
 from harness.scenario import Scenario, load, save
@@ -43,6 +45,7 @@ class Plan:
     profile: str = "ci"
     server_kind: str = "embedded"
     server_args: tuple[tuple[str, str | None], ...] = ()
+    skip: bool = True  # skip scenarios whose reference run never enters the mutated function
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,10 @@ class Outcome:
     gap: str | None = None  # for a survivor: the written note on what would catch it
     seconds: float = 0.0
     runs: int = 0
+    replayed: int = 0  # saved scenarios replayed against the mutant
+    skipped: int = 0  # saved scenarios not replayed: their reference run never enters the function
+    # Whether any exploration run entered the mutated function (None: not known).
+    explore_reached: bool | None = None
     errors: list[str] = field(default_factory=list)  # runs the engine could not finish
 
 
@@ -82,8 +89,10 @@ def kill(
     mutant: Mutant,
     scenarios: list[tuple[Path, Scenario]],
     plan: Plan,
+    reach: Reach | None = None,
 ) -> Outcome:
-    """Replay `scenarios` against the mutant until a check fails, then explore it."""
+    """Replay `scenarios` against the mutant until a check fails, then explore it. A scenario
+    that `reach` says never enters the mutated function is skipped: it cannot kill it."""
     t0 = time.monotonic()
     key = KEY_PREFIX + mutant.id
     bench.pipelines[key] = mutant_pipeline(base, mutant, plan.cache)
@@ -95,7 +104,11 @@ def kill(
             out.status, out.reason = "stillborn", str(exc)
             return out
         for path, scenario in sorted(scenarios, key=lambda ps: -_KILLS.get(ps[0], 0)):
+            if reach is not None and reach.skips(path, mutant.function):
+                out.skipped += 1
+                continue
             out.runs += 1
+            out.replayed += 1
             try:
                 verdict = run_scenario(bench, scenario, impl=key)
             except Exception as exc:  # the engine could not finish: no verdict either way
@@ -113,7 +126,7 @@ def kill(
                 )
                 return out
         if plan.budget_s > 0:
-            _explore(bench, key, mutant, plan, out, t0)
+            _explore(bench, key, mutant, plan, out, t0, reach)
         return out
     finally:
         out.seconds = time.monotonic() - t0
@@ -124,10 +137,25 @@ def kill(
 
 
 def _explore(
-    bench: Workbench, key: str, mutant: Mutant, plan: Plan, out: Outcome, t0: float
+    bench: Workbench,
+    key: str,
+    mutant: Mutant,
+    plan: Plan,
+    out: Outcome,
+    t0: float,
+    reach: Reach | None = None,
 ) -> None:
     started = time.monotonic() - t0
+    counted = reach is not None and reach.note is None and mutant.function in reach.trackable
+    if counted:
+        # A database of its own, so its statistics hold the exploration's runs only.
+        used = bench.databases.pop(key, None)
+        if used is not None:
+            used.close()
+    since = server_started(bench) if counted else None
     result = explore(bench, key, budget_s=plan.budget_s, seed=plan.seed, profile=plan.profile)
+    if counted:
+        out.explore_reached = entered_since_clone(bench, key, mutant.function, since)
     out.runs += result.runs
     out.errors += result.errors
     by = f"explore seed {plan.seed}"
@@ -158,17 +186,32 @@ def _scenarios(plan: Plan) -> list[tuple[Path, Scenario]]:
     return [(path, load(path)) for path in plan.scenarios]
 
 
+def _reach(
+    bench: Workbench, base: Pipeline, scenarios: list[tuple[Path, Scenario]], plan: Plan
+) -> Reach | None:
+    """What each scenario's reference run enters (learned once per worker), or None: no skip."""
+    if not plan.skip:
+        return None
+    # Only PL/pgSQL: the planner may inline an SQL-language function, and statistics do not
+    # count an inlined call.
+    trackable = frozenset(
+        f.qualified for f in functions(base.migrations) if f.language == "plpgsql"
+    )
+    return learn(bench, plan.impl, scenarios, trackable)
+
+
 def _work(plan: Plan, mutants: list[Mutant], tasks: Any, results: Any) -> None:
     """A worker process: one server, mutants from `tasks` until it is empty."""
     try:
         base = load_pipeline(plan.impl)
         scenarios = _scenarios(plan)
         with workbench(plan.server_kind, **dict(plan.server_args)) as bench:
+            reach = _reach(bench, base, scenarios, plan)
             while True:
                 i = tasks.get()
                 if i is None:
                     break
-                results.put((i, kill(bench, base, mutants[i], scenarios, plan)))
+                results.put((i, kill(bench, base, mutants[i], scenarios, plan, reach)))
     except BaseException as exc:
         results.put((-1, f"{type(exc).__name__}: {exc}"))
         raise
@@ -198,8 +241,9 @@ def kill_all(
         base = load_pipeline(plan.impl)
         scenarios = _scenarios(plan)
         with workbench(plan.server_kind, **dict(plan.server_args)) as bench:
+            reach = _reach(bench, base, scenarios, plan)
             for i, mutant in enumerate(mutants):
-                done(i, kill(bench, base, mutant, scenarios, plan))
+                done(i, kill(bench, base, mutant, scenarios, plan, reach))
         return [outcomes[i] for i in range(len(mutants))]
     ctx = multiprocessing.get_context("spawn")
     tasks = ctx.Queue()

@@ -14,14 +14,37 @@ from harness.mutate.kill import Outcome
 SCORED = ("killed", "survived")
 
 
+def _replays(mutant: Mutant, outcome: Outcome) -> str:
+    return (
+        f"{outcome.replayed} scenarios replayed, {outcome.skipped} skipped as never reaching "
+        f"{mutant.function.split('.')[-1]}"
+    )
+
+
 def progress_line(mutant: Mutant, outcome: Outcome, n: int, total: int) -> str:
     head = f"[{n}/{total}] {mutant.id}: {outcome.status}"
     if outcome.kill is not None:
         k = outcome.kill
-        return f"{head} by {k.check} ({k.by}, {k.seconds:.1f} s)"
+        return f"{head} by {k.check} ({k.by}, {k.seconds:.1f} s; {_replays(mutant, outcome)})"
     if outcome.reason:
         return f"{head} ({outcome.reason})"
-    return f"{head} after {outcome.runs} runs, {outcome.seconds:.0f} s"
+    return (
+        f"{head} after {outcome.runs} runs ({_replays(mutant, outcome)}"
+        f"{_explored(mutant, outcome)}), {outcome.seconds:.0f} s"
+    )
+
+
+def _explored(mutant: Mutant, outcome: Outcome) -> str:
+    """Whether exploration entered the function at all: "no violation" means little if not."""
+    explored = outcome.runs - outcome.replayed
+    if explored <= 0:
+        return ""
+    name = mutant.function.split(".")[-1]
+    if outcome.explore_reached is None:
+        return f"; {explored} explored"
+    if outcome.explore_reached:
+        return f"; {explored} explored, exploration reached {name}"
+    return f"; {explored} explored, exploration NEVER reached {name}"
 
 
 def score(outcomes: list[Outcome]) -> tuple[int, int, float | None]:
@@ -100,6 +123,9 @@ def to_json(mutants: list[Mutant], outcomes: list[Outcome], meta: dict[str, Any]
             "kill": dataclasses.asdict(outcome.kill) if outcome.kill else None,
             "seconds": round(outcome.seconds, 3),
             "runs": outcome.runs,
+            "replayed": outcome.replayed,
+            "skipped": outcome.skipped,
+            "explore_reached": outcome.explore_reached,
             "errors": outcome.errors,
         }
         (stillborn if outcome.status == "stillborn" else entries).append(entry)
