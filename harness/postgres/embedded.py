@@ -36,6 +36,7 @@ SCRATCH_PREFIX = "threadsync-pg-"
 SOCKET_PORT = 5432
 _START_TIMEOUT_S = 15.0
 _STOP_TIMEOUT_S = 5.0
+_REMOVE_RETRY_S = 3.0
 
 
 def scratch_base() -> str | None:
@@ -51,6 +52,18 @@ def _tail(path: Path, lines: int) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+
+def _remove_folder(folder: str) -> None:
+    """Remove the server's folder, trying again for a moment: under load, a process of the
+    server that was still exiting (or starting, when an interrupt came mid-start) can write into
+    it while it goes, and one pass then leaves it behind."""
+    deadline = time.monotonic() + _REMOVE_RETRY_S
+    while True:
+        shutil.rmtree(folder, ignore_errors=True)
+        if not os.path.exists(folder) or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -222,7 +235,7 @@ class EmbeddedPostgres:
         if self._stopped:
             return
         self._shutdown(signal.SIGQUIT)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        _remove_folder(self.tmp)
         self._stopped = True
         lifecycle.unregister(id(self))
 
