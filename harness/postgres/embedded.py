@@ -54,7 +54,7 @@ def _tail(path: Path, lines: int) -> str:
     return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
 
-def _remove_folder(folder: str) -> None:
+def _remove_folder(folder: str | Path) -> None:
     """Remove the server's folder, trying again for a moment: under load, a process of the
     server that was still exiting (or starting, when an interrupt came mid-start) can write into
     it while it goes, and one pass then leaves it behind."""
