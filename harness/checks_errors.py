@@ -86,9 +86,20 @@ def _excuse(events: list[Event], restarts: list[int], error: str) -> str | None:
             and str(d.get("sqlstate")) in _TIMEOUT_STATES
         ):
             return "a timeout while it waited on a pause or a lock"
-    # An implementation may let an injected API error escape: the fault explains that error only.
-    if any(a and a in error for a in api_errors):
+    # An implementation may let an injected API error escape: the fault explains that error only,
+    # never one the server raised (whose message may quote the API error it was recording, as a
+    # CHECK violation's failing row does).
+    if _refused_statement(events) is None and any(a and a in error for a in api_errors):
         return "an injected API fault"
+    return None
+
+
+def _refused_statement(events: list[Event]) -> Event | None:
+    """The first statement of the actor that the server refused with a SQLSTATE, if any."""
+    for e in events:
+        d = e.detail
+        if e.kind in ("statement", "commit") and d.get("outcome") == "error" and d.get("sqlstate"):
+            return e
     return None
 
 

@@ -129,6 +129,14 @@ def test_an_error_is_excused_only_by_a_fault_that_explains_it() -> None:
     assert found(_invoke(1, "w1"), api, _ev(3, "w1", "reply", **RAISED)) == ["w1"]
     escaped = {"outcome": "fail", "error": "ProviderError: timed out (injected fault)"}
     assert found(_invoke(1, "w1"), api, _ev(3, "w1", "reply", **escaped)) == []
+    # A server error that quotes the API error it was recording (a CHECK violation's failing row
+    # carries last_error) is the server's error, not the API's: not excused.
+    quoted = (
+        "CheckViolation: failing row contains (attempt 3 of 3 failed: timed out (injected fault))"
+    )
+    refused = _ev(3, "w1", "statement", outcome="error", sqlstate="23514", error=quoted)
+    raised = {"outcome": "fail", "error": quoted}
+    assert found(_invoke(1, "w1"), api, refused, _ev(4, "w1", "reply", **raised)) == ["w1"]
     # A statement timeout while it waited on a paused actor's lock: excused.
     waited = _ev(2, "w1", "blocked", blocked_by=["w2"])
     timeout = _ev(3, "w1", "statement", outcome="error", sqlstate="57014", error="timeout")
