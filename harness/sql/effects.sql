@@ -115,3 +115,42 @@ CREATE TRIGGER harness_entry_queued AFTER INSERT ON public.thread_processing_que
 CREATE TRIGGER harness_entry_failed AFTER UPDATE OF status ON public.thread_processing_queue
     FOR EACH ROW WHEN (NEW.status::text = 'failed')
     EXECUTE FUNCTION harness.log_effect('entry_failed');
+
+-- The row log: every committed version of a queue row, whole, in the transaction that wrote it.
+-- Checks that judge what a row looked like at a moment (was this item due when it was claimed, was
+-- its claim released when its failure was recorded, what did the sweeper re-send) read it with
+-- commit_seq, whatever columns the pipeline's own rows carry.
+CREATE FUNCTION harness.log_row() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, harness AS $$
+BEGIN
+    INSERT INTO harness.effects (kind, key, detail)
+    VALUES (TG_ARGV[0], NEW.id::text, to_jsonb(NEW) || jsonb_build_object('op', TG_OP));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER harness_page_row AFTER INSERT OR UPDATE ON public.sync_page_queue
+    FOR EACH ROW EXECUTE FUNCTION harness.log_row('page_row');
+CREATE TRIGGER harness_entry_row AFTER INSERT OR UPDATE ON public.thread_processing_queue
+    FOR EACH ROW EXECUTE FUNCTION harness.log_row('entry_row');
+
+-- Every webhook request queued (pg_net's queue is emptied as requests are delivered and wiped by
+-- a crash; this keeps who queued what, in which transaction).
+CREATE FUNCTION harness.log_request() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, harness AS $$
+BEGIN
+    INSERT INTO harness.effects (kind, key, detail)
+    VALUES ('request_queued', NEW.id::text,
+            jsonb_build_object('url', NEW.url, 'body', NEW.body));
+    RETURN NULL;
+END
+$$;
+
+DO $$
+BEGIN
+    IF to_regclass('net.http_request_queue') IS NOT NULL THEN
+        CREATE TRIGGER harness_request_queued AFTER INSERT ON net.http_request_queue
+            FOR EACH ROW EXECUTE FUNCTION harness.log_request();
+    END IF;
+END
+$$;
