@@ -1,7 +1,9 @@
 """A cache of freshly initialised data folders, copied into place instead of running initdb.
 
 initdb costs seconds on a busy machine; copying its result costs a tenth of that. One pristine
-cluster is kept per server binary folder, server version, server account and initdb options.
+cluster is kept per server binary folder, server version, server account and initdb options,
+and beside it one per set of migrated templates (see `migrated_key`), so that a command also
+skips the migrations of the pipelines it names.
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ def cache_key(bindir: Path, version: str, run_as: RunAs | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def migrated_key(base: str, templates: list[tuple[str, str]]) -> str:
+    """The entry for a pristine cluster's key plus templates (database name, migrations key)."""
+    text = base + "".join(f"\0{name}\0{key}" for name, key in templates)
+    return "m" + hashlib.sha256(text.encode()).hexdigest()[:15]
+
+
+def template_name(pipeline: str, migrations: str) -> str:
+    """The name a cached template database has: the pipeline's, and its migrations' key."""
+    clean = "".join(c if c.isalnum() else "_" for c in pipeline.lower())[:24]
+    return f"threadsync_tpl_{clean}_{migrations[:16]}"
+
+
 def _reap_staging() -> None:
     """Remove half-made entries whose maker died (each carries an owner record)."""
     try:
@@ -60,7 +74,8 @@ def _reap_staging() -> None:
 
 
 def pristine(key: str, run_as: RunAs | None, initdb: Callable[[Path], None]) -> Path:
-    """The cached cluster for key, made once with initdb(folder) and published atomically."""
+    """The cached cluster for key, made once with initdb(folder) (or any maker of a data
+    folder) and published atomically."""
     final = CLUSTER_CACHE / key
     if (final / "data" / "PG_VERSION").is_file():
         return final / "data"
