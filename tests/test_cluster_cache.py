@@ -101,4 +101,3 @@ def test_a_failing_migration_is_not_cached_and_is_reported_as_usual() -> None:
         assert server.templates == {}
         with pytest.raises(EnvironmentProblem, match="migration bad step failed"):
             TemplateDatabases(server, bad)
-
