@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from harness.impl import load_pipeline
-from harness.postgres import EnvironmentProblem, Server, TemplateDatabases, start_server
+from harness.postgres import EnvironmentProblem, Server, TemplateDatabases, clusters, start_server
 from harness.postgres.clusters import CACHE_ENV, migrated_key
 from harness.postgres.templates import migrations_key
 from harness.replay import Workbench, run_scenario, workbench
@@ -101,3 +101,15 @@ def test_a_failing_migration_is_not_cached_and_is_reported_as_usual() -> None:
         assert server.templates == {}
         with pytest.raises(EnvironmentProblem, match="migration bad step failed"):
             TemplateDatabases(server, bad)
+
+
+def test_only_the_most_recently_used_migrated_entries_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clusters, "CLUSTER_CACHE", tmp_path)
+    for n in range(5):
+        (tmp_path / f"m{n}").mkdir()
+        os.utime(tmp_path / f"m{n}", (1000 + n, 1000 + n))
+    (tmp_path / "pristine0").mkdir()
+    clusters.keep_recent("m0", keep=3)  # m0 was just used: it is the newest now
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m0", "m3", "m4", "pristine0"]

@@ -8,6 +8,7 @@ skips the migrations of the pipelines it names.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -24,6 +25,7 @@ from harness.postgres.launcher import launch
 
 CLUSTER_CACHE = CACHE_ROOT / "clusters"
 CACHE_ENV = "THREADSYNC_INITDB_CACHE"  # "0" turns the cache off
+MIGRATED_KEPT = 8  # migrated entries (about 50 MB each) kept, the most recently used
 INITDB_ARGS: tuple[str, ...] = (
     "--no-sync",
     "-A",
@@ -99,6 +101,22 @@ def pristine(key: str, run_as: RunAs | None, initdb: Callable[[Path], None]) -> 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final / "data"
+
+
+def keep_recent(key: str, keep: int = MIGRATED_KEPT) -> None:
+    """Mark a migrated entry as just used and remove the least recently used beyond `keep`:
+    every change to a migration makes a new entry, and the old ones would pile up. A process
+    still copying a removed entry fails its copy and starts from the pristine cluster."""
+    with contextlib.suppress(OSError):
+        os.utime(CLUSTER_CACHE / key)
+    try:
+        entries = [e for e in CLUSTER_CACHE.iterdir() if e.name.startswith("m")]
+        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for entry in entries[keep:]:
+        if entry.name != key:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def discard(key: str) -> None:

@@ -139,6 +139,7 @@ class EmbeddedPostgres:
             except (OSError, EnvironmentProblem):
                 shutil.rmtree(self.data, ignore_errors=True)
             else:
+                clusters.keep_recent(mkey)
                 self.cache_key = mkey
                 self.templates = wanted
                 return
