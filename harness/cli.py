@@ -11,6 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# Hypothesis runs every installed plugin when imported: here trio's, which imports pytest (0.3 s
+# of CPU of `explore`'s start, measured). The harness draws from its own strategies and needs
+# none; set HYPOTHESIS_NO_PLUGINS to an empty value to load them anyway.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
+
 # What every command needs. What only some need (the HTML reports, the in-order runner, JUnit,
 # free mode, the package metadata behind --version) is imported where it is used: a command pays
 # for its own imports only (see docs/cost.md).
