@@ -112,12 +112,12 @@ class EmbeddedPostgres:
             key = clusters.cache_key(self.bindir, version_of(self.bindir), self.run_as)
             try:
                 source = clusters.pristine(key, self.run_as, self._run_initdb)
+                self._copy_cached(key, source)
             except (OSError, EnvironmentProblem):
                 # An unusable cache (full disk, no /var/tmp, a broken entry) costs only the time
                 # of initdb; a genuine initdb failure shows again, and is raised, below.
                 shutil.rmtree(self.data, ignore_errors=True)
             else:
-                self._copy_cached(key, source)
                 return
         self._run_initdb(self.data)
 
