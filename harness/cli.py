@@ -11,6 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# Hypothesis runs every installed plugin when imported: here trio's, which imports pytest (0.3 s
+# of CPU of `explore`'s start, measured). The harness draws from its own strategies and needs
+# none; set HYPOTHESIS_NO_PLUGINS to an empty value to load them anyway.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
+
 # What every command needs. What only some need (the HTML reports, the in-order runner, JUnit,
 # free mode, the package metadata behind --version) is imported where it is used: a command pays
 # for its own imports only (see docs/cost.md).
@@ -347,7 +352,7 @@ def _run_chaos(args: argparse.Namespace) -> int:
 
     ticker = Ticker()
     beat = heartbeat(ticker, lambda s: f"run: {s:.0f} s, {len(faults.rules)} fault rules")
-    with workbench(_server_kind(args), **_server_args(args)) as bench, beat:
+    with workbench(_server_kind(args), prepare=[args.impl], **_server_args(args)) as bench, beat:
         verdict = run_scenario(bench, scenario)
     _say(text_report(verdict, transcript=bool(verdict.violations)))
     _say(coverage.table_of_run(verdict.result.history, verdict.state))
@@ -381,7 +386,7 @@ def _run_free(args: argparse.Namespace) -> int:
         faults=faults,
         schedule=Schedule(strategy="random", seed=args.seed),
     )
-    with workbench(_server_kind(args), **_server_args(args)) as bench:
+    with workbench(_server_kind(args), prepare=[args.impl], **_server_args(args)) as bench:
         verdict = run_scenario_free(bench, scenario, args.workers)
     wall = verdict.result.wall_s
     _say(
@@ -420,7 +425,8 @@ def _replay(args: argparse.Namespace) -> int:
         cli_checks.writable_dir(args.history, "--history")
     if args.junit:
         cli_checks.writable_file(args.junit, "--junit")
-    for impl in sorted({args.impl} if args.impl else {sc.impl for _, sc in scenarios}):
+    impls = sorted({args.impl} if args.impl else {sc.impl for _, sc in scenarios})
+    for impl in impls:
         load_pipeline(impl)
     from harness import junit
 
@@ -430,7 +436,7 @@ def _replay(args: argparse.Namespace) -> int:
     skipped = judged = 0
     tally = coverage.Tally()
     t0 = time.perf_counter()
-    with workbench(kind, **_server_args(args)) as bench:
+    with workbench(kind, prepare=impls, **_server_args(args)) as bench:
         for n, (path, scenario) in enumerate(scenarios, 1):
             where = f"[{n}/{len(scenarios)}]"
             reason = cli_checks.unsupported(scenario, kind)

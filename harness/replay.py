@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from harness.attribution import injected_failures
 from harness.checks import CheckInput, Violation, run_checks
@@ -94,10 +93,22 @@ class Workbench:
 
 
 @contextmanager
-def workbench(kind: str = "embedded", **server_args: Any) -> Iterator[Workbench]:
-    """Start a server for a batch of scenarios; everything is dropped and stopped on exit."""
-    with start_server(kind, **server_args) as server:
-        bench = Workbench(server)
+def workbench(
+    kind: str = "embedded",
+    *,
+    prepare: Sequence[str] = (),
+    pg_bin: str | None = None,
+    dsn: str | None = None,
+) -> Iterator[Workbench]:
+    """Start a server for a batch of scenarios; everything is dropped and stopped on exit.
+
+    `prepare` names the pipelines the batch will run: an embedded server then starts from a
+    cached cluster with their templates already migrated, instead of migrating them now.
+    """
+    pipelines = {impl: load_pipeline(impl) for impl in prepare}
+    templates = [(p.name, harness_migrations(p)) for p in pipelines.values()]
+    with start_server(kind, pg_bin=pg_bin, dsn=dsn, prepare=templates) as server:
+        bench = Workbench(server, pipelines=pipelines)
         try:
             yield bench
         finally:

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from harness.engine import pool
+from harness.engine import datasets, pool
 from harness.engine.actor import Actor, ActorFn
 from harness.engine.blocking import Monitor
 from harness.engine.clock import VirtualClock
@@ -96,9 +96,10 @@ class ActorSpec:
 
 @functools.lru_cache(maxsize=256)
 def dataset(seed: int, threads: int) -> Dataset:
-    """The run's source threads; cached, since Faker is slow and a Dataset is never changed
-    (an exploration draws 4 seeds and up to 25 sizes: 100 datasets of a few kB each)."""
-    return generate_dataset(seed, threads)
+    """The run's source threads; cached in memory, since Faker is slow and a Dataset is never
+    changed (an exploration draws 4 seeds and up to 25 sizes: 100 datasets of a few kB each),
+    and on disk between commands (`harness.engine.datasets`)."""
+    return datasets.load_or_make(seed, threads, generate_dataset)
 
 
 def _chooser(seed: int, choices: Sequence[int] | None) -> Chooser:

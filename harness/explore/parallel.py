@@ -104,7 +104,7 @@ def _search(job: Job) -> ExploreResult:
             last[0] = now
             lines[index] = line
 
-    with workbench(kind, **server_args) as bench:
+    with workbench(kind, prepare=[impl], **server_args) as bench:
         result = explore(
             bench,
             impl,
@@ -240,7 +240,7 @@ def explore_command(
             status=status,
             faults=faults,
         )
-    with workbench(server_kind, **server_args) as bench:
+    with workbench(server_kind, prepare=[impl], **server_args) as bench:
         return explore(
             bench,
             impl,

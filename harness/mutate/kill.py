@@ -205,7 +205,7 @@ def _work(plan: Plan, mutants: list[Mutant], tasks: Any, results: Any) -> None:
     try:
         base = load_pipeline(plan.impl)
         scenarios = _scenarios(plan)
-        with workbench(plan.server_kind, **dict(plan.server_args)) as bench:
+        with workbench(plan.server_kind, prepare=[plan.impl], **dict(plan.server_args)) as bench:
             reach = _reach(bench, base, scenarios, plan)
             while True:
                 i = tasks.get()
@@ -240,7 +240,7 @@ def kill_all(
     if workers <= 1 or len(mutants) <= 1:
         base = load_pipeline(plan.impl)
         scenarios = _scenarios(plan)
-        with workbench(plan.server_kind, **dict(plan.server_args)) as bench:
+        with workbench(plan.server_kind, prepare=[plan.impl], **dict(plan.server_args)) as bench:
             reach = _reach(bench, base, scenarios, plan)
             for i, mutant in enumerate(mutants):
                 done(i, kill(bench, base, mutant, scenarios, plan, reach))

@@ -14,7 +14,7 @@ from harness.postgres import lifecycle
 from harness.postgres.binaries import CACHE_ROOT, PG_BIN_ENV, find_pg_bin, prepare_pg_bin
 from harness.postgres.docker import DOCKER_IMAGE, docker, docker_available
 from harness.postgres.dsn import DSN_ENV, existing
-from harness.postgres.embedded import embedded
+from harness.postgres.embedded import Prepare, embedded
 from harness.postgres.errors import EnvironmentProblem
 from harness.postgres.lifecycle import Terminated, install_signal_handlers
 from harness.postgres.names import DB_PREFIX, unique_db_name
@@ -27,16 +27,22 @@ KINDS = ("embedded", "docker", "dsn")
 
 @contextmanager
 def start_server(
-    kind: str = "embedded", *, pg_bin: str | None = None, dsn: str | None = None
+    kind: str = "embedded",
+    *,
+    pg_bin: str | None = None,
+    dsn: str | None = None,
+    prepare: Prepare = (),
 ) -> Iterator[Server]:
     """Start (or attach to) a PostgreSQL server for the harness and stop it on exit.
 
     Every start first removes what dead runs left behind: their servers and scratch folders
     here, and on a DSN server their databases. The server is held (Server.claim) while in use.
+    An embedded server starts from a cached cluster that holds the `prepare` templates
+    (pipeline name, migrations) already migrated (`Server.templates`); other kinds ignore it.
     """
     backend: AbstractContextManager[Server]
     if kind == "embedded":
-        backend = embedded(pg_bin)
+        backend = embedded(pg_bin, prepare)
     elif kind == "docker":
         backend = docker()
     elif kind == "dsn":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import pwd
 import shutil
@@ -247,11 +249,59 @@ def version_of(bindir: Path) -> str:
     return _versions[bindir]
 
 
+PREPARED_CACHE = CACHE_ROOT / "prepared"
+
+
+def _prepared_file(bindir: Path, run_as: RunAs | None) -> Path | None:
+    """Where the outcome of preparing `bindir` for `run_as` is kept between commands: named by
+    the installation's folders and server binary as they are now (path, inode, mode, mtime), so
+    an installation replaced, upgraded or re-permissioned is prepared again."""
+    parts = [*_install_parts(bindir)[1], bindir / "postgres"]
+    text = f"{run_as.uid if run_as else None}"
+    try:
+        for part in parts:
+            st = part.stat()
+            text += f"\0{part.resolve()}\0{st.st_ino}\0{st.st_mode}\0{st.st_mtime_ns}"
+    except OSError:
+        return None
+    return PREPARED_CACHE / (hashlib.sha256(text.encode()).hexdigest()[:16] + ".json")
+
+
+def _read_prepared(memo: Path) -> tuple[Path, str] | None:
+    try:
+        found = json.loads(memo.read_text(encoding="utf-8"))
+        result, version = Path(found["bindir"]), str(found["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (result, version) if _has_server_binaries(result) else None
+
+
+def _write_prepared(memo: Path, result: Path, version: str) -> None:
+    """Publish atomically; a failure only means the next command prepares again."""
+    with contextlib.suppress(OSError):
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(memo.parent, 0o755)
+        fd, tmp = tempfile.mkstemp(prefix=".", dir=memo.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"bindir": str(result), "version": version}, out)
+        os.replace(tmp, memo)
+
+
 def prepare_pg_bin(bindir: Path, run_as: RunAs | None) -> Path:
-    """Return a bin folder the server account can run, copying the installation when needed."""
+    """Return a bin folder the server account can run, copying the installation when needed.
+
+    The answer (and the server's version) is kept on disk: checking that the server account can
+    read the installation walks every file of it and runs `postgres --version`, about a tenth
+    of a short command."""
     cache_key = (bindir, run_as.uid if run_as else None)
     if cache_key in _prepared:
         return _prepared[cache_key]
+    memo = _prepared_file(bindir, run_as)
+    known = _read_prepared(memo) if memo is not None else None
+    if known is not None:
+        _versions[known[0]] = known[1]
+        _prepared[cache_key] = known[0]
+        return known[0]
     result = bindir
     if run_as is not None:
         root, parts, libs = _install_parts(bindir)
@@ -260,4 +310,6 @@ def prepare_pg_bin(bindir: Path, run_as: RunAs | None) -> Path:
             result = copy_installation(root, libs, version)
     _versions[result] = _server_version(result, run_as)
     _prepared[cache_key] = result
+    if memo is not None:
+        _write_prepared(memo, result, _versions[result])
     return result

@@ -1,11 +1,14 @@
 """A cache of freshly initialised data folders, copied into place instead of running initdb.
 
 initdb costs seconds on a busy machine; copying its result costs a tenth of that. One pristine
-cluster is kept per server binary folder, server version, server account and initdb options.
+cluster is kept per server binary folder, server version, server account and initdb options,
+and beside it one per set of migrated templates (see `migrated_key`), so that a command also
+skips the migrations of the pipelines it names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -22,6 +25,7 @@ from harness.postgres.launcher import launch
 
 CLUSTER_CACHE = CACHE_ROOT / "clusters"
 CACHE_ENV = "THREADSYNC_INITDB_CACHE"  # "0" turns the cache off
+MIGRATED_KEPT = 8  # migrated entries (about 50 MB each) kept, the most recently used
 INITDB_ARGS: tuple[str, ...] = (
     "--no-sync",
     "-A",
@@ -31,6 +35,9 @@ INITDB_ARGS: tuple[str, ...] = (
     "-E",
     "UTF8",
     "--locale=C",
+    # 1 MB WAL segments instead of 16: the WAL a new cluster holds is one segment, and every
+    # command copies it (a third of a cached cluster's bytes with 16 MB segments).
+    "--wal-segsize=1",
 )
 
 
@@ -44,6 +51,18 @@ def cache_key(bindir: Path, version: str, run_as: RunAs | None) -> str:
     uid = run_as.uid if run_as else os.geteuid()
     text = f"{bindir.resolve()}\0{version}\0{uid}\0{' '.join(INITDB_ARGS)}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def migrated_key(base: str, templates: list[tuple[str, str]]) -> str:
+    """The entry for a pristine cluster's key plus templates (database name, migrations key)."""
+    text = base + "".join(f"\0{name}\0{key}" for name, key in templates)
+    return "m" + hashlib.sha256(text.encode()).hexdigest()[:15]
+
+
+def template_name(pipeline: str, migrations: str) -> str:
+    """The name a cached template database has: the pipeline's, and its migrations' key."""
+    clean = "".join(c if c.isalnum() else "_" for c in pipeline.lower())[:24]
+    return f"threadsync_tpl_{clean}_{migrations[:16]}"
 
 
 def _reap_staging() -> None:
@@ -60,7 +79,8 @@ def _reap_staging() -> None:
 
 
 def pristine(key: str, run_as: RunAs | None, initdb: Callable[[Path], None]) -> Path:
-    """The cached cluster for key, made once with initdb(folder) and published atomically."""
+    """The cached cluster for key, made once with initdb(folder) (or any maker of a data
+    folder) and published atomically."""
     final = CLUSTER_CACHE / key
     if (final / "data" / "PG_VERSION").is_file():
         return final / "data"
@@ -84,6 +104,22 @@ def pristine(key: str, run_as: RunAs | None, initdb: Callable[[Path], None]) -> 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final / "data"
+
+
+def keep_recent(key: str, keep: int = MIGRATED_KEPT) -> None:
+    """Mark a migrated entry as just used and remove the least recently used beyond `keep`:
+    every change to a migration makes a new entry, and the old ones would pile up. A process
+    still copying a removed entry fails its copy and starts from the pristine cluster."""
+    with contextlib.suppress(OSError):
+        os.utime(CLUSTER_CACHE / key)
+    try:
+        entries = [e for e in CLUSTER_CACHE.iterdir() if e.name.startswith("m")]
+        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for entry in entries[keep:]:
+        if entry.name != key:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def discard(key: str) -> None:

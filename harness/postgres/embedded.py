@@ -9,7 +9,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,10 @@ from harness.postgres.errors import EnvironmentProblem
 from harness.postgres.launcher import launch
 from harness.postgres.ownership import write_owner
 from harness.postgres.server import SERVER_SETTINGS, Server
+from harness.postgres.templates import Migrations, migrate, migrations_key
+
+# Templates to start with: (pipeline name, its migrations), applied once into a cached cluster.
+Prepare = Sequence[tuple[str, Migrations]]
 
 SCRATCH_PREFIX = "threadsync-pg-"
 # The socket lives in a folder only the server account can enter, so the port is just part of
@@ -79,9 +83,12 @@ def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> bool:
 class EmbeddedPostgres:
     """A private postgres process on a temporary data folder, run as nobody when we are root."""
 
-    def __init__(self, bindir: Path, run_as: RunAs | None) -> None:
+    def __init__(self, bindir: Path, run_as: RunAs | None, prepare: Prepare = ()) -> None:
         self.bindir = bindir
         self.run_as = run_as
+        self.prepare = prepare
+        # The templates the started cluster holds: migrations key -> database name.
+        self.templates: dict[str, str] = {}
         self.tmp = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_base()))
         write_owner(self.tmp)  # first thing: without it the reaper treats the folder as unknown
         self.data = self.tmp / "data"
@@ -105,15 +112,81 @@ class EmbeddedPostgres:
             key = clusters.cache_key(self.bindir, version_of(self.bindir), self.run_as)
             try:
                 source = clusters.pristine(key, self.run_as, self._run_initdb)
-                clusters.copy_cluster(source, self.data, {**self._kwargs(), "cwd": self.tmp})
+                self._copy_cached(key, source)
             except (OSError, EnvironmentProblem):
                 # An unusable cache (full disk, no /var/tmp, a broken entry) costs only the time
                 # of initdb; a genuine initdb failure shows again, and is raised, below.
                 shutil.rmtree(self.data, ignore_errors=True)
             else:
-                self.cache_key = key
                 return
         self._run_initdb(self.data)
+
+    def _copy_cached(self, key: str, source: Path) -> None:
+        """Copy the cached cluster with the wanted templates migrated in, made once from the
+        pristine one; without templates (or if they cannot be made) the pristine one itself.
+        A migration that fails is reported later, by the workbench migrating it as usual."""
+        wanted = {
+            migrations_key(steps): clusters.template_name(name, migrations_key(steps))
+            for name, steps in self.prepare
+        }
+        if wanted:
+            mkey = clusters.migrated_key(key, sorted((n, k) for k, n in wanted.items()))
+            try:
+                migrated = clusters.pristine(
+                    mkey, self.run_as, lambda data: self._build_migrated(source, data)
+                )
+                clusters.copy_cluster(migrated, self.data, {**self._kwargs(), "cwd": self.tmp})
+            except (OSError, EnvironmentProblem):
+                shutil.rmtree(self.data, ignore_errors=True)
+            else:
+                clusters.keep_recent(mkey)
+                self.cache_key = mkey
+                self.templates = wanted
+                return
+        clusters.copy_cluster(source, self.data, {**self._kwargs(), "cwd": self.tmp})
+        self.cache_key = key
+
+    def _build_migrated(self, pristine: Path, data: Path) -> None:
+        """Make a cluster holding the templates: a scratch server on a copy of the pristine
+        cluster migrates them, shuts down cleanly (a checkpoint, so the copy needs no
+        recovery), and its data folder is copied to `data`."""
+        helper = EmbeddedPostgres(self.bindir, self.run_as)
+        lifecycle.register(id(helper), helper.stop)
+        try:
+            helper.sockdir.mkdir(mode=0o700)
+            if self.run_as is not None:
+                for path in (helper.tmp, helper.sockdir):
+                    os.chown(path, self.run_as.uid, self.run_as.gid)
+            clusters.copy_cluster(pristine, helper.data, {**self._kwargs(), "cwd": helper.tmp})
+            helper.start()
+            server = helper.server()
+            try:
+                for name, steps in self.prepare:
+                    dbname = clusters.template_name(name, migrations_key(steps))
+                    server.create_database(dbname)
+                    migrate(server, dbname, steps)
+            except psycopg.Error as exc:
+                raise EnvironmentProblem(f"preparing a cached template failed: {exc}") from exc
+            helper._shutdown(signal.SIGINT)
+            if helper.proc is None or helper.proc.returncode != 0:
+                raise EnvironmentProblem("the server preparing a cached template did not stop")
+            clusters.copy_cluster(helper.data, data, {**self._kwargs(), "cwd": data.parent})
+        finally:
+            helper.stop()
+
+    def server(self) -> Server:
+        """The running server as the harness sees it."""
+        return Server(
+            kind="embedded",
+            host=str(self.sockdir),
+            port=self.port,
+            user="postgres",
+            password=None,
+            admin_dbname="postgres",
+            templates=dict(self.templates),
+            _stop=self.stop,
+            _restart=self.restart,
+        )
 
     def _run_initdb(self, data: Path) -> None:
         cmd = [str(self.bindir / "initdb"), "-D", str(data), *clusters.INITDB_ARGS]
@@ -150,6 +223,7 @@ class EmbeddedPostgres:
                 raise
             clusters.discard(self.cache_key)
             self.cache_key = None
+            self.templates = {}
             shutil.rmtree(self.data, ignore_errors=True)
             self._run_initdb(self.data)
             self.start()
@@ -241,24 +315,16 @@ class EmbeddedPostgres:
 
 
 @contextmanager
-def embedded(pg_bin: str | None) -> Iterator[Server]:
-    """Start a private server (stopped, and its folder removed, on exit)."""
+def embedded(pg_bin: str | None, prepare: Prepare = ()) -> Iterator[Server]:
+    """Start a private server (stopped, and its folder removed, on exit), holding the
+    `prepare` templates already migrated when the cluster cache can provide them."""
     run_as = server_account()
     bindir = prepare_pg_bin(find_pg_bin(pg_bin), run_as)
-    pg = EmbeddedPostgres(bindir, run_as)
+    pg = EmbeddedPostgres(bindir, run_as, prepare)
     lifecycle.install_signal_handlers()
     lifecycle.register(id(pg), pg.stop)
     try:
         pg.initdb_and_start()
-        yield Server(
-            kind="embedded",
-            host=str(pg.sockdir),
-            port=pg.port,
-            user="postgres",
-            password=None,
-            admin_dbname="postgres",
-            _stop=pg.stop,
-            _restart=pg.restart,
-        )
+        yield pg.server()
     finally:
         pg.stop()

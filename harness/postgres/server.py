@@ -51,6 +51,8 @@ class Server:
     password: str | None = field(repr=False)
     admin_dbname: str
     _params: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Databases the server was started with, already migrated: migrations_key -> name.
+    templates: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     _stop: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     _restart: Callable[[bool], None] | None = field(default=None, repr=False, compare=False)
     _owner: psycopg.Connection[Any] | None = field(default=None, repr=False, compare=False)

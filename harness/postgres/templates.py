@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Sequence
 from types import TracebackType
 
@@ -12,34 +13,53 @@ from harness.postgres.errors import EnvironmentProblem, first_line
 from harness.postgres.names import unique_db_name
 from harness.postgres.server import Server
 
+Migrations = Sequence[tuple[str, str]]
+
+
+def migrations_key(migrations: Migrations) -> str:
+    """A digest of every migration's label and text: equal keys mean equal templates."""
+    digest = hashlib.sha256()
+    for label, sql_text in migrations:
+        digest.update(f"{len(label)}:{label}{len(sql_text)}:{sql_text}".encode())
+    return digest.hexdigest()[:24]
+
+
+def migrate(server: Server, dbname: str, migrations: Migrations) -> None:
+    """Apply each migration in its own transaction, then close so the database can be cloned."""
+    with psycopg.connect(server.dsn(dbname), connect_timeout=5) as conn:
+        for label, sql_text in migrations:
+            try:
+                conn.execute(sql_text.encode())
+                conn.commit()
+            except psycopg.Error as exc:
+                conn.rollback()
+                raise EnvironmentProblem(_failure(label, exc)) from exc
+
 
 class TemplateDatabases:
-    """Migrations applied once into a template database; a fresh clone per scenario."""
+    """Migrations applied once into a template database; a fresh clone per scenario.
 
-    def __init__(
-        self, server: Server, migrations: Sequence[tuple[str, str]], name_hint: str = "tpl"
-    ) -> None:
+    The server may hold the template already (an embedded server copied from a cluster cached
+    with these migrations applied, see `Server.templates`): it is used as it is.
+    """
+
+    def __init__(self, server: Server, migrations: Migrations, name_hint: str = "tpl") -> None:
         self._server = server
         self._clones: list[str] = []
+        ready = server.templates.get(migrations_key(migrations))
+        # A template the server came with is the server's: it outlives this object.
+        self._owned = ready is None
+        if ready is not None:
+            self.template_name = ready
+            return
         self.template_name = unique_db_name(name_hint)
         server.create_database(self.template_name)
         try:
-            self._migrate(migrations)
+            migrate(server, self.template_name, migrations)
         except BaseException:
             with contextlib.suppress(Exception):
                 server.drop_database(self.template_name)
             raise
-
-    def _migrate(self, migrations: Sequence[tuple[str, str]]) -> None:
-        """Apply each migration in its own transaction, then close so the template can be cloned."""
-        with psycopg.connect(self._server.dsn(self.template_name), connect_timeout=5) as conn:
-            for label, sql_text in migrations:
-                try:
-                    conn.execute(sql_text.encode())
-                    conn.commit()
-                except psycopg.Error as exc:
-                    conn.rollback()
-                    raise EnvironmentProblem(_failure(label, exc)) from exc
 
     def fresh(self, hint: str = "run") -> str:
         """Create a new database cloned from the template and return its name."""
@@ -55,9 +75,10 @@ class TemplateDatabases:
             self._clones.remove(name)
 
     def close(self) -> None:
-        """Drop every remaining clone and the template; the first failure is raised at the end."""
+        """Drop every remaining clone and the template (unless the server came with it); the
+        first failure is raised at the end."""
         failures: list[Exception] = []
-        for name in [*self._clones, self.template_name]:
+        for name in [*self._clones, *([self.template_name] if self._owned else [])]:
             try:
                 self._server.drop_database(name)
             except Exception as exc:  # try the rest: each one left behind is an orphan

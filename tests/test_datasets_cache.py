@@ -1,0 +1,59 @@
+"""A dataset read from the disk cache is the one the generator makes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.engine import datasets
+from harness.fakeapi import generate_dataset
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(datasets, "DATASET_CACHE", tmp_path)
+    monkeypatch.delenv(datasets.CACHE_ENV, raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("seed", "threads"), [(1, 0), (1, 7), (4, 120), (99, 33)])
+def test_a_cached_dataset_equals_a_generated_one(cache: Path, seed: int, threads: int) -> None:
+    made: list[tuple[int, int]] = []
+
+    def make(s: int, n: int) -> datasets.Dataset:
+        made.append((s, n))
+        return generate_dataset(s, n)
+
+    first = datasets.load_or_make(seed, threads, make)
+    again = datasets.load_or_make(seed, threads, make)
+    assert made == [(seed, threads)], "the second read did not come from the cache"
+    assert first == again == generate_dataset(seed, threads)
+    assert again.to_json() == generate_dataset(seed, threads).to_json()
+    assert list(cache.glob(f"*/{seed}-{threads}.json"))
+
+
+def test_a_broken_entry_is_made_again(cache: Path) -> None:
+    datasets.load_or_make(3, 5, generate_dataset)
+    (entry,) = cache.glob("*/3-5.json")
+    entry.write_text("{not json", encoding="utf-8")
+    assert datasets.load_or_make(3, 5, generate_dataset) == generate_dataset(3, 5)
+
+
+def test_turned_off_it_reads_and_writes_nothing(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(datasets.CACHE_ENV, "0")
+    assert datasets.load_or_make(2, 4, generate_dataset) == generate_dataset(2, 4)
+    assert not any(cache.iterdir())
+
+
+def test_only_recent_generator_versions_are_kept(cache: Path) -> None:
+    for n in range(datasets.KEYS_KEPT + 3):
+        (cache / f"old{n:02d}").mkdir()
+        os.utime(cache / f"old{n:02d}", (1000 + n, 1000 + n))
+    datasets.load_or_make(5, 2, generate_dataset)
+    kept = sorted(p.name for p in cache.iterdir())
+    assert len(kept) == datasets.KEYS_KEPT
+    assert datasets.generator_key() in kept
