@@ -50,8 +50,12 @@ def _epoch(value: Any) -> float | None:
 @dataclass(frozen=True)
 class _Version:
     index: int  # the first source version that has this content
-    updated_at: float
+    updated_at: float  # 0 when the source gave none
     thread: Mapping[str, Any]
+
+    @property
+    def dated(self) -> bool:
+        return self.thread.get("updated_at") is not None
 
 
 def _known(sources: Sequence[Dataset]) -> dict[str, dict[str, _Version]]:
@@ -62,7 +66,7 @@ def _known(sources: Sequence[Dataset]) -> dict[str, dict[str, _Version]]:
             per = out.setdefault(str(t["id"]), {})
             digest = content_hash(t)
             if digest not in per:
-                per[digest] = _Version(index, _epoch(t["updated_at"]) or 0.0, t)
+                per[digest] = _Version(index, _epoch(t.get("updated_at")) or 0.0, t)
     return out
 
 
@@ -162,7 +166,8 @@ def newest_version_problems(
         seq = queued_at.get(int(entry["id"]))
         current = _version_at(sync_seqs, None if seq is None else int(seq))
         least = _as_of(sources, tid, current)
-        if least is None:
+        # Undated versions cannot be ordered by time: the last write wins (_skipped_writes).
+        if least is None or not held[tid].dated or least.get("updated_at") is None:
             continue
         floor = _epoch(least["updated_at"]) or 0.0
         if held[tid].updated_at < floor:
@@ -172,7 +177,75 @@ def newest_version_problems(
                 f"entry {entry['id']} of job {entry['job_id']}, queued after sync {current + 1} "
                 f"started, completed having read the one updated at {_when(floor)} or newer"
             )
-    return problems, entry_ids
+    skipped, skipped_ids = _skipped_writes(state, sources, sync_seqs, known)
+    return problems + skipped, entry_ids | skipped_ids
+
+
+def _skipped_writes(
+    state: FinalState,
+    sources: Sequence[Dataset],
+    sync_seqs: Sequence[int],
+    known: Mapping[str, Mapping[str, _Version]],
+) -> tuple[list[str], set[int]]:
+    """Completed entries whose write to `threads` was skipped although it had to win: a version
+    the source gave no `updated_at`, or one written over a stored version without it, cannot be
+    known older, so it overwrites; a dated one overwrites one dated no later. Judged only where
+    the version the entry read is certain (the same in every source version current between its
+    queueing and its completion)."""
+    queued_at = {
+        int(key): rows[0].get("commit_seq")
+        for key, rows in state.effects_of("entry_queued").items()
+    }
+    writes = state.effects_of("thread_written")
+    problems: list[str] = []
+    ids: set[int] = set()
+    for entry in state.entries:
+        done = state.effects_of("entry_done").get(str(entry["id"]))
+        tid = str(entry.get("external_id"))
+        if not done or tid not in known:
+            continue
+        first = min(done, key=lambda d: int(d.get("commit_seq") or 0))
+        seq = int(first.get("commit_seq") or 0)
+        queued = queued_at.get(int(entry["id"]))
+        lo = _version_at(sync_seqs, None if queued is None else int(queued))
+        read = {
+            content_hash(t)
+            for v in range(lo, _version_at(sync_seqs, seq) + 1)
+            if (t := _as_of(sources, tid, v)) is not None
+        }
+        if len(read) != 1:
+            continue
+        version = known[tid][read.pop()]
+        own = writes.get(tid, [])
+        if any(w.get("txid") == first.get("txid") for w in own):
+            continue
+        earlier = [w for w in own if int(w.get("commit_seq") or 0) < seq]
+        before = None
+        if earlier:
+            last = max(earlier, key=lambda w: (int(w.get("commit_seq") or 0), int(w["id"])))
+            before = known[tid].get(str(last["detail"].get("content_hash")))
+            if before is None:
+                continue  # over content no version had: no-lost-work's business
+        if (
+            before is not None
+            and version.dated
+            and before.dated
+            and before.updated_at > version.updated_at
+        ):
+            continue
+        ids.add(int(entry["id"]))
+        over = (
+            "nothing"
+            if before is None
+            else f"version {before.index}" + ("" if before.dated else " (no updated_at)")
+        )
+        problems.append(
+            f"thread {tid}: entry {entry['id']} of job {entry['job_id']} completed having read "
+            f"version {version.index}"
+            + ("" if version.dated else " (no updated_at)")
+            + f", but its write over {over} was skipped"
+        )
+    return problems, ids
 
 
 def _overwrites(state: FinalState, known: Mapping[str, Mapping[str, _Version]]) -> list[str]:
@@ -185,7 +258,13 @@ def _overwrites(state: FinalState, known: Mapping[str, Mapping[str, _Version]]) 
             version = known.get(tid, {}).get(str(w["detail"].get("content_hash")))
             if version is None:
                 continue
-            if newest is not None and version.updated_at < newest.updated_at:
+            # An undated version cannot be known older: it may replace or be replaced.
+            if (
+                newest is not None
+                and version.dated
+                and newest.dated
+                and version.updated_at < newest.updated_at
+            ):
                 problems.append(
                     f"thread {tid}: job {w['detail'].get('job_id')} wrote the version updated at "
                     f"{_when(version.updated_at)} over the newer one updated at "
