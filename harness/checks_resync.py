@@ -166,7 +166,8 @@ def newest_version_problems(
         seq = queued_at.get(int(entry["id"]))
         current = _version_at(sync_seqs, None if seq is None else int(seq))
         least = _as_of(sources, tid, current)
-        # Undated versions cannot be ordered by time: the last write wins (_skipped_writes).
+        # Undated versions cannot be ordered by time (one always overwrites, so the last write
+        # wins): only no-lost-work judges them, at the end.
         if least is None or not held[tid].dated or least.get("updated_at") is None:
             continue
         floor = _epoch(least["updated_at"]) or 0.0
@@ -177,75 +178,7 @@ def newest_version_problems(
                 f"entry {entry['id']} of job {entry['job_id']}, queued after sync {current + 1} "
                 f"started, completed having read the one updated at {_when(floor)} or newer"
             )
-    skipped, skipped_ids = _skipped_writes(state, sources, sync_seqs, known)
-    return problems + skipped, entry_ids | skipped_ids
-
-
-def _skipped_writes(
-    state: FinalState,
-    sources: Sequence[Dataset],
-    sync_seqs: Sequence[int],
-    known: Mapping[str, Mapping[str, _Version]],
-) -> tuple[list[str], set[int]]:
-    """Completed entries whose write to `threads` was skipped although it had to win: a version
-    the source gave no `updated_at`, or one written over a stored version without it, cannot be
-    known older, so it overwrites; a dated one overwrites one dated no later. Judged only where
-    the version the entry read is certain (the same in every source version current between its
-    queueing and its completion)."""
-    queued_at = {
-        int(key): rows[0].get("commit_seq")
-        for key, rows in state.effects_of("entry_queued").items()
-    }
-    writes = state.effects_of("thread_written")
-    problems: list[str] = []
-    ids: set[int] = set()
-    for entry in state.entries:
-        done = state.effects_of("entry_done").get(str(entry["id"]))
-        tid = str(entry.get("external_id"))
-        if not done or tid not in known:
-            continue
-        first = min(done, key=lambda d: int(d.get("commit_seq") or 0))
-        seq = int(first.get("commit_seq") or 0)
-        queued = queued_at.get(int(entry["id"]))
-        lo = _version_at(sync_seqs, None if queued is None else int(queued))
-        read = {
-            content_hash(t)
-            for v in range(lo, _version_at(sync_seqs, seq) + 1)
-            if (t := _as_of(sources, tid, v)) is not None
-        }
-        if len(read) != 1:
-            continue
-        version = known[tid][read.pop()]
-        own = writes.get(tid, [])
-        if any(w.get("txid") == first.get("txid") for w in own):
-            continue
-        earlier = [w for w in own if int(w.get("commit_seq") or 0) < seq]
-        before = None
-        if earlier:
-            last = max(earlier, key=lambda w: (int(w.get("commit_seq") or 0), int(w["id"])))
-            before = known[tid].get(str(last["detail"].get("content_hash")))
-            if before is None:
-                continue  # over content no version had: no-lost-work's business
-        if (
-            before is not None
-            and version.dated
-            and before.dated
-            and before.updated_at > version.updated_at
-        ):
-            continue
-        ids.add(int(entry["id"]))
-        over = (
-            "nothing"
-            if before is None
-            else f"version {before.index}" + ("" if before.dated else " (no updated_at)")
-        )
-        problems.append(
-            f"thread {tid}: entry {entry['id']} of job {entry['job_id']} completed having read "
-            f"version {version.index}"
-            + ("" if version.dated else " (no updated_at)")
-            + f", but its write over {over} was skipped"
-        )
-    return problems, ids
+    return problems, entry_ids
 
 
 def _overwrites(state: FinalState, known: Mapping[str, Mapping[str, _Version]]) -> list[str]:

@@ -19,7 +19,6 @@ from harness.resync import Resync, versions
 from harness.scenario import Scenario, ScenarioError, discover, from_dict, load
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = "threadsync.reference:pipeline"
 
 
 @pytest.fixture(scope="module")
@@ -145,19 +144,3 @@ def test_the_vault_holds_other_secrets_and_ours_not_first(conn: psycopg.Connecti
 def test_the_reference_passes_the_new_inputs(bench: Workbench, name: str) -> None:
     verdict = run_scenario(bench, load(ROOT / "scenarios" / "reference" / f"{name}.json"))
     assert not verdict.violations, [v.render() for v in verdict.violations]
-
-
-def test_newest_version_fails_an_undated_write_skipped_and_the_reference_passes(
-    bench: Workbench,
-) -> None:
-    scenario = load(ROOT / "scenarios" / "mutants" / "undated_never_overwrites.json")
-    assert scenario.impl == "harness.mutants.undated_never_overwrites:pipeline"
-    first = run_scenario(bench, scenario)
-    second = run_scenario(bench, scenario)
-    assert first.violated == ["newest-version"], [v.render() for v in first.violations]
-    assert first.result.history.comparable() == second.result.history.comparable()
-    (violation,) = first.violations
-    assert "completed having read version 1 (no updated_at)" in violation.render()
-    assert "was skipped" in violation.render() and violation.steps
-    reference = run_scenario(bench, scenario, impl=REFERENCE)
-    assert not reference.violations, [v.render() for v in reference.violations]

@@ -143,6 +143,7 @@ def deliveries_of(function: str, threads: int, page_size: int) -> int:
 # `updated_at`, threads listed twice; off (the first values) shrinks first.
 QUIRK_ONE_IN = 4
 MAX_REPEATS = 3
+UNDATED_RESYNC_AT = 90.0  # after a fault-free first job: its writes stand when the next ones come
 
 
 @st.composite
@@ -153,7 +154,7 @@ def datasets(draw: st.DrawFn, max_threads: int = 12) -> Dataset:
     threads = draw(st.integers(0, max_threads))
     page_size = draw(st.integers(2, 6))
     quirky = draw(st.integers(0, QUIRK_ONE_IN - 1)) == QUIRK_ONE_IN - 1
-    undated = min(threads, draw(st.integers(0, max_threads)))
+    undated = min(threads, draw(st.integers(1, max(1, max_threads))))
     repeats = min(threads, draw(st.integers(0, MAX_REPEATS)))
     if not quirky:
         undated = repeats = 0
@@ -675,6 +676,11 @@ def scenarios(
         faults = FaultPlan(rules + faults.rules)
     schedule = draw(schedules(max_choices))
     syncs = draw(resyncs(dataset.threads))
+    # Undated threads matter when a later sync rewrites them: half the time, one more sync then.
+    redate = draw(st.booleans())
+    redate_seed = draw(st.integers(0, 3))
+    if dataset.undated and redate and not syncs:
+        syncs = (Resync(at=UNDATED_RESYNC_AT, seed=redate_seed, updated=dataset.threads),)
     settings, syncs, faults = draw(_handler_dead_letter(dataset, settings, syncs, faults))
     # Drawn whether or not the corpus has entries yet, and after every other draw, so the same
     # choices always make the same draws whatever the corpus holds (Hypothesis requires it;
@@ -702,7 +708,9 @@ def scenarios(
 # while the first one's rows stand: what a fault plan drawn rule by rule seldom lines up.
 
 DEAD_LETTER_ONE_IN = 6
-SECOND_JOB_AT = 180.0  # after a fault-free first job has finished (sweeper ticks in between)
+# With the first job (its items and the second's interleave), or after a fault-free first job
+# has finished (sweeper ticks in between); simplest first.
+SECOND_JOB_AT = (0.0, 180.0)
 
 
 @st.composite
@@ -714,12 +722,14 @@ def _handler_dead_letter(
     faults: FaultPlan,
 ) -> tuple[dict[str, float], tuple[Resync, ...], FaultPlan]:
     """Usually nothing changed; one in DEAD_LETTER_ONE_IN, 1..3 attempts and API faults on every
-    attempt of one page or one thread, half the time in a further sync's job. Every value is
-    drawn whatever is used (Hypothesis needs the same draws for the same choices)."""
+    attempt of one page or one thread, half the time with a further sync (whose job's items they
+    aim at when it starts after the first job). Every value is drawn whatever is used
+    (Hypothesis needs the same draws for the same choices)."""
     on = draw(st.integers(0, DEAD_LETTER_ONE_IN - 1)) == DEAD_LETTER_ONE_IN - 1
     attempts = draw(st.sampled_from(FEW_ATTEMPTS))
     thread = draw(st.booleans())
     second_job = draw(st.booleans())
+    second_at = draw(st.sampled_from(SECOND_JOB_AT))
     item = draw(st.integers(0, 2**16))
     kinds = [draw(st.sampled_from(API_KINDS)) for _ in range(attempts)]
     retry_after = draw(st.sampled_from(API_RETRY_AFTER))
@@ -730,8 +740,9 @@ def _handler_dead_letter(
     thread = thread and dataset.threads > 0
     offset = 0
     if second_job and not syncs:
-        syncs = (Resync(at=SECOND_JOB_AT, seed=sync_seed, updated=min(dataset.threads, 2)),)
-        offset = dataset.threads if thread else pages
+        syncs = (Resync(at=second_at, seed=sync_seed, updated=min(dataset.threads, 2)),)
+        # Aim past the first job's first attempts once it has run alone.
+        offset = 0 if second_at == 0.0 else dataset.threads if thread else pages
     if thread:
         # A thread's retry comes after the first attempt of every thread of its job.
         first = item % dataset.threads

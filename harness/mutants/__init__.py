@@ -34,7 +34,6 @@ MUTANTS: dict[str, str] = {
         "retry_keeps_processing",
         "done_keeps_error",
         "inverted_fence",
-        "undated_never_overwrites",
     )
 }
 
