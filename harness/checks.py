@@ -562,11 +562,15 @@ def _page_problems(
             f"job {job}: pages {extra} were queued, but the source has {len(source)} pages "
             f"of {size}" + (f" and page {min(failed)} was dead-lettered" if failed else "")
         )
+    # A thread the listing repeats is one thread: staged by the first page that lists it.
+    earlier: list[set[str]] = [set()]
+    for listed in source:
+        earlier.append(earlier[-1] | {str(t["id"]) for t in listed})
     for p in pages:
         number = int(p["page_number"])
         if p["status"] != "done" or not 1 <= number <= len(source):
             continue
-        want = {str(t["id"]) for t in source[number - 1]}
+        want = {str(t["id"]) for t in source[number - 1]} - earlier[number - 1]
         got = staged.get(int(p["id"]), set())
         if got != want:
             ids.add(int(p["id"]))

@@ -50,8 +50,12 @@ def _epoch(value: Any) -> float | None:
 @dataclass(frozen=True)
 class _Version:
     index: int  # the first source version that has this content
-    updated_at: float
+    updated_at: float  # 0 when the source gave none
     thread: Mapping[str, Any]
+
+    @property
+    def dated(self) -> bool:
+        return self.thread.get("updated_at") is not None
 
 
 def _known(sources: Sequence[Dataset]) -> dict[str, dict[str, _Version]]:
@@ -62,7 +66,7 @@ def _known(sources: Sequence[Dataset]) -> dict[str, dict[str, _Version]]:
             per = out.setdefault(str(t["id"]), {})
             digest = content_hash(t)
             if digest not in per:
-                per[digest] = _Version(index, _epoch(t["updated_at"]) or 0.0, t)
+                per[digest] = _Version(index, _epoch(t.get("updated_at")) or 0.0, t)
     return out
 
 
@@ -162,7 +166,9 @@ def newest_version_problems(
         seq = queued_at.get(int(entry["id"]))
         current = _version_at(sync_seqs, None if seq is None else int(seq))
         least = _as_of(sources, tid, current)
-        if least is None:
+        # Undated versions cannot be ordered by time (one always overwrites, so the last write
+        # wins): only no-lost-work judges them, at the end.
+        if least is None or not held[tid].dated or least.get("updated_at") is None:
             continue
         floor = _epoch(least["updated_at"]) or 0.0
         if held[tid].updated_at < floor:
@@ -185,7 +191,13 @@ def _overwrites(state: FinalState, known: Mapping[str, Mapping[str, _Version]]) 
             version = known.get(tid, {}).get(str(w["detail"].get("content_hash")))
             if version is None:
                 continue
-            if newest is not None and version.updated_at < newest.updated_at:
+            # An undated version cannot be known older: it may replace or be replaced.
+            if (
+                newest is not None
+                and version.dated
+                and newest.dated
+                and version.updated_at < newest.updated_at
+            ):
                 problems.append(
                     f"thread {tid}: job {w['detail'].get('job_id')} wrote the version updated at "
                     f"{_when(version.updated_at)} over the newer one updated at "

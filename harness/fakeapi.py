@@ -104,6 +104,49 @@ def generate_dataset(seed: int, threads: int) -> Dataset:
     return Dataset(seed=seed, threads=tuple(out))
 
 
+@dataclass(frozen=True)
+class Quirks:
+    """What a real source does that a tidy one does not: `undated` threads carry no `updated_at`,
+    and the listing serves `repeats` threads a second time a few positions later (a cursor over
+    data that moved while the job listed it). None by default, so a plain run is as before."""
+
+    undated: int = 0
+    repeats: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.undated or self.repeats)
+
+
+NO_QUIRKS = Quirks()
+REPEAT_GAP = 4  # a repeat comes back within this many positions: often on the next page
+
+
+def undate(dataset: Dataset, count: int) -> Dataset:
+    """`dataset` with `count` of its threads (seeded picks) stripped of `updated_at`."""
+    if count <= 0 or not dataset.threads:
+        return dataset
+    rng = random.Random(f"undated:{dataset.seed}:{len(dataset.threads)}")
+    picked = set(rng.sample(range(len(dataset.threads)), min(count, len(dataset.threads))))
+    threads = []
+    for i, thread in enumerate(dataset.threads):
+        if i in picked:
+            thread = {k: v for k, v in thread.items() if k != "updated_at"}
+        threads.append(thread)
+    return Dataset(seed=dataset.seed, threads=tuple(threads))
+
+
+def relist(dataset: Dataset, count: int, key: str) -> Dataset:
+    """The listing of `dataset` with `count` threads (seeded by `key`) served again, unchanged,
+    1..REPEAT_GAP positions after their first listing."""
+    threads = list(dataset.threads)
+    if count <= 0 or len(threads) < 2:
+        return dataset
+    rng = random.Random(f"relist:{key}")
+    for first in sorted(rng.sample(range(len(threads) - 1), min(count, len(threads) - 1)))[::-1]:
+        threads.insert(min(len(threads), first + 1 + rng.randrange(REPEAT_GAP)), threads[first])
+    return Dataset(seed=dataset.seed, threads=tuple(threads))
+
+
 # --- cursors -------------------------------------------------------------------------------------
 
 

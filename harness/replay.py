@@ -152,6 +152,7 @@ def run_scenario(
         strategy=_strategy(scenario),
         settings=dict(scenario.settings),
         syncs=scenario.syncs,
+        quirks=scenario.dataset.quirks,
     )
     result = run(config)
     return _judge(scenario, impl, templates, result, None if fresh_clone else bench.database(impl))
@@ -162,10 +163,10 @@ def run_scenario_free(bench: Workbench, scenario: Scenario, workers: int) -> Ver
     the pipeline's reusable database, and check it the same way. Its faults must be ones free
     mode plays (see harness.engine.free.playable)."""
     impl = scenario.impl
-    if scenario.syncs:
+    if scenario.syncs or scenario.dataset.quirks:
         raise ValueError(
-            f"scenario {scenario.name!r} has further syncs, which free mode does not play; "
-            "run it deterministically (threadsync replay)"
+            f"scenario {scenario.name!r} has further syncs or source quirks, which free mode "
+            "does not play; run it deterministically (threadsync replay)"
         )
     ds = scenario.dataset
     config = RunConfig(
@@ -205,11 +206,17 @@ def _judge(
             templates.drop(result.db_name)
     if reused is not None and reused.dsn == result.dsn:
         reused.release()
-    sources = versions(ds.seed, ds.threads, scenario.syncs) if scenario.syncs else ()
+    sources = versions(ds.seed, ds.threads, scenario.syncs, ds.quirks) if scenario.syncs else ()
+    if sources:
+        last = sources[-1]
+    elif ds.quirks:
+        last = versions(ds.seed, ds.threads, (), ds.quirks)[0]
+    else:
+        last = cached_dataset(ds.seed, ds.threads)
     inp = CheckInput(
         history=result.history,
         state=state,
-        dataset=sources[-1] if sources else cached_dataset(ds.seed, ds.threads),
+        dataset=last,
         page_size=ds.page_size,
         injected=injected_failures(result.history),
         sources=sources,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from harness.fakeapi import Dataset, generate_dataset
+from harness.fakeapi import NO_QUIRKS, Dataset, Quirks, generate_dataset, relist, undate
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,15 @@ def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _updated(thread: dict[str, Any], rng: random.Random, people: Sequence[str]) -> dict[str, Any]:
-    """`thread` with one more message, strictly newer than its last: a newer version of it."""
+def _updated(
+    thread: dict[str, Any], rng: random.Random, people: Sequence[str], undated: bool = False
+) -> dict[str, Any]:
+    """`thread` with one more message, strictly newer than its last: a newer version of it.
+    With `undated` (a source some of whose threads have no `updated_at`) an undated thread gets
+    one and a dated one loses it half the time, so a newer version may lack what an older had."""
     new: dict[str, Any] = json.loads(json.dumps(thread))
-    t = _parse(new["updated_at"]) + timedelta(seconds=rng.randrange(60, 86400))
+    last = new.get("updated_at") or new["messages"][-1]["sent_at"]
+    t = _parse(last) + timedelta(seconds=rng.randrange(60, 86400))
     if rng.random() < 0.5:
         new["subject"] = "Re: " + new["subject"]
     if rng.random() < 0.5:
@@ -71,6 +76,8 @@ def _updated(thread: dict[str, Any], rng: random.Random, people: Sequence[str]) 
         }
     )
     new["updated_at"] = _iso(t)
+    if undated and "updated_at" in thread and rng.random() < 0.5:
+        del new["updated_at"]
     return new
 
 
@@ -90,14 +97,21 @@ def _added(dataset_seed: int, sync: Resync, first_id: int) -> list[dict[str, Any
     return out
 
 
-def _next(previous: Dataset, sync: Resync, index: int, first_id: int, dataset_seed: int) -> Dataset:
+def _next(
+    previous: Dataset,
+    sync: Resync,
+    index: int,
+    first_id: int,
+    dataset_seed: int,
+    undated: bool = False,
+) -> Dataset:
     rng = random.Random(f"resync:{dataset_seed}:{index}:{sync.seed}")
     threads = list(previous.threads)
     removed = set(rng.sample(range(len(threads)), min(sync.removed, len(threads))))
     kept = [t for i, t in enumerate(threads) if i not in removed]
     people = sorted({p for t in previous.threads for p in t["participants"]})
     for i in sorted(rng.sample(range(len(kept)), min(sync.updated, len(kept)))):
-        kept[i] = _updated(kept[i], rng, people)
+        kept[i] = _updated(kept[i], rng, people, undated)
     return Dataset(seed=previous.seed, threads=(*kept, *_added(dataset_seed, sync, first_id)))
 
 
@@ -106,14 +120,19 @@ def _number(thread_id: str) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def versions(seed: int, threads: int, syncs: tuple[Resync, ...]) -> tuple[Dataset, ...]:
-    """The source as each sync finds it: version 0 is the generated dataset, then one per sync."""
-    out = [generate_dataset(seed, threads)]
+def versions(
+    seed: int, threads: int, syncs: tuple[Resync, ...], quirks: Quirks = NO_QUIRKS
+) -> tuple[Dataset, ...]:
+    """The source as each sync finds it: version 0 is the generated dataset, then one per sync;
+    with `quirks`, some threads undated and each version's listing repeating some threads."""
+    out = [undate(generate_dataset(seed, threads), quirks.undated)]
     next_id = threads
     for index, sync in enumerate(syncs, start=1):
-        out.append(_next(out[-1], sync, index, next_id, seed))
+        out.append(_next(out[-1], sync, index, next_id, seed, quirks.undated > 0))
         next_id += sync.added
         assert all(_number(t["id"]) < next_id for t in out[-1].threads)
+    if quirks.repeats:
+        out = [relist(v, quirks.repeats, f"{seed}:{k}") for k, v in enumerate(out)]
     return tuple(out)
 
 

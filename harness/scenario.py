@@ -11,6 +11,7 @@ from typing import Any
 from harness import scenario_check
 from harness.checks import CHECKS
 from harness.engine.faults import FaultPlan
+from harness.fakeapi import Quirks
 from harness.impl import DEFAULT_IMPL
 from harness.resync import Resync
 from harness.scenario_check import MAX_PAGE_SIZE, MAX_SCENARIO_THREADS, MAX_SEED, RangeError
@@ -27,11 +28,18 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """The fake API's data: generated from `seed`, served `page_size` threads a page."""
+    """The fake API's data: generated from `seed`, served `page_size` threads a page; `undated`
+    threads without `updated_at` and `repeats` threads listed twice (see fakeapi.Quirks)."""
 
     seed: int = 0
     threads: int = 12
     page_size: int = 4
+    undated: int = 0
+    repeats: int = 0
+
+    @property
+    def quirks(self) -> Quirks:
+        return Quirks(undated=self.undated, repeats=self.repeats)
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,10 @@ class Scenario:
                 "page_size": self.dataset.page_size,
             },
         }
+        # Absent when 0, so files written before quirks existed stay byte-identical.
+        for quirk in ("undated", "repeats"):
+            if getattr(self.dataset, quirk):
+                out["dataset"][quirk] = getattr(self.dataset, quirk)
         if self.syncs:  # absent for one sync, so files written before syncs existed stay as-is
             out["syncs"] = [s.to_dict() for s in self.syncs]
         return out | {
@@ -161,6 +173,8 @@ def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
         seed=_field(ds, "seed", f"{source}: dataset", int),
         threads=_field(ds, "threads", f"{source}: dataset", int),
         page_size=_field(ds, "page_size", f"{source}: dataset", int),
+        undated=_field(ds, "undated", f"{source}: dataset", int, 0),
+        repeats=_field(ds, "repeats", f"{source}: dataset", int, 0),
     )
     raw_settings = _field(data, "settings", source, dict, {})
     raw_faults = _field(data, "faults", source, dict, {"rules": []})
@@ -168,6 +182,8 @@ def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
         scenario_check.number(dataset.seed, "dataset.seed", int, -MAX_SEED, MAX_SEED)
         scenario_check.number(dataset.threads, "dataset.threads", int, 0, MAX_SCENARIO_THREADS)
         scenario_check.number(dataset.page_size, "dataset.page_size", int, 1, MAX_PAGE_SIZE)
+        scenario_check.number(dataset.undated, "dataset.undated", int, 0, dataset.threads)
+        scenario_check.number(dataset.repeats, "dataset.repeats", int, 0, dataset.threads)
         scenario_check.settings(raw_settings)
         scenario_check.faults(raw_faults)
         syncs = _syncs(data.get("syncs", []))

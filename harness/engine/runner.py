@@ -21,7 +21,7 @@ from harness.engine.errors import EngineError
 from harness.engine.faults import ActorRule, FaultPlan, RestartServer
 from harness.engine.scheduler import PlainHooks, Scheduler, Stats
 from harness.engine.strategy import ChoiceList, Chooser, RandomStrategy, Strategy
-from harness.fakeapi import Dataset, FakeThreadsAPI, generate_dataset
+from harness.fakeapi import Dataset, FakeThreadsAPI, Quirks, generate_dataset
 from harness.history import History
 from harness.postgres import Server, TemplateDatabases
 from harness.resync import Resync, versions
@@ -63,6 +63,7 @@ class RunConfig:
     safety_timeout: float = 10.0
     open_work_sql: str = OPEN_WORK_SQL
     syncs: tuple[Resync, ...] = ()  # further syncs, each over a changed source
+    quirks: Quirks = field(default_factory=Quirks)  # undated threads, repeated listings
 
 
 @dataclass
@@ -339,8 +340,8 @@ def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResu
     monitor = Monitor(dsn)
     apply_settings(monitor.conn, config.settings)
     sources = (
-        versions(config.dataset_seed, config.threads, config.syncs)
-        if config.syncs
+        versions(config.dataset_seed, config.threads, config.syncs, config.quirks)
+        if config.syncs or config.quirks
         else (dataset(config.dataset_seed, config.threads),)
     )
     api = FakeThreadsAPI(sources[0], plan.api_plan(), sources)

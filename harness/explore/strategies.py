@@ -139,26 +139,45 @@ def deliveries_of(function: str, threads: int, page_size: int) -> int:
 # Data and settings
 
 
-def datasets(max_threads: int = 12) -> st.SearchStrategy[Dataset]:
-    """Fake-API data: seed 0..3, 0..max_threads threads (0: an empty source), 2..6 a page."""
-    return st.builds(
-        Dataset,
-        seed=st.integers(0, 3),
-        threads=st.integers(0, max_threads),
-        page_size=st.integers(2, 6),
-    )
+# One scenario in QUIRK_ONE_IN serves a source with quirks (fakeapi.Quirks): threads without
+# `updated_at`, threads listed twice; off (the first values) shrinks first.
+QUIRK_ONE_IN = 4
+MAX_REPEATS = 3
+UNDATED_RESYNC_AT = 90.0  # after a fault-free first job: its writes stand when the next ones come
+
+
+@st.composite
+def datasets(draw: st.DrawFn, max_threads: int = 12) -> Dataset:
+    """Fake-API data: seed 0..3, 0..max_threads threads (0: an empty source), 2..6 a page;
+    sometimes some threads undated and some listed twice."""
+    seed = draw(st.integers(0, 3))
+    threads = draw(st.integers(0, max_threads))
+    page_size = draw(st.integers(2, 6))
+    quirky = draw(st.integers(0, QUIRK_ONE_IN - 1)) == QUIRK_ONE_IN - 1
+    undated = min(threads, draw(st.integers(1, max(1, max_threads))))
+    repeats = min(threads, draw(st.integers(0, MAX_REPEATS)))
+    if not quirky:
+        undated = repeats = 0
+    return Dataset(seed, threads, page_size, undated=undated, repeats=repeats)
+
+
+# One scenario in FEW_ATTEMPTS_ONE_IN (besides those whose drawn settings do) allows 1..3 attempts,
+# so that a fault or two dead-letters an item through its handler's fail_* path.
+FEW_ATTEMPTS_ONE_IN = 4
+FEW_ATTEMPTS = (1, 2, 3)
 
 
 @st.composite
 def scenario_settings(draw: st.DrawFn) -> dict[str, float]:
     """Usually the defaults; else some settings changed (only the changed ones are kept)."""
-    if not draw(st.booleans()):
-        return {}
+    changed = draw(st.booleans())
     out: dict[str, float] = {}
     for name, choices in SETTING_CHOICES.items():
-        value = draw(st.sampled_from(choices))
+        value = draw(st.sampled_from(choices)) if changed else choices[0]
         if value != choices[0]:
             out[name] = value
+    if draw(st.integers(0, FEW_ATTEMPTS_ONE_IN - 1)) == FEW_ATTEMPTS_ONE_IN - 1:
+        out["max_attempts"] = draw(st.sampled_from(FEW_ATTEMPTS))
     return out
 
 
@@ -657,6 +676,12 @@ def scenarios(
         faults = FaultPlan(rules + faults.rules)
     schedule = draw(schedules(max_choices))
     syncs = draw(resyncs(dataset.threads))
+    # Undated threads matter when a later sync rewrites them: half the time, one more sync then.
+    redate = draw(st.booleans())
+    redate_seed = draw(st.integers(0, 3))
+    if dataset.undated and redate and not syncs:
+        syncs = (Resync(at=UNDATED_RESYNC_AT, seed=redate_seed, updated=dataset.threads),)
+    settings, syncs, faults = draw(_handler_dead_letter(dataset, settings, syncs, faults))
     # Drawn whether or not the corpus has entries yet, and after every other draw, so the same
     # choices always make the same draws whatever the corpus holds (Hypothesis requires it;
     # a variant returned before the schedule was drawn made explorations die with
@@ -675,6 +700,65 @@ def scenarios(
         schedule=schedule,
         settings=settings,
         syncs=syncs,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# A dead letter by a handler (fail_page / fail_thread at its last attempt), often in a second job
+# while the first one's rows stand: what a fault plan drawn rule by rule seldom lines up.
+
+DEAD_LETTER_ONE_IN = 6
+# With the first job (its items and the second's interleave), or after a fault-free first job
+# has finished (sweeper ticks in between); simplest first.
+SECOND_JOB_AT = (0.0, 180.0)
+
+
+@st.composite
+def _handler_dead_letter(
+    draw: st.DrawFn,
+    dataset: Dataset,
+    settings: dict[str, float],
+    syncs: tuple[Resync, ...],
+    faults: FaultPlan,
+) -> tuple[dict[str, float], tuple[Resync, ...], FaultPlan]:
+    """Usually nothing changed; one in DEAD_LETTER_ONE_IN, 1..3 attempts and API faults on every
+    attempt of one page or one thread, half the time with a further sync (whose job's items they
+    aim at when it starts after the first job). Every value is drawn whatever is used
+    (Hypothesis needs the same draws for the same choices)."""
+    on = draw(st.integers(0, DEAD_LETTER_ONE_IN - 1)) == DEAD_LETTER_ONE_IN - 1
+    attempts = draw(st.sampled_from(FEW_ATTEMPTS))
+    thread = draw(st.booleans())
+    second_job = draw(st.booleans())
+    second_at = draw(st.sampled_from(SECOND_JOB_AT))
+    item = draw(st.integers(0, 2**16))
+    kinds = [draw(st.sampled_from(API_KINDS)) for _ in range(attempts)]
+    retry_after = draw(st.sampled_from(API_RETRY_AFTER))
+    sync_seed = draw(st.integers(0, 3))
+    if not on:
+        return settings, syncs, faults
+    pages = pages_of(dataset.threads, dataset.page_size)
+    thread = thread and dataset.threads > 0
+    offset = 0
+    if second_job and not syncs:
+        syncs = (Resync(at=second_at, seed=sync_seed, updated=min(dataset.threads, 2)),)
+        # Aim past the first job's first attempts once it has run alone.
+        offset = 0 if second_at == 0.0 else dataset.threads if thread else pages
+    if thread:
+        # A thread's retry comes after the first attempt of every thread of its job.
+        first = item % dataset.threads
+        calls = [first] + [dataset.threads + i for i in range(attempts - 1)]
+    else:
+        # Pages run one after another: a page's retries are the next fetches.
+        first = item % pages
+        calls = [first + i for i in range(attempts)]
+    rule = ApiFaults(
+        calls=tuple((offset + c, k, retry_after) for c, k in zip(calls, kinds, strict=True)),
+        function=FETCH_THREAD if thread else FETCH_PAGE,
+    )
+    return (
+        settings | {"max_attempts": attempts},
+        syncs,
+        FaultPlan((rule, *faults.rules)),
     )
 
 
