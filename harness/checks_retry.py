@@ -37,6 +37,7 @@ class Failure:
     token: str
     retry_after: float | None
     reply: Mapping[str, Any]
+    error: str | None = None
 
 
 def row_versions(state: FinalState) -> dict[Item, list[Mapping[str, Any]]]:
@@ -131,7 +132,18 @@ def recorded_failures(history: History) -> list[Failure]:
             continue
         after = params.get("retry_after", params.get("p_retry_after_seconds"))
         retry_after = float(after) if isinstance(after, int | float) and after > 0 else None
-        out.append(Failure(e.actor, e.time, (table, ident), str(token), retry_after, replies[0]))
+        error = params.get("error", params.get("p_error"))
+        out.append(
+            Failure(
+                e.actor,
+                e.time,
+                (table, ident),
+                str(token),
+                retry_after,
+                replies[0],
+                None if error is None else str(error),
+            )
+        )
     return out
 
 
@@ -192,6 +204,12 @@ def unscheduled_retries(state: FinalState, history: History) -> list[tuple[Item,
     return found
 
 
+def _carries(version: Mapping[str, Any], failure: Failure) -> bool:
+    """Whether a version records this failure's own error (then the failure wrote it)."""
+    error, recorded = failure.error, version.get("last_error")
+    return bool(error) and isinstance(recorded, str) and str(error) in recorded
+
+
 def unreleased_failures(state: FinalState, history: History) -> list[tuple[Item, str]]:
     """(row, what happened) for each failure answered as recorded whose row's next committed
     version is not the one the reply described (the claim was not let go by it), or whose row
@@ -221,7 +239,7 @@ def unreleased_failures(state: FinalState, history: History) -> list[tuple[Item,
                     f"({nxt.get('last_error')})",
                 )
             )
-        elif said == "pending" and promised and got and promised != got:
+        elif said == "pending" and promised and got and promised != got and not _carries(nxt, f):
             found.append(
                 (
                     f.item,
@@ -234,7 +252,7 @@ def unreleased_failures(state: FinalState, history: History) -> list[tuple[Item,
 
 
 def _violation(
-    inp: CheckInput, check: str, found: list[tuple[Item, str]], what: str
+    inp: CheckInput, check: str, found: list[tuple[Item, str]], one: str, many: str
 ) -> Violation | None:
     from harness.checks import Violation, _few, related_steps
 
@@ -245,7 +263,7 @@ def _violation(
     count = len(found)
     return Violation(
         check,
-        f"{count} {what}",
+        f"{count} {one if count == 1 else many}",
         _few([text for _, text in found]),
         related_steps(inp.history, PAGE, pages) + related_steps(inp.history, ENTRY, entries),
     )
@@ -254,14 +272,26 @@ def _violation(
 def retry_waits_for_its_time(inp: CheckInput) -> Violation | None:
     """No claim of a pending row begins before the retry time of the version it claims."""
     found = early_claims(inp.state, inp.history)
-    return _violation(inp, "retry-waits-for-its-time", found, "claims came before their retry")
+    return _violation(
+        inp,
+        "retry-waits-for-its-time",
+        found,
+        "claim came before its retry was due",
+        "claims came before their retry was due",
+    )
 
 
 def failure_backs_off(inp: CheckInput) -> Violation | None:
     """A claimed row returned to pending is due again only after its attempt began, and a failure
     that reported the API's Retry-After is due no sooner than that after its attempt began."""
     found = unscheduled_retries(inp.state, inp.history)
-    return _violation(inp, "failure-backs-off", found, "retries were scheduled without backoff")
+    return _violation(
+        inp,
+        "failure-backs-off",
+        found,
+        "retry was scheduled too soon",
+        "retries were scheduled too soon",
+    )
 
 
 def failure_releases_claim(inp: CheckInput) -> Violation | None:
@@ -269,5 +299,9 @@ def failure_releases_claim(inp: CheckInput) -> Violation | None:
     the state and with the retry time the reply gave."""
     found = unreleased_failures(inp.state, inp.history)
     return _violation(
-        inp, "failure-releases-claim", found, "recorded failures left the row under their claim"
+        inp,
+        "failure-releases-claim",
+        found,
+        "recorded failure left its row under its claim",
+        "recorded failures left their rows under their claims",
     )
