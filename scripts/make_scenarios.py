@@ -345,7 +345,32 @@ def _paused_in(function: str) -> Callable[[History], bool]:
     return shows
 
 
+def _refused_not_due(function: str) -> Callable[[History], bool]:
+    """Some call of `function` (a claim) was refused because its row's retry was not yet due."""
+
+    def shows(history: History) -> bool:
+        for e in history.events:
+            rows = e.detail.get("rows") if e.kind == "statement" else None
+            if function not in str(e.detail.get("sql", "")) or not isinstance(rows, list):
+                continue
+            if any(str(r.get("reason", "")).startswith("not due") for r in rows):
+                return True
+        return False
+
+    return shows
+
+
 REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
+    "duplicate-processor-during-backoff": ReferenceRecipe(
+        plan(
+            ApiFaults(calls=((0, "rate_limit", 20.0),), function="fetch_thread"),
+            Duplicate(function=T, occurrence=0, copies=2, extra_delays=(0.0, 5.0)),
+        ),
+        "The first processor's read of its thread is rate limited (429, Retry-After 20 s) and "
+        "its webhook is delivered three times, the last copy 5 s late: a copy arrives while the "
+        "entry waits out its backoff and its claim is refused (not due); the retry comes when due.",
+        shows=_refused_not_due("claim_thread"),
+    ),
     "drop-page-webhook": ReferenceRecipe(
         plan(Drop(function=P, occurrence=0)),
         "The first page webhook is never delivered; the sweeper re-sends it after the emit "
