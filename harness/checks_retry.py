@@ -52,7 +52,6 @@ def row_versions(state: FinalState) -> dict[Item, list[Mapping[str, Any]]]:
             continue
         item = (table, int(e["key"]))
         if detail.get("op") == "INSERT":
-            out.pop(item, None)
             out[item] = []
         out.setdefault(item, []).append(detail)
     return out
@@ -65,6 +64,15 @@ def _stamp(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace(" ", "T"))
     except ValueError:
         return None
+
+
+def _seconds(value: Any) -> float | None:
+    """A positive number of seconds, as a handler passed it (a port may send it as text)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else None
 
 
 def _name(item: Item) -> str:
@@ -130,8 +138,7 @@ def recorded_failures(history: History) -> list[Failure]:
         ident = next((params[k] for k in _ID_KEYS[table] if isinstance(params.get(k), int)), None)
         if not replies or token is None or ident is None:
             continue
-        after = params.get("retry_after", params.get("p_retry_after_seconds"))
-        retry_after = float(after) if isinstance(after, int | float) and after > 0 else None
+        retry_after = _seconds(params.get("retry_after", params.get("p_retry_after_seconds")))
         error = params.get("error", params.get("p_error"))
         out.append(
             Failure(
