@@ -123,10 +123,18 @@ def early_claims(state: FinalState, history: History) -> list[tuple[Item, str]]:
 
 
 def recorded_failures(history: History) -> list[Failure]:
-    """Each fail_page / fail_thread call whose reply says it recorded the failure."""
+    """Each fail_page / fail_thread call whose reply says it recorded the failure, with the
+    Retry-After its handler passed or, if longer, the one the API answered it with."""
     owner = targets(history)
+    asked: dict[str, float] = {}  # per actor, the Retry-After of its last API error
     out = []
     for e in history.events:
+        if e.kind == "api" and e.detail.get("outcome") == "error":
+            wait = _seconds(e.detail.get("retry_after"))
+            if wait is None:
+                asked.pop(e.actor, None)
+            else:
+                asked[e.actor] = wait
         if e.kind != "statement" or e.detail.get("outcome") != "ok" or e.actor not in owner:
             continue
         table = _FAILS.get(function_of(e.detail) or "")
@@ -138,7 +146,9 @@ def recorded_failures(history: History) -> list[Failure]:
         ident = next((params[k] for k in _ID_KEYS[table] if isinstance(params.get(k), int)), None)
         if not replies or token is None or ident is None:
             continue
-        retry_after = _seconds(params.get("retry_after", params.get("p_retry_after_seconds")))
+        passed = _seconds(params.get("retry_after", params.get("p_retry_after_seconds")))
+        waits = [w for w in (passed, asked.get(e.actor)) if w is not None]
+        retry_after = max(waits) if waits else None
         error = params.get("error", params.get("p_error"))
         out.append(
             Failure(
@@ -169,8 +179,8 @@ def _after_claim(
 
 def unscheduled_retries(state: FinalState, history: History) -> list[tuple[Item, str]]:
     """(row, what happened) for each claimed row put back to pending with a retry time no later
-    than its attempt began, and each recorded failure that had the API's Retry-After yet
-    scheduled its retry sooner than that after the attempt began."""
+    than its attempt began, and each recorded failure that the API answered with a Retry-After
+    yet scheduled its retry sooner than that after the attempt began."""
     clock = _Clock(history)
     versions_of = row_versions(state)
     found = []

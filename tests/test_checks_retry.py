@@ -192,6 +192,11 @@ def test_a_failure_with_retry_after_is_not_due_sooner() -> None:
         "w1's failure on page row 1 at t=0s carried the API's Retry-After of 30s, but the retry "
         "was scheduled at t=12s, before t=30s"
     )
+    # The API's answer counts even when the handler did not pass its Retry-After on.
+    asked = Event(2, 0.0, "w1", "page_worker", "api", {"outcome": "error", "retry_after": 30.0})
+    dropped = _history(asked, _fail(3, "w1", reply))
+    ((_, text),) = unscheduled_retries(_state(inserted, _held(0), soon), dropped)
+    assert "carried the API's Retry-After of 30s" in text
     # Without a Retry-After, the backoff alone is enough.
     assert (
         unscheduled_retries(_state(inserted, _held(0), soon), _history(_fail(2, "w1", reply))) == []
