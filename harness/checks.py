@@ -15,6 +15,11 @@ from harness.attribution import events_for, targets
 from harness.checks_errors import no_unexpected_errors
 from harness.checks_holder import attempts_by_holder
 from harness.checks_resync import job_versions, newest_version_problems
+from harness.checks_retry import (
+    failure_backs_off,
+    failure_releases_claim,
+    retry_waits_for_its_time,
+)
 from harness.checks_rows import finished_rows_consistent
 from harness.fakeapi import Dataset
 from harness.history import Event, History
@@ -640,6 +645,9 @@ CHECKS: dict[str, Check] = {
     "finished-rows-consistent": finished_rows_consistent,
     "attempts-by-holder": attempts_by_holder,
     "newest-version": newest_version,
+    "retry-waits-for-its-time": retry_waits_for_its_time,
+    "failure-backs-off": failure_backs_off,
+    "failure-releases-claim": failure_releases_claim,
 }
 
 

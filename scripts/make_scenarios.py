@@ -259,6 +259,37 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "within its lease and is refused (lease lost). The page waits for its lease to run out, "
         "the sweeper retries it, and every thread is still synced once.",
     ),
+    "early_retry_claim": MutantRecipe(
+        "retry-waits-for-its-time",
+        plan(
+            ApiFaults(calls=((0, "rate_limit", 30.0),)),
+            Duplicate(function=P, occurrence=0, copies=2, extra_delays=(0.0, 5.0)),
+        ),
+        "claim_page ignores the page's retry time (`threadsync mutate`'s "
+        "claim_page:drop-conjunct:3).",
+        "The first page fetch is rate limited (429, Retry-After 30 s) and the page's webhook is "
+        "delivered three times, the last copy 5 s late; a copy claims the page while it waits "
+        "out its backoff, before its retry is due. Every thread is still synced once.",
+    ),
+    "retry_without_backoff": MutantRecipe(
+        "failure-backs-off",
+        plan(ApiFaults(calls=((0, "server_error", 0.0),))),
+        "fail_page leaves the page's retry time where it was (`threadsync mutate`'s "
+        "fail_page:drop-set-column:11).",
+        "The first page fetch fails with 500; fail_page answers `retry scheduled` with a backoff, "
+        "but the committed row is pending and due since before the failed attempt began, so any "
+        "webhook would retry it at once. Every thread is still synced once.",
+    ),
+    "failure_keeps_claim": MutantRecipe(
+        "failure-releases-claim",
+        plan(ApiFaults(calls=((0, "server_error", 0.0),))),
+        "fail_page answers `retry scheduled` without putting the page back (`threadsync "
+        "mutate`'s fail_page:drop-statement:10).",
+        "The first page fetch fails with 500; the failure is answered as recorded, but the page "
+        "stays processing under the failed claim until its lease runs out and the sweeper "
+        "re-queues it (`lease expired`), a lease later than the retry the reply gave. Every "
+        "thread is still synced once.",
+    ),
     "unguarded_claim": MutantRecipe(
         "page-exactly-once",
         plan(Duplicate(function=P, occurrence=0)),
@@ -314,7 +345,32 @@ def _paused_in(function: str) -> Callable[[History], bool]:
     return shows
 
 
+def _refused_not_due(function: str) -> Callable[[History], bool]:
+    """Some call of `function` (a claim) was refused because its row's retry was not yet due."""
+
+    def shows(history: History) -> bool:
+        for e in history.events:
+            rows = e.detail.get("rows") if e.kind == "statement" else None
+            if function not in str(e.detail.get("sql", "")) or not isinstance(rows, list):
+                continue
+            if any(str(r.get("reason", "")).startswith("not due") for r in rows):
+                return True
+        return False
+
+    return shows
+
+
 REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
+    "duplicate-processor-during-backoff": ReferenceRecipe(
+        plan(
+            ApiFaults(calls=((0, "rate_limit", 20.0),), function="fetch_thread"),
+            Duplicate(function=T, occurrence=0, copies=2, extra_delays=(0.0, 5.0)),
+        ),
+        "The first processor's read of its thread is rate limited (429, Retry-After 20 s) and "
+        "its webhook is delivered three times, the last copy 5 s late: a copy arrives while the "
+        "entry waits out its backoff and its claim is refused (not due); the retry comes when due.",
+        shows=_refused_not_due("claim_thread"),
+    ),
     "drop-page-webhook": ReferenceRecipe(
         plan(Drop(function=P, occurrence=0)),
         "The first page webhook is never delivered; the sweeper re-sends it after the emit "

@@ -272,6 +272,37 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
               "rows": [{"recorded": True}]}),
     )  # fmt: skip
     yield ("attempts-by-holder", s, {"history": History(stale)})
+    # The timing checks (tests/test_checks_retry.py has more), on a row log of page 2.
+    held = {
+        "id": 2,
+        "op": "UPDATE",
+        "status": "processing",
+        "attempts": 1,
+        "claim_token": "t",
+        "started_at": "2026-01-01 00:00:00+00",
+        "next_retry_at": "2026-01-01 00:00:00+00",
+    }
+    back = {**held, "status": "pending", "claim_token": None, "last_error": "lease expired"}
+    early = {**back, "next_retry_at": "2026-01-01 00:00:30+00"}
+    log = s
+    for version in (held, early, {**held, "attempts": 2}):
+        log = with_effect(log, kind="page_row", key="2", txid=200, detail=version)
+    yield ("retry-waits-for-its-time", log, {})
+    log = s
+    for version in (held, back):
+        log = with_effect(log, kind="page_row", key="2", txid=200, detail=version)
+    yield ("failure-backs-off", log, {})
+    failed = {
+        "outcome": "ok",
+        "params": {"page_id": 2, "token": "t"},
+        "sql": "SELECT * FROM public.fail_page(%(page_id)s, %(token)s, %(error)s)",
+        "rows": [{"recorded": True, "status": "failed"}],
+    }
+    fail = (Event(10, 0.0, "w2", "page_worker", "invoke", {"record_id": 2}),
+            Event(11, 0.0, "w2", "page_worker", "statement", failed))  # fmt: skip
+    released = with_effect(s, kind="page_row", key="2", txid=200, detail=held)
+    released = with_effect(released, kind="page_row", key="2", txid=201, detail=early)
+    yield ("failure-releases-claim", released, {"history": History(fail)})
 
 
 @pytest.mark.parametrize("check,state,kw", list(broken_states()))

@@ -218,6 +218,8 @@ class Actor:
         except ProviderError as exc:
             self.committed = False  # an API call, no statement
             detail.update(outcome="error", status=exc.status, error=str(exc))
+            if exc.retry_after is not None:  # what the API asked, whatever the handler does next
+                detail["retry_after"] = exc.retry_after
             self._finish(detail, t0)
             raise
         except BaseException:

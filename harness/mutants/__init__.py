@@ -34,6 +34,9 @@ MUTANTS: dict[str, str] = {
         "retry_keeps_processing",
         "done_keeps_error",
         "inverted_fence",
+        "early_retry_claim",
+        "retry_without_backoff",
+        "failure_keeps_claim",
     )
 }
 
