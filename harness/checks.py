@@ -16,6 +16,7 @@ from harness.checks_errors import no_unexpected_errors
 from harness.checks_holder import attempts_by_holder
 from harness.checks_resync import job_versions, newest_version_problems
 from harness.checks_rows import finished_rows_consistent
+from harness.checks_webhooks import resends_only_due_work, webhook_on_create
 from harness.fakeapi import Dataset
 from harness.history import Event, History
 from harness.state import FinalState, Row
@@ -636,6 +637,8 @@ CHECKS: dict[str, Check] = {
     "finished-rows-consistent": finished_rows_consistent,
     "attempts-by-holder": attempts_by_holder,
     "newest-version": newest_version,
+    "webhook-on-create": webhook_on_create,
+    "resends-only-due-work": resends_only_due_work,
 }
 
 
