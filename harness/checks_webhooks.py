@@ -138,7 +138,7 @@ def undue_resends(state: FinalState) -> list[tuple[str, int, str]]:
                 (
                     r.table,
                     r.row_id,
-                    f"{what} at {r.now:%H:%M:%S}, {wait:g}s before its retry was due "
+                    f"{what} at {r.now:%H:%M:%S}, {wait:.1f}s before its retry was due "
                     f"(next_retry_at {retry_at:%H:%M:%S.%f})",
                 )
             )

@@ -24,6 +24,7 @@ PAGE, ENTRY = "sync_page_queue", "thread_processing_queue"
 TEETH = [
     ("webhook-on-create", "no_database_webhook"),
     ("resends-only-due-work", "resend_finished"),
+    ("resends-only-due-work", "early_resend"),  # re-sent before the retry is due
 ]
 
 
@@ -174,7 +175,7 @@ def test_a_resend_before_the_retry_is_due_is_undue() -> None:
     )
     ((table, row, text),) = undue_resends(st)
     assert (table, row) == (PAGE, 1)
-    assert "re-sent by transaction 12 at 00:01:00, 60s before its retry was due" in text
+    assert "re-sent by transaction 12 at 00:01:00, 60.0s before its retry was due" in text
 
 
 def test_without_the_columns_or_the_clock_a_resend_is_not_judged() -> None:
