@@ -4,6 +4,7 @@ and each judges hand-made effect logs as the contract says."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from typing import Any
 import pytest
 
 from harness.checks_webhooks import requests, unannounced, undue_resends
+from harness.mutate.generate import generate, mutant_pipeline
 from harness.postgres import Server
 from harness.replay import Workbench, run_scenario
 from harness.scenario import load
 from harness.state import FinalState
+from threadsync.reference import pipeline as reference
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = "threadsync.reference:pipeline"
@@ -55,6 +58,30 @@ def test_the_check_fails_its_mutant_replayably_and_the_reference_passes(
     # The reference announces every row it creates, and its sweeper re-sends some webhook here.
     assert requests(reference.state)
     assert not unannounced(reference.state) and not undue_resends(reference.state)
+
+
+# Generated mutants that exploration does not reach (the sweep must pause inside its re-send while a
+# late delivery claims the item): a reference scenario kills each by replay.
+PAUSED_RESENDS = [
+    ("sweep:drop-for-update:3", "pause-sweeper-mid-resend"),
+    ("sweep:drop-for-update:4", "pause-sweeper-mid-thread-resend"),
+]
+
+
+@pytest.mark.parametrize(("mutant_id", "saved"), PAUSED_RESENDS)
+def test_an_unlocked_resend_of_an_item_claimed_meanwhile_is_caught(
+    bench: Workbench, mutant_id: str, saved: str
+) -> None:
+    scenario = load(ROOT / "scenarios" / "reference" / f"{saved}.json")
+    assert scenario.expect.verdict == "pass"
+    (mutant,) = [m for m in generate(reference).mutants if m.id == mutant_id]
+    impl = f"mutant:{mutant_id}"
+    bench.pipelines[impl] = mutant_pipeline(reference, mutant, Path(tempfile.mkdtemp()))
+    verdict = run_scenario(bench, scenario, impl=impl)
+    assert verdict.violated == ["resends-only-due-work"], verdict.label
+    (violation,) = verdict.violations
+    assert "which committed with the row processing" in violation.rows[0]
+    assert not run_scenario(bench, scenario).violations
 
 
 # --- hand-made effect logs ------------------------------------------------------------------------
