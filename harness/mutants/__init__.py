@@ -34,6 +34,9 @@ MUTANTS: dict[str, str] = {
         "retry_keeps_processing",
         "done_keeps_error",
         "inverted_fence",
+        "no_database_webhook",
+        "resend_finished",
+        "early_resend",
     )
 }
 
