@@ -36,7 +36,6 @@ MUTANTS: dict[str, str] = {
         "inverted_fence",
         "no_database_webhook",
         "resend_finished",
-        "early_resend",
     )
 }
 
