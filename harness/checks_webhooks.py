@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from harness.state import FinalState, Row
@@ -67,9 +67,12 @@ def _time(value: Any) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(str(value).replace(" ", "T"))
+        stamp = datetime.fromisoformat(str(value).replace(" ", "T"))
     except ValueError:
         return None
+    # The clock and timestamptz columns carry an offset; one without is read as UTC, so the two
+    # always compare.
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def versions(state: FinalState, table: str) -> dict[int, list[Row]]:

@@ -197,12 +197,14 @@ def test_a_row_is_judged_as_the_sender_committed_not_as_it_ended() -> None:
     assert undue_resends(st) == []
 
 
-def test_a_resend_before_the_retry_is_due_is_undue() -> None:
+# The clock as the harness sets it, and one written without an offset (read as UTC).
+@pytest.mark.parametrize("now", [T1, "2026-01-01 00:01:00"])
+def test_a_resend_before_the_retry_is_due_is_undue(now: str) -> None:
     st = _state(
         _row(1, 10, "INSERT", status="pending", next_retry_at=T0),
         _sent(1, 10, now=T0),
         _row(1, 11, status="pending", next_retry_at=T2),  # backoff until T2
-        _sent(1, 12, now=T1),
+        _sent(1, 12, now=now),
     )
     ((table, row, text),) = undue_resends(st)
     assert (table, row) == (PAGE, 1)
