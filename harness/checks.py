@@ -21,6 +21,7 @@ from harness.checks_retry import (
     retry_waits_for_its_time,
 )
 from harness.checks_rows import finished_rows_consistent
+from harness.checks_webhooks import resends_only_due_work, webhook_on_create
 from harness.fakeapi import Dataset
 from harness.history import Event, History
 from harness.state import FinalState, Row
@@ -648,6 +649,8 @@ CHECKS: dict[str, Check] = {
     "retry-waits-for-its-time": retry_waits_for_its_time,
     "failure-backs-off": failure_backs_off,
     "failure-releases-claim": failure_releases_claim,
+    "webhook-on-create": webhook_on_create,
+    "resends-only-due-work": resends_only_due_work,
 }
 
 

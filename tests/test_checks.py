@@ -303,6 +303,26 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
     released = with_effect(s, kind="page_row", key="2", txid=200, detail=held)
     released = with_effect(released, kind="page_row", key="2", txid=201, detail=early)
     yield ("failure-releases-claim", released, {"history": History(fail)})
+    # The webhook checks (tests/test_checks_webhooks.py has more).
+    row = {
+        "kind": "page_row",
+        "key": "9",
+        "txid": 500,
+        "commit_seq": 500,
+        "detail": {"op": "INSERT", "status": "pending"},
+    }
+    sent = {
+        "kind": "request_queued",
+        "key": "1",
+        "txid": 501,
+        "commit_seq": 501,
+        "detail": {"body": {"table": "sync_page_queue", "record": {"id": 9}}},
+    }
+    yield ("webhook-on-create", with_effect(with_effect(s, **row), **sent), {})
+    done = {**row, "txid": 501, "commit_seq": 501, "detail": {"op": "UPDATE", "status": "done"}}
+    announced = with_effect(with_effect(s, **row), **{**sent, "txid": 500, "commit_seq": 500})
+    resent = with_effect(with_effect(announced, **done), **{**sent, "key": "2"})
+    yield ("resends-only-due-work", resent, {})
 
 
 @pytest.mark.parametrize("check,state,kw", list(broken_states()))

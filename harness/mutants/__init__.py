@@ -37,6 +37,8 @@ MUTANTS: dict[str, str] = {
         "early_retry_claim",
         "retry_without_backoff",
         "failure_keeps_claim",
+        "no_database_webhook",
+        "resend_finished",
     )
 }
 

@@ -135,13 +135,16 @@ CREATE TRIGGER harness_entry_row AFTER INSERT OR UPDATE ON public.thread_process
     FOR EACH ROW EXECUTE FUNCTION harness.log_row('entry_row');
 
 -- Every webhook request queued (pg_net's queue is emptied as requests are delivered and wiped by
--- a crash; this keeps who queued what, in which transaction).
+-- a crash; this keeps who queued what, in which transaction). `now` is the harness's virtual clock
+-- as the sender's session had it (empty when the harness did not set it): what "due" means for a
+-- re-sent webhook.
 CREATE FUNCTION harness.log_request() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, harness AS $$
 BEGIN
     INSERT INTO harness.effects (kind, key, detail)
     VALUES ('request_queued', NEW.id::text,
-            jsonb_build_object('url', NEW.url, 'body', NEW.body));
+            jsonb_build_object('url', NEW.url, 'body', NEW.body,
+                               'now', current_setting('threadsync.now', true)));
     RETURN NULL;
 END
 $$;
