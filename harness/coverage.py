@@ -423,9 +423,9 @@ def _called(sql: str) -> str:
 
 def race_features(history: History) -> frozenset[str]:
     """Finer than COMBINATIONS, for the search's corpus: each pause that stopped, named by the
-    function its statement called and its pause point, and how deep the race around it went:
-    `paused` (stopped), `claimed` (another worker claimed its item meanwhile), `finished`
-    (another finished it), `resumed` (then the paused one went on from what it had read).
+    function its statement called and its pause point (`paused:complete_page@1`), and the
+    deepest the race around it went: `claimed` (another worker claimed its item meanwhile) or
+    `finished` (another finished it), and then `resumed` if the paused one went on after that.
     Every function and pause point of any pipeline gets its own names, so the search can give
     the rarest of them more runs without knowing which one matters."""
     deliveries = _deliveries(history)
