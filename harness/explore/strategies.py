@@ -291,17 +291,20 @@ def _pause(
     seconds: float,
     after: tuple[int | None, ...],
     steps: tuple[int, ...] | None = None,
+    known: bool = False,
 ) -> Pause:
     """A Pause of `function`'s `occurrence`-th run at a step that has a statement and one of
-    that statement's pause points, both as learned so far (the sweeper has one step)."""
+    that statement's pause points, both as learned so far (the sweeper has one step); with
+    `known`, only at points some run stopped at (once one did), not in the margin past them."""
     if steps is None:
         steps = (0,) if function == SWEEPER else shape.points.steps(function, STEPS[function])
     at_step = steps[_learned_index(draw, len(steps))]
+    points = shape.points.known if known else shape.points.bound
     return Pause(
         function=function,
         occurrence=occurrence,
         at_step=at_step,
-        at_point=_learned_index(draw, shape.points.bound(function, at_step)),
+        at_point=_learned_index(draw, points(function, at_step)),
         resume_after_steps=draw(st.sampled_from(after)),
         seconds=seconds,
     )
@@ -552,6 +555,9 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
                 after=PAST_LEASE_AFTER_STEPS,
                 steps=tuple(s for s in shape.points.steps(function, STEPS[function]) if s > 0)
                 or None,
+                # A race needs the pause to stop: the margin past the points seen is for the
+                # plain Pause rules to explore.
+                known=True,
             )
             if not draw(st.booleans()):
                 return (pause,)
