@@ -266,6 +266,11 @@ def test_a_race_recipe_is_aimed_at_whole_races_not_at_a_claim_raced() -> None:
     unreached = share(common | {ITEM_RACE: 0, SWEEP_RACE: 1000})
     reached = share(common | {ITEM_RACE: 1000, SWEEP_RACE: 1000})
     assert unreached > 0.5 > reached
+    # Whole races common, but all at one point: a point where a pause stopped and no whole
+    # race happened yet gives the recipe its weight back; a sweep's does not.
+    at_zero = common | {ITEM_RACE: 1000, SWEEP_RACE: 1000, "resumed:complete_page@0": 1000}
+    assert share(at_zero | {"paused:complete_page@0": 1000, "paused:sweep@1": 9}) < 0.5
+    assert share(at_zero | {"paused:complete_page@1": 3}) > 0.5
 
 
 def test_draws_stay_consistent_while_the_learned_state_changes() -> None:

@@ -623,6 +623,25 @@ def aim(recipe: str) -> str:
     return RECIPE_AIMS.get(recipe, recipe)
 
 
+def _aimed_count(recipe: str, counts: Mapping[str, int]) -> int:
+    """The runs that reached what `recipe` aims at; for a race recipe, 0 while some function
+    and point where a pause stopped (`paused:f@n`) has never been raced whole there
+    (`resumed:f@n`): whole races at a harmless point (before the function read anything) must
+    not take the weight from points not yet raced."""
+    name = aim(recipe)
+    if name in (coverage.ITEM_RACE, coverage.SWEEP_RACE):
+        sweep = name == coverage.SWEEP_RACE
+        for feature in counts:
+            site = feature.removeprefix("paused:")
+            if (
+                site != feature
+                and site.startswith("sweep@") == sweep
+                and not counts.get("resumed:" + site)
+            ):
+                return 0
+    return counts.get(name, 0)
+
+
 WEIGHTED_RANGE = 2**24  # far more than the weights add up to, so the modulo spreads evenly
 SCRAMBLE = 2654435761  # Knuth's multiplicative hash: neighbouring numbers land far apart
 
@@ -644,7 +663,7 @@ def _recipe_name(draw: st.DrawFn, recipes: tuple[str, ...], counts: Mapping[str,
     # Whole-number weights and a modulo: Hypothesis draws small numbers more often than large
     # ones, so a share of the range would favour the first recipes.
     weights = [
-        max(1, RECIPE_SHAPES.get(name, 1) * LEARNED_RANGE // (1 + counts.get(aim(name), 0)))
+        max(1, RECIPE_SHAPES.get(name, 1) * LEARNED_RANGE // (1 + _aimed_count(name, counts)))
         for name in recipes
     ]
     x = raw % sum(weights)
