@@ -479,7 +479,7 @@ def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
 # draws stay deterministic and shrinkable (Hypothesis' own target phase starts only after a few
 # hundred runs, more than a short exploration makes).
 
-RECIPE_ONE_IN = 2
+RECIPE_ONE_IN = 3
 # A share of the scenarios are variations of a run the search kept (harness.explore.corpus).
 CORPUS_ONE_IN = 3
 
