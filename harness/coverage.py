@@ -405,6 +405,59 @@ def _sweep_paused_while_finished(history: History, deliveries: dict[str, _Delive
     return False
 
 
+# The names race_features gives a run that reached a whole race of each kind.
+ITEM_RACE = "resumed:item"
+SWEEP_RACE = "resumed:sweep"
+_CALLED = re.compile(r"\b([a-z_][a-z0-9_]*)\s*\(", re.IGNORECASE)
+_SQL_WORDS = {"select", "from", "values", "coalesce", "now", "exists", "count", "row"}
+
+
+def _called(sql: str) -> str:
+    """The function a statement calls (its first call that is not an SQL keyword), else '?'."""
+    for match in _CALLED.finditer(sql):
+        name = match.group(1).lower()
+        if name not in _SQL_WORDS:
+            return name
+    return "?"
+
+
+def race_features(history: History) -> frozenset[str]:
+    """Finer than COMBINATIONS, for the search's corpus: each pause that stopped, named by the
+    function its statement called and its pause point (`paused:complete_page@1`), and the
+    deepest the race around it went: `claimed` (another worker claimed its item meanwhile) or
+    `finished` (another finished it), and then `resumed` if the paused one went on after that.
+    Every function and pause point of any pipeline gets its own names, so the search can give
+    the rarest of them more runs without knowing which one matters."""
+    deliveries = _deliveries(history)
+    items = {a: _claimed_item(d)[0] for a, d in deliveries.items()}
+    sweepers = {e.actor for e in history.events if e.role == "sweeper"}
+    paused_at: dict[int, Event] = {e.seq: e for e in history.events if e.kind == "paused"}
+    end = history.events[-1].seq + 1 if history.events else 0
+    found: set[str] = set()
+    for actor, first, last in _paused_spans(history):
+        e = paused_at.get(first)
+        if e is None:
+            continue
+        name = f"{_called(str(e.detail.get('sql') or ''))}@{e.detail.get('at_point')}"
+        found.add(f"paused:{name}")
+        item = items.get(actor)
+        depth = ""
+        for other in history.events[first:last]:
+            if other.actor == actor or other.actor not in deliveries:
+                continue
+            won = _won(other)
+            if won is None or (actor not in sweepers and won != item):
+                continue
+            depth = "finished" if _FINISH.search(_sql(other)) else depth or "claimed"
+        if depth:
+            found.add(f"{depth}:{name}")
+            if depth == "finished" and last < end:
+                found.add(f"resumed:{name}")
+                # Any such race at all, for aiming recipes at the class as a whole.
+                found.add(SWEEP_RACE if actor in sweepers else ITEM_RACE)
+    return frozenset(found)
+
+
 def combinations(history: History) -> frozenset[str]:
     """The names of the COMBINATIONS this run reached."""
     deliveries = _deliveries(history)
@@ -511,12 +564,15 @@ def properties(
 
 __all__ = [
     "COMBINATIONS",
+    "ITEM_RACE",
     "NEEDS",
     "SITUATIONS",
+    "SWEEP_RACE",
     "Tally",
     "combinations",
     "impossible",
     "properties",
+    "race_features",
     "reached",
     "table",
     "table_of_run",

@@ -13,7 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.coverage import COMBINATIONS, SITUATIONS, combinations
+from harness.coverage import (
+    COMBINATIONS,
+    ITEM_RACE,
+    SITUATIONS,
+    SWEEP_RACE,
+    combinations,
+    race_features,
+)
 from harness.engine.faults import FaultPlan, Pause, Stall
 from harness.explore.corpus import MAX_ENTRIES, RARE_RUNS, Corpus, vary
 from harness.explore.points import PausePoints
@@ -55,6 +62,27 @@ def test_a_saved_run_reaches_it_and_a_close_one_does_not(
     no = run_scenario(bench, load(SCENARIOS / f"{miss}.json"))
     assert combination in combinations(yes.result.history)
     assert combination not in combinations(no.result.history)
+
+
+def test_race_features_name_the_function_the_point_and_how_far_the_race_went(
+    bench: Workbench,
+) -> None:
+    """The mutant's saved race: its page worker paused in complete_page at point 1, the page
+    was claimed and finished by another worker, and the paused one went on. The reference's
+    pause at the same place holds the row, so nobody finishes the page meanwhile."""
+    mutant = run_scenario(bench, load(SCENARIOS / "mutants/unlocked_complete_page.json"))
+    reference = run_scenario(bench, load(SCENARIOS / "reference/pause-page-past-lease.json"))
+    raced = race_features(mutant.result.history)
+    assert {
+        "paused:complete_page@1",
+        "finished:complete_page@1",
+        "resumed:complete_page@1",
+        ITEM_RACE,
+    } <= raced
+    assert "claimed:complete_page@1" not in raced  # the deepest the race went, only
+    held = race_features(reference.result.history)
+    assert any(f.startswith("paused:complete_page@") for f in held)
+    assert not any(f.startswith(("finished:", "resumed:")) for f in held)
 
 
 def _history(*events: tuple[str, str, str, dict[str, Any]]) -> History:
@@ -154,6 +182,23 @@ def test_a_variant_keeps_the_fault_plan_and_varies_the_race() -> None:
     assert corpus.variant(7, points) == corpus.variant(7, points)  # the seed decides it all
 
 
+def test_the_corpus_gives_its_runs_to_what_was_reached_least() -> None:
+    """Two kept races: one reached a race since reached by many runs, one a race no other run
+    reached; variants come mostly from the second."""
+    corpus = Corpus()
+    often = _scenario(Pause(function=PAGE_FUNCTION, occurrence=0, at_step=2, at_point=0))
+    once = _scenario(Pause(function=PAGE_FUNCTION, occurrence=1, at_step=2, at_point=3))
+    corpus.consider(often, frozenset(), frozenset({"finished:claim_page@0"}), {})
+    corpus.consider(once, frozenset(), frozenset({"finished:complete_page@3"}), {})
+    corpus.counts = {"finished:claim_page@0": 200, "finished:complete_page@3": 1}
+    occurrences = []
+    for seed in range(300):
+        v = corpus.variant(seed, PausePoints())
+        assert v is not None
+        occurrences.append(v.faults.rules[0].occurrence)  # type: ignore[attr-defined]
+    assert occurrences.count(1) > 4 * occurrences.count(0) > 0
+
+
 KEPT = _scenario(Pause(function=PAGE_FUNCTION, occurrence=0, at_step=2, at_point=1, seconds=180.0))
 CORPUS = Corpus([KEPT])
 drawn: list[Scenario] = []
@@ -181,9 +226,10 @@ def test_a_share_of_the_drawn_scenarios_vary_a_kept_one() -> None:
 def test_recipes_aim_at_what_the_runs_reached_least() -> None:
     from collections import Counter
 
-    from harness.explore.strategies import RECIPES, _recipe_name
+    from harness.explore.strategies import RECIPES, _recipe_name, aim
 
-    counts = dict.fromkeys(RECIPES, 1000) | {"sweep-paused-while-finished": 0}
+    # A race recipe is counted by its whole races (aim), not by its name.
+    counts = {aim(name): 1000 for name in RECIPES} | {aim("sweep-paused-while-finished"): 0}
     picked: Counter[str] = Counter()
 
     @settings(max_examples=300, deadline=None, database=None)
@@ -192,9 +238,39 @@ def test_recipes_aim_at_what_the_runs_reached_least() -> None:
         picked[data.draw(st.composite(lambda d: _recipe_name(d, RECIPES, counts))())] += 1
 
     draw()
-    # Half the draws are weighted (nearly all of those go to the unreached one), half uniform.
-    assert picked["sweep-paused-while-finished"] > 0.4 * sum(picked.values())
-    assert len(picked) == len(RECIPES)  # the uniform half still reaches every recipe
+    # Most draws are weighted (nearly all of those go to the unreached one), a share uniform.
+    assert picked["sweep-paused-while-finished"] > 0.5 * sum(picked.values())
+    assert len(picked) == len(RECIPES)  # the uniform share still reaches every recipe
+
+
+def test_a_race_recipe_is_aimed_at_whole_races_not_at_a_claim_raced() -> None:
+    """A paused claim raced by another claim counts for `paused-while-item-raced` many times
+    over; the recipe must keep its weight until a whole race (the item finished by another
+    worker, then the paused one went on) was reached, and lose it once such races are common."""
+    from harness.explore.strategies import RECIPES, _recipe_name
+
+    race = "paused-while-item-raced"
+    common = {name: 1000 for name in (*RECIPES, *COMBINATIONS)}
+
+    def share(counts: dict[str, int]) -> float:
+        picked: list[str] = []
+
+        @settings(max_examples=200, deadline=None, database=None)
+        @given(st.data())
+        def draw(data: st.DataObject) -> None:
+            picked.append(data.draw(st.composite(lambda d: _recipe_name(d, RECIPES, counts))()))
+
+        draw()
+        return picked.count(race) / len(picked)
+
+    unreached = share(common | {ITEM_RACE: 0, SWEEP_RACE: 1000})
+    reached = share(common | {ITEM_RACE: 1000, SWEEP_RACE: 1000})
+    assert unreached > 0.5 > reached
+    # Whole races common, but all at one point: a point where a pause stopped and no whole
+    # race happened yet gives the recipe its weight back; a sweep's does not.
+    at_zero = common | {ITEM_RACE: 1000, SWEEP_RACE: 1000, "resumed:complete_page@0": 1000}
+    assert share(at_zero | {"paused:complete_page@0": 1000, "paused:sweep@1": 9}) < 0.5
+    assert share(at_zero | {"paused:complete_page@1": 3}) > 0.5
 
 
 def test_draws_stay_consistent_while_the_learned_state_changes() -> None:

@@ -111,3 +111,31 @@ def test_the_draw_covers_every_learned_point() -> None:
     # step 0 (nothing learned) over the prior's points.
     assert {p for s, p in seen if s == 2} == set(range(3 + MARGIN))
     assert {p for s, p in seen if s == 0} == set(range(PRIOR_POINTS))
+
+
+def test_a_race_draws_only_points_that_stop_once_a_long_path_was_seen() -> None:
+    """The margin past the most points seen is for exploring; a race needs its pause to stop.
+    A statement seen to stop at point 11 passed points 0-10, so those are drawn and no more; one
+    seen to stop only at its first point still ranges over the prior's points."""
+    points = PausePoints(reached={(PAGE_FUNCTION, 2): 12, (PAGE_FUNCTION, 0): 1})
+    assert points.bound(PAGE_FUNCTION, 2) == 12 + MARGIN
+    assert points.known(PAGE_FUNCTION, 2) == 12
+    assert points.known(PAGE_FUNCTION, 0) == min(1 + MARGIN, PRIOR_POINTS)
+    assert PausePoints().known(PAGE_FUNCTION, 2) == PRIOR_POINTS
+    drawn: set[int] = set()
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(st.data())
+    def draw(data: st.DataObject) -> None:
+        shape = _Shape(8, 4, restart=False, points=points)
+        pause = data.draw(
+            st.composite(
+                lambda d: _pause(
+                    d, shape, PAGE_FUNCTION, 0, seconds=0.0, after=(None,), steps=(2,), known=True
+                )
+            )()
+        )
+        drawn.add(pause.at_point)
+
+    draw()
+    assert drawn == set(range(12))

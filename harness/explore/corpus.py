@@ -32,9 +32,12 @@ RARE_RUNS = 5
 # How a kept scenario is varied (each independently).
 NEW_SCHEDULE = 0.8
 NEW_POINT = 0.5
-NEW_RESUME = 0.3
+NEW_RESUME = 0.5
 NEW_DATA_SEED = 0.2
-RESUME_AFTER_STEPS = (None, 2, 4, 8, 16)
+RESUME_AFTER_STEPS = (None, 2, 4, 8, 16, 32)
+# An entry whose every situation is common still gets 1; one that reached something no other
+# run did about ENERGY_SCALE more.
+ENERGY_SCALE = 16
 SCHEDULE_SEEDS = 2**16
 DATA_SEEDS = 4
 
@@ -47,6 +50,8 @@ class Corpus:
     added: int = 0
     # The entries kept for a combination (the races), varied more often than the others.
     races: list[Scenario] = field(default_factory=list)
+    # What each entry reached, by (kept for a combination, index), to give it its energy.
+    reached: dict[tuple[bool, int], frozenset[str]] = field(default_factory=dict)
     # Runs so far that reached each situation and combination (explore() keeps it up to date),
     # for the recipes to aim at what was reached least.
     counts: dict[str, int] = field(default_factory=dict)
@@ -69,23 +74,31 @@ class Corpus:
             return False
         kept = self.races if races else self.entries
         if len(kept) < MAX_ENTRIES:
+            at = len(kept)
             kept.append(scenario)
         else:  # full: replace the entries in turn, so old and new both stay
-            kept[self.added % MAX_ENTRIES] = scenario
+            at = self.added % MAX_ENTRIES
+            kept[at] = scenario
+        self.reached[(races, at)] = situations | combinations
         self.added += 1
         return True
+
+    def energy(self, races: bool, at: int) -> int:
+        """How often an entry is picked, relative to the others: by how rarely what it reached
+        has been reached since (1 / (1 + runs), summed), so the runs go to the rarest."""
+        names = self.reached.get((races, at), frozenset())
+        rarity = sum(1.0 / (1 + self.counts.get(name, 0)) for name in names)
+        return 1 + int(ENERGY_SCALE * rarity)
 
     def variant(self, seed: int, points: PausePoints) -> Scenario | None:
         """A variation of one kept scenario, all of it chosen by `seed` (None: corpus empty)."""
         if not self.entries and not self.races:
             return None
         r = Random(seed)
-        pool = (
-            self.races
-            if self.races and (r.random() < RACE_SHARE or not self.entries)
-            else self.entries
-        )
-        return vary(pool[r.randrange(len(pool))], r, points)
+        races = bool(self.races) and (r.random() < RACE_SHARE or not self.entries)
+        pool = self.races if races else self.entries
+        weights = [self.energy(races, at) for at in range(len(pool))]
+        return vary(r.choices(pool, weights)[0], r, points)
 
 
 def _vary_rule(rule: Rule, r: Random, points: PausePoints) -> Rule:

@@ -51,6 +51,14 @@ class PausePoints:
         ended = self.ended.get(key)
         return max(1, min(PRIOR_POINTS, max(ended))) if ended else PRIOR_POINTS
 
+    def known(self, function: str, step: int) -> int:
+        """How many points a draw that must stop ranges over: the points below the most seen (a
+        statement that stopped at point n passed every point before it), without the margin
+        past them, but never fewer than bound() up to the prior (a statement seen to stop only
+        at its first point must not confine the draw to it)."""
+        bound = self.bound(function, step)
+        return max(self.reached.get((function, step), 0), min(bound, PRIOR_POINTS))
+
     def steps(self, function: str, steps: int) -> tuple[int, ...]:
         """The steps of `function` (0..steps-1), less those that never had a statement to pause
         (an API call, or past the handler's end) whenever a Pause was aimed at them."""

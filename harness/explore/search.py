@@ -40,6 +40,9 @@ from harness.replay import Verdict, Workbench, run_scenario
 from harness.scenario import Expect, Scenario, save
 
 PROGRESS_EVERY_S = 5.0
+# coverage.race_features names that mean another worker claimed or finished a paused actor's
+# item: kept with the races, so the corpus varies when the paused one goes on.
+DEEP_RACES = ("claimed:", "finished:", "resumed:")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +156,7 @@ class _Search:
         self.points = points if points is not None else PausePoints()
         self.corpus = corpus if corpus is not None else Corpus()
         self.combos = coverage.Tally(counts=dict.fromkeys(coverage.COMBINATIONS, 0))
+        self.features = coverage.Tally(counts={})
         self.status = status
         self.should_stop = should_stop
         self.max_runs: float = float("inf")  # search runs before it gives up (explore's max_runs)
@@ -211,18 +215,28 @@ class _Search:
         history = verdict.result.history
         names = coverage.reached(history, verdict.state)
         combos = coverage.combinations(history)
-        score = self.tally.rarity(names) + self.combos.rarity(combos)
+        # Each pause by function and point, and how far the race around it went: the deep
+        # ones (another worker claimed or finished the item meanwhile) count as races.
+        features = coverage.race_features(history)
+        deep = frozenset(f for f in features if f.startswith(DEEP_RACES))
+        score = (
+            self.tally.rarity(names) + self.combos.rarity(combos) + self.features.rarity(features)
+        )
         if learn:
             self.points.learn(scenario, history)
-            self.corpus.consider(scenario, names, combos, self.tally.counts | self.combos.counts)
+            self.corpus.consider(scenario, names | (features - deep), combos | deep, self._counts())
         self.tally.add(names)
         self.combos.add(combos)
+        self.features.add(features)
         if learn:
-            self.corpus.counts = self.tally.counts | self.combos.counts
+            self.corpus.counts = self._counts()
         self.result.coverage = dict(self.tally.counts)
         self.result.coverage_runs = self.tally.runs
         self.result.combinations = dict(self.combos.counts)
         target(score, label="rare situations")
+
+    def _counts(self) -> dict[str, int]:
+        return self.tally.counts | self.combos.counts | self.features.counts
 
     def _run(self, scenario: Scenario) -> Verdict | None:
         self.result.runs += 1

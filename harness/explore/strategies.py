@@ -28,6 +28,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from harness import coverage
 from harness.engine.faults import (
     SWEEPER,
     ApiFaults,
@@ -264,13 +265,17 @@ def _rule(draw: st.DrawFn, kind: str, function: str, occurrence: int, shape: _Sh
         # Now and then the sweeper instead of the delivery (last, so shrinking leaves it).
         if draw(st.integers(0, len(shape.functions))) == len(shape.functions):
             function, occurrence = SWEEPER, draw(st.integers(0, SWEEP_RUNS - 1))
+            seconds = draw(st.sampled_from(PAUSE_SECONDS))
+        else:
+            seconds = draw(st.sampled_from(_pause_seconds(shape, function)))
+        past = function != SWEEPER and seconds >= _past_lease(shape, function)
         return _pause(
             draw,
             shape,
             function,
             occurrence,
-            seconds=draw(st.sampled_from(PAUSE_SECONDS)),
-            after=PAUSE_AFTER_STEPS,
+            seconds=seconds,
+            after=PAST_LEASE_AFTER_STEPS if past else PAUSE_AFTER_STEPS,
         )
     if kind in RESTART_KINDS:
         restart = CleanRestart if kind == "CleanRestart" else RestartServer
@@ -288,8 +293,12 @@ LEARNED_RANGE = 1024
 
 
 def _learned_index(draw: st.DrawFn, n: int) -> int:
-    """An index in 0..n-1 among choices learned from the runs (n may change from run to run)."""
-    return draw(st.integers(0, LEARNED_RANGE - 1)) % max(1, n)
+    """An index in 0..n-1 among choices learned from the runs (n may change from run to run).
+    Scrambled, as in _recipe_name: Hypothesis draws small numbers far more often than others,
+    which made the first point of every statement (before it has read anything) the usual one;
+    0 still maps to 0, so shrinking still ends there."""
+    raw = draw(st.integers(0, LEARNED_RANGE - 1))
+    return (raw * SCRAMBLE) % LEARNED_RANGE % max(1, n)
 
 
 def _pause(
@@ -301,17 +310,20 @@ def _pause(
     seconds: float,
     after: tuple[int | None, ...],
     steps: tuple[int, ...] | None = None,
+    known: bool = False,
 ) -> Pause:
     """A Pause of `function`'s `occurrence`-th run at a step that has a statement and one of
-    that statement's pause points, both as learned so far (the sweeper has one step)."""
+    that statement's pause points, both as learned so far (the sweeper has one step); with
+    `known`, only at points some run stopped at (once one did), not in the margin past them."""
     if steps is None:
         steps = (0,) if function == SWEEPER else shape.points.steps(function, STEPS[function])
     at_step = steps[_learned_index(draw, len(steps))]
+    points = shape.points.known if known else shape.points.bound
     return Pause(
         function=function,
         occurrence=occurrence,
         at_step=at_step,
-        at_point=_learned_index(draw, shape.points.bound(function, at_step)),
+        at_point=_learned_index(draw, points(function, at_step)),
         resume_after_steps=draw(st.sampled_from(after)),
         seconds=seconds,
     )
@@ -513,6 +525,14 @@ def _past_lease(shape: _Shape, function: str) -> float:
     return shape.lease(function) + SWEEP_INTERVAL
 
 
+def _pause_seconds(shape: _Shape, function: str) -> tuple[float, ...]:
+    """How long a worker's Pause lasts, relative to this scenario's lease (a fixed list is past
+    a short lease and short of a long one): no wait, one sweep interval, past the lease and the
+    tick that rescues it, and one interval more (the re-claim then has time to finish)."""
+    past = _past_lease(shape, function)
+    return (0.0, SWEEP_INTERVAL, past, past + SWEEP_INTERVAL)
+
+
 def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
     """The sweeper runs (0-based, one a sweep interval) at which a lease of `function` taken in
     the first intervals has run out: the runs that rescue it."""
@@ -554,6 +574,9 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
                 after=PAST_LEASE_AFTER_STEPS,
                 steps=tuple(s for s in shape.points.steps(function, STEPS[function]) if s > 0)
                 or None,
+                # A race needs the pause to stop: the margin past the points seen is for the
+                # plain Pause rules to explore.
+                known=True,
             )
             if not draw(st.booleans()):
                 return (pause,)
@@ -602,22 +625,66 @@ RECIPES = (
 TWO_ITEM_RECIPES = ("blocked-on-lock", "paused-while-item-raced", "sweep-paused-while-finished")
 
 
+# A race recipe is weighted by the runs that reached a whole race of its kind (another worker
+# finished the item, then the paused actor went on: coverage.race_features), not by the first
+# claim raced, which far easier races (a paused claim) reach; and by how many shapes it spreads
+# over (a page or a thread, in its completion or its failure path), so each shape gets as many
+# runs as a single-shape recipe.
+RECIPE_AIMS = {
+    "paused-while-item-raced": coverage.ITEM_RACE,
+    "sweep-paused-while-finished": coverage.SWEEP_RACE,
+}
+RECIPE_SHAPES = {"paused-while-item-raced": 4, "sweep-paused-while-finished": 2}
+
+
+def aim(recipe: str) -> str:
+    """The coverage name whose count decides how often `recipe` is chosen."""
+    return RECIPE_AIMS.get(recipe, recipe)
+
+
+def _aimed_count(recipe: str, counts: Mapping[str, int]) -> int:
+    """The runs that reached what `recipe` aims at; for a race recipe, 0 while some function
+    and point where a pause stopped (`paused:f@n`) has never been raced whole there
+    (`resumed:f@n`): whole races at a harmless point (before the function read anything) must
+    not take the weight from points not yet raced."""
+    name = aim(recipe)
+    if name in (coverage.ITEM_RACE, coverage.SWEEP_RACE):
+        sweep = name == coverage.SWEEP_RACE
+        for feature in counts:
+            site = feature.removeprefix("paused:")
+            if (
+                site != feature
+                and site.startswith("sweep@") == sweep
+                and not counts.get("resumed:" + site)
+            ):
+                return 0
+    return counts.get(name, 0)
+
+
 WEIGHTED_RANGE = 2**24  # far more than the weights add up to, so the modulo spreads evenly
 SCRAMBLE = 2654435761  # Knuth's multiplicative hash: neighbouring numbers land far apart
 
 
+# One recipe in WEIGHTED_ONE_IN is chosen uniformly (0, what shrinking ends at), the others
+# towards what was reached least.
+WEIGHTED_ONE_IN = 4
+
+
 def _recipe_name(draw: st.DrawFn, recipes: tuple[str, ...], counts: Mapping[str, int]) -> str:
-    """A recipe: half the time uniformly, else weighted towards what the runs so far reached
+    """A recipe: now and then uniformly, else weighted towards what the runs so far reached
     least (1 / (1 + runs that reached it)), so the search keeps aiming at what it has not
     reached yet. Drawn as two numbers in fixed ranges, whatever the counts."""
-    weighted = draw(st.integers(0, 1)) == 1
+    weighted = draw(st.integers(0, WEIGHTED_ONE_IN - 1)) != 0
     # Scrambled: Hypothesis draws small numbers far more often than a uniform draw would.
     raw = (draw(st.integers(0, WEIGHTED_RANGE - 1)) * SCRAMBLE) % WEIGHTED_RANGE
     if not weighted or not counts:
         return recipes[raw % len(recipes)]
     # Whole-number weights and a modulo: Hypothesis draws small numbers more often than large
     # ones, so a share of the range would favour the first recipes.
-    weights = [max(1, LEARNED_RANGE // (1 + counts.get(name, 0))) for name in recipes]
+    weights = [
+        max(1, RECIPE_SHAPES.get(name, 1) * LEARNED_RANGE // (1 + _aimed_count(name, counts)))
+        for name in recipes
+    ]
     x = raw % sum(weights)
     for name, w in zip(recipes, weights, strict=True):
         if x < w:
