@@ -61,8 +61,11 @@ MUTANT = MUTANTS["unguarded_claim"]
 # the 40 s budget holds even on a loaded machine (seeds 1 to 5 need more than 12 runs).
 MUTANT_SEED = 0
 # The re-claimed page's second completion also breaks the job's counters, so the same bug can
-# surface as lost or stuck work, or as a job finished while work was open or marked wrongly.
+# surface as lost or stuck work, or as a job finished while work was open or marked wrongly; a
+# done page claimed again leaves a row that no longer reads as it finished (attempts past
+# max_attempts, or a done row re-opened).
 MUTANT_CHECKS = {
+    "finished-rows-consistent",
     "page-exactly-once",
     "no-stuck-work",
     "no-lost-work",

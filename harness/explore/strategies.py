@@ -70,6 +70,8 @@ STALL_SECONDS = (5.0, 90.0, 200.0, 700.0)
 LONG_STALL_SECONDS = (200.0, 700.0)  # past every lease the settings can draw
 DELAY_SECONDS = (5.0, 45.0, 130.0)
 DUPLICATE_DELAYS = (0.0, 5.0, 45.0)
+# Inside the first retry wait (backoff base 10 s, Retry-After 1 or 30 s), and past it.
+COPY_IN_BACKOFF_DELAYS = (5.0, 20.0, 45.0)
 API_KINDS = ("server_error", "rate_limit", "timeout")
 API_RETRY_AFTER = (1.0, 30.0)
 # Every fault kind the swarm can enable, simplest first; RestartServer only where it can run.
@@ -107,7 +109,7 @@ PAUSE_AFTER_STEPS = (None, 2, 4, 8, 16)  # None: the schedule chooses when it go
 SWEEP_RUNS = 6  # the sweeper runs a Pause may aim at
 # Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
-GROUPS = ("single", "sequence", "neighbours", "overlap")
+GROUPS = ("single", "sequence", "neighbours", "overlap", "copy-in-backoff")
 FAULT_FREE_ONE_IN = 8
 MAX_SEQUENCE = 5
 # Settings a scenario may change, each with its choices, the reference's default first.
@@ -416,11 +418,34 @@ def _overlap(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Ru
     )
 
 
+@st.composite
+def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
+    """An attempt the API fails, and a copy of its webhook that arrives while the item waits for
+    its retry (a backoff or a Retry-After): the copy must be refused until the item is due."""
+    if "ApiFaults" not in kinds or "Duplicate" not in kinds:
+        return draw(_single(kinds, shape))
+    function, occurrence = _target(draw, shape)
+    if function == PROCESSOR_FUNCTION:
+        api = ApiFaults(
+            calls=(_api_call(draw, min(occurrence, shape.threads + 1)),), function=FETCH_THREAD
+        )
+    else:
+        api = ApiFaults(calls=(_api_call(draw, min(occurrence, shape.pages + 1)),))
+    copy = Duplicate(
+        function=function,
+        occurrence=occurrence,
+        copies=1,
+        extra_delays=(draw(st.sampled_from(COPY_IN_BACKOFF_DELAYS)),),
+    )
+    return (api, copy)
+
+
 _GROUP_STRATEGIES = {
     "single": _single,
     "sequence": _sequence,
     "neighbours": _neighbours,
     "overlap": _overlap,
+    "copy-in-backoff": _copy_in_backoff,
 }
 
 
