@@ -30,6 +30,11 @@ TEETH = [
     ("no-unexpected-errors", "retry_keeps_processing"),
     ("finished-rows-consistent", "done_keeps_error"),
     ("attempts-by-holder", "inverted_fence"),
+    ("webhook-on-create", "no_database_webhook"),
+    ("resends-only-due-work", "resend_finished"),
+    ("retry-waits-for-its-time", "early_retry_claim"),
+    ("failure-backs-off", "retry_without_backoff"),
+    ("failure-releases-claim", "failure_keeps_claim"),
 ]
 
 
