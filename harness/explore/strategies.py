@@ -146,7 +146,6 @@ def deliveries_of(function: str, threads: int, page_size: int) -> int:
 # `updated_at`, threads listed twice; off (the first values) shrinks first.
 QUIRK_ONE_IN = 4
 MAX_REPEATS = 3
-UNDATED_RESYNC_AT = 90.0  # after a fault-free first job: its writes stand when the next ones come
 
 
 @st.composite
