@@ -166,8 +166,8 @@ def newest_version_problems(
         seq = queued_at.get(int(entry["id"]))
         current = _version_at(sync_seqs, None if seq is None else int(seq))
         least = _as_of(sources, tid, current)
-        # Undated versions cannot be ordered by time (one always overwrites, so the last write
-        # wins): only no-lost-work judges them, at the end.
+        # Undated versions cannot be ordered by time (a pipeline must order them some other
+        # way, the reference by job): only no-lost-work judges them, at the end.
         if least is None or not held[tid].dated or least.get("updated_at") is None:
             continue
         floor = _epoch(least["updated_at"]) or 0.0

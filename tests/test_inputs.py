@@ -119,6 +119,8 @@ def test_exploration_draws_quirks_and_few_attempts_often() -> None:
     collect()
     assert sum(s.dataset.undated > 0 for s in drawn) >= 10
     assert sum(s.dataset.repeats > 0 for s in drawn) >= 10
+    # An undated thread matters most when a later sync rewrites it (a stale undated write).
+    assert sum(s.dataset.undated > 0 and bool(s.syncs) for s in drawn) >= 3
     few = sum(s.settings.get("max_attempts") in (1, 2, 3) for s in drawn)
     assert few >= len(drawn) // 4, (few, len(drawn))
 
@@ -139,7 +141,13 @@ def test_the_vault_holds_other_secrets_and_ours_not_first(conn: psycopg.Connecti
 
 
 @pytest.mark.parametrize(
-    "name", ["source-repeats-threads", "source-undated-resync", "dead-letter-thread-second-job"]
+    "name",
+    [
+        "source-repeats-threads",
+        "source-undated-resync",
+        "source-undated-stale-write",
+        "dead-letter-thread-second-job",
+    ],
 )
 def test_the_reference_passes_the_new_inputs(bench: Workbench, name: str) -> None:
     verdict = run_scenario(bench, load(ROOT / "scenarios" / "reference" / f"{name}.json"))

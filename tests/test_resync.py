@@ -310,7 +310,7 @@ TEETH = [
     # Two jobs' pending pages: a claim without its id condition updates both and errors.
     ("claim_page:drop-conjunct:1", "resync-overlap", "no-stuck-work"),
     # A newer version never replaces the one synced first.
-    ("complete_thread:drop-disjunct:5", "resync-changed-source", "newest-version"),
+    ("complete_thread:drop-disjunct:3", "resync-changed-source", "newest-version"),
     # The upsert keeps the older last_message_at beside the newer content.
     ("complete_thread:drop-set-column:4", "resync-changed-source", "newest-version"),
     # Without the recency guard the stalled worker's older version overwrites the newer one.

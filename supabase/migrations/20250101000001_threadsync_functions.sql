@@ -258,7 +258,10 @@ RETURNS boolean LANGUAGE sql SET search_path = '' AS $$
 $$;
 
 -- Writes the processed thread and completes its entry in one transaction, fenced by the token.
--- An older version of a thread never overwrites a newer one already synced.
+-- An older version of a thread never overwrites a newer one already synced. Versions without
+-- `updated_at` cannot be ordered by time, so they are ordered by job: a write of an older job
+-- never replaces one of a newer job, so the newest job's write stands, fetched after that job
+-- began (a stalled worker of an older sync would otherwise write its stale content last).
 CREATE OR REPLACE FUNCTION public.complete_thread(p_entry_id bigint, p_token uuid, p_result jsonb)
 RETURNS TABLE (completed boolean, reason text)
 LANGUAGE plpgsql SET search_path = '' AS $$
@@ -289,8 +292,9 @@ BEGIN
            message_count = EXCLUDED.message_count, last_message_at = EXCLUDED.last_message_at,
            source_updated_at = EXCLUDED.source_updated_at, content_hash = EXCLUDED.content_hash,
            job_id = EXCLUDED.job_id, processed_at = EXCLUDED.processed_at
-     WHERE th.source_updated_at IS NULL OR EXCLUDED.source_updated_at IS NULL
-        OR th.source_updated_at <= EXCLUDED.source_updated_at;
+     WHERE th.source_updated_at <= EXCLUDED.source_updated_at
+        OR ((th.source_updated_at IS NULL OR EXCLUDED.source_updated_at IS NULL)
+            AND th.job_id <= EXCLUDED.job_id);
 
     UPDATE public.thread_processing_queue q
        SET status = 'done', claim_token = NULL, locked_until = NULL, finished_at = t,
