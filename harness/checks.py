@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.access import no_public_access
 from harness.attribution import events_for, targets
+from harness.checks_attempts import attempts_count_claims
 from harness.checks_errors import no_unexpected_errors
 from harness.checks_holder import attempts_by_holder
 from harness.checks_locks import sweep_skips_held_work
@@ -653,6 +654,7 @@ CHECKS: dict[str, Check] = {
     "webhook-on-create": webhook_on_create,
     "resends-only-due-work": resends_only_due_work,
     "sweep-skips-held-work": sweep_skips_held_work,
+    "attempts-count-claims": attempts_count_claims,
 }
 
 

@@ -40,6 +40,7 @@ MUTANTS: dict[str, str] = {
         "no_database_webhook",
         "resend_finished",
         "sweep_waits_for_worker",
+        "double_counted_attempts",
     )
 }
 
