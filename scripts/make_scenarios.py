@@ -308,6 +308,15 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "a second time, so after one failure the page records 2 attempts for 1 claim. The retry "
         "succeeds and every thread is synced once.",
     ),
+    "retry_forgets_error": MutantRecipe(
+        "failure-records-its-error",
+        plan(ApiFaults(calls=((0, "server_error", 0.0),))),
+        "fail_page schedules the retry without writing the failure's error (`threadsync "
+        "mutate`'s fail_page:drop-set-column:13).",
+        "The first page fetch fails with 500; fail_page answers `retry scheduled` and puts the "
+        "page back to pending with no last_error, so nothing says why the attempt failed. The "
+        "retry succeeds and every thread is synced once.",
+    ),
     "failure_keeps_claim": MutantRecipe(
         "failure-releases-claim",
         plan(ApiFaults(calls=((0, "server_error", 0.0),))),

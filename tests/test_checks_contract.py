@@ -37,6 +37,7 @@ TEETH = [
     ("failure-releases-claim", "failure_keeps_claim"),
     ("sweep-skips-held-work", "sweep_waits_for_worker"),
     ("attempts-count-claims", "double_counted_attempts"),
+    ("failure-records-its-error", "retry_forgets_error"),
 ]
 
 

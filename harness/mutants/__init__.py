@@ -41,6 +41,7 @@ MUTANTS: dict[str, str] = {
         "resend_finished",
         "sweep_waits_for_worker",
         "double_counted_attempts",
+        "retry_forgets_error",
     )
 }
 
