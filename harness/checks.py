@@ -12,8 +12,11 @@ from typing import Any
 
 from harness.access import no_public_access
 from harness.attribution import events_for, targets
+from harness.checks_attempts import attempts_count_claims
 from harness.checks_errors import no_unexpected_errors
+from harness.checks_failure_error import failure_records_its_error
 from harness.checks_holder import attempts_by_holder
+from harness.checks_locks import sweep_skips_held_work
 from harness.checks_resync import job_versions, newest_version_problems
 from harness.checks_retry import (
     failure_backs_off,
@@ -651,6 +654,9 @@ CHECKS: dict[str, Check] = {
     "failure-releases-claim": failure_releases_claim,
     "webhook-on-create": webhook_on_create,
     "resends-only-due-work": resends_only_due_work,
+    "sweep-skips-held-work": sweep_skips_held_work,
+    "attempts-count-claims": attempts_count_claims,
+    "failure-records-its-error": failure_records_its_error,
 }
 
 

@@ -280,6 +280,43 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "but the committed row is pending and due since before the failed attempt began, so any "
         "webhook would retry it at once. Every thread is still synced once.",
     ),
+    "sweep_waits_for_worker": MutantRecipe(
+        "sweep-skips-held-work",
+        plan(
+            Pause(
+                function=P,
+                occurrence=0,
+                at_step=2,
+                at_point=1,
+                seconds=180.0,
+                resume_after_steps=8,
+            )
+        ),
+        "the sweep's rescue of expired page leases locks with FOR UPDATE instead of FOR UPDATE "
+        "SKIP LOCKED (`threadsync mutate`'s sweep:drop-skip-locked:1).",
+        "The first page worker's complete_page pauses at its first write for 180 s, holding the "
+        "page's row; its lease runs out and the next sweep, instead of skipping the locked row, "
+        "waits for the paused worker. When the worker goes on and completes the page, the sweep "
+        "re-checks the row and leaves it alone: every thread is still synced once.",
+    ),
+    "double_counted_attempts": MutantRecipe(
+        "attempts-count-claims",
+        plan(ApiFaults(calls=((0, "server_error", 0.0),))),
+        "fail_page adds one to the page's attempts when it schedules the retry, though the claim "
+        "already counted the attempt.",
+        "The first page fetch fails with 500; fail_page schedules the retry and counts the attempt "
+        "a second time, so after one failure the page records 2 attempts for 1 claim. The retry "
+        "succeeds and every thread is synced once.",
+    ),
+    "retry_forgets_error": MutantRecipe(
+        "failure-records-its-error",
+        plan(ApiFaults(calls=((0, "server_error", 0.0),))),
+        "fail_page schedules the retry without writing the failure's error (`threadsync "
+        "mutate`'s fail_page:drop-set-column:13).",
+        "The first page fetch fails with 500; fail_page answers `retry scheduled` and puts the "
+        "page back to pending with no last_error, so nothing says why the attempt failed. The "
+        "retry succeeds and every thread is synced once.",
+    ),
     "failure_keeps_claim": MutantRecipe(
         "failure-releases-claim",
         plan(ApiFaults(calls=((0, "server_error", 0.0),))),

@@ -323,6 +323,30 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
     announced = with_effect(with_effect(s, **row), **{**sent, "txid": 500, "commit_seq": 500})
     resent = with_effect(with_effect(announced, **done), **{**sent, "key": "2"})
     yield ("resends-only-due-work", resent, {})
+    # Attempts, errors and lock waits (tests/test_checks_locks_attempts.py has more).
+    log = s
+    for version in (held, {**back, "attempts": 2}):
+        log = with_effect(log, kind="page_row", key="2", txid=200, detail=version)
+    yield ("attempts-count-claims", log, {})
+    retry = "2026-01-01 00:00:12+00"
+    fail_call = {
+        "outcome": "ok",
+        "params": {"page_id": 2, "token": "t", "error": "boom"},
+        "sql": "SELECT * FROM public.fail_page(%(page_id)s, %(token)s, %(error)s)",
+        "rows": [{"recorded": True, "status": "pending", "next_retry_at": retry}],
+    }
+    log = s
+    for version in (held, {**back, "next_retry_at": retry, "last_error": None}):
+        log = with_effect(log, kind="page_row", key="2", txid=200, detail=version)
+    forgot = (Event(10, 0.0, "w2", "page_worker", "invoke", {"record_id": 2}),
+              Event(11, 0.0, "w2", "page_worker", "statement", fail_call))  # fmt: skip
+    yield ("failure-records-its-error", log, {"history": History(forgot)})
+    lock = {"locktype": "transactionid", "mode": "ShareLock",
+            "relation": "public.sync_page_queue", "holders": ["w2"]}  # fmt: skip
+    blocked = {"blocked_by": ["w2"], "lock": lock}
+    waited = (Event(10, 0.0, "w2", "page_worker", "invoke", {"record_id": 2}),
+              Event(11, 60.0, "s1", "sweeper", "blocked", blocked))  # fmt: skip
+    yield ("sweep-skips-held-work", s, {"history": History(waited)})
 
 
 @pytest.mark.parametrize("check,state,kw", list(broken_states()))

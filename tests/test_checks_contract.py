@@ -35,6 +35,9 @@ TEETH = [
     ("retry-waits-for-its-time", "early_retry_claim"),
     ("failure-backs-off", "retry_without_backoff"),
     ("failure-releases-claim", "failure_keeps_claim"),
+    ("sweep-skips-held-work", "sweep_waits_for_worker"),
+    ("attempts-count-claims", "double_counted_attempts"),
+    ("failure-records-its-error", "retry_forgets_error"),
 ]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from harness.checks_failure_error import forgotten_errors
 from harness.checks_retry import early_claims, unreleased_failures, unscheduled_retries
 from harness.history import Event, History
 from harness.postgres import Server
@@ -202,3 +203,32 @@ def test_a_recorded_failure_is_the_rows_next_version() -> None:
     # A failure whose claim the log never saw is not judged.
     other = _held(0, token="00000000-0000-0000-0000-000000000000")
     assert unreleased_failures(_state(inserted, other, swept), history) == []
+
+
+def test_a_recorded_failure_writes_its_own_error() -> None:
+    inserted = _version("INSERT")
+    reply = {"status": "pending", "next_retry_at": _at(11.5)}
+    history = _history(_fail(2, "w1", reply))
+    written = _version(
+        attempts=1, next_retry_at=_at(11.5), last_error="attempt 1 of 5 failed: threads API: boom"
+    )
+    assert forgotten_errors(_state(inserted, _held(0), written), history) == []
+    blank = _version(attempts=1, next_retry_at=_at(11.5))
+    ((item, text),) = forgotten_errors(_state(inserted, _held(0), blank), history)
+    assert item == (PAGE, 1)
+    assert text == (
+        "w1's failure on page row 1 at t=0s ('threads API: boom') was recorded as pending, but "
+        "the row it wrote has no last_error"
+    )
+    # An earlier attempt's error is not this failure's.
+    stale = _version(attempts=1, next_retry_at=_at(11.5), last_error="attempt 0: timeout")
+    ((_, text),) = forgotten_errors(_state(inserted, _held(0), stale), history)
+    assert text.endswith("has last_error 'attempt 0: timeout'")
+    # A next version that is not the failure's own write (the sweeper's, say) is
+    # failure-releases-claim's business, not this check's.
+    swept = _version(attempts=1, next_retry_at=_at(180), last_error="lease expired on attempt 1")
+    assert forgotten_errors(_state(inserted, _held(0), swept), history) == []
+    dead = _history(_fail(2, "w1", {"status": "failed", "next_retry_at": None}))
+    lettered = _version(status="failed", attempts=1, last_error=None)
+    ((_, text),) = forgotten_errors(_state(inserted, _held(0), lettered), dead)
+    assert "was recorded as failed, but the row it wrote has no last_error" in text

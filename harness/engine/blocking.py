@@ -14,7 +14,11 @@ import psycopg
 
 from harness.engine import pool
 from harness.engine.errors import EngineError
-from harness.sql import PAUSE
+from harness.sql import HERE, PAUSE
+from threadsync.queries import load_named
+
+# Which lock a blocked statement waits for (see locks.sql); read once per recorded lock wait.
+WAITED_SQL = load_named(HERE / "locks.sql")["waited_lock"].encode()
 
 BLOCKED_SQL = (
     "SELECT pg_isolation_test_session_is_blocked(%(pid)s, %(others)s) AS blocked, "
@@ -66,6 +70,21 @@ class Monitor:
         row = self.conn.execute(BLOCKED_SQL, {"pid": pid, "others": list(others)}).fetchone()
         assert row is not None
         return bool(row[0]), list(row[1] or [])
+
+    def waited_lock(self, pid: int) -> dict[str, Any] | None:
+        """The lock `pid` waits for: its type and mode, the table it is on (for a row lock, the
+        row's table) and the backends holding it; None when it waits for none any more."""
+        with self.conn.cursor() as cur:
+            row = cur.execute(WAITED_SQL, {"pid": pid}).fetchone()
+        if row is None:
+            return None
+        locktype, mode, schema, relation, holders = row
+        return {
+            "locktype": locktype,
+            "mode": mode,
+            "relation": f"{schema}.{relation}" if relation else None,
+            "holders": list(holders or []),
+        }
 
     def blockers(self, pid: int) -> list[int]:
         row = self.conn.execute("SELECT pg_blocking_pids(%s)", (pid,)).fetchone()

@@ -481,7 +481,14 @@ class Scheduler:
             self._blocked_order[actor.id] = len(self.events)
             by = list(actor.blocked_by or ())
             self.record(
-                actor, "blocked", {"sql": step.text, "outcome": "blocked", "blocked_by": by}
+                actor,
+                "blocked",
+                {
+                    "sql": step.text,
+                    "outcome": "blocked",
+                    "blocked_by": by,
+                    "lock": self._lock(actor),
+                },
             )
         else:
             actor.blocked_by = None
@@ -556,6 +563,7 @@ class Scheduler:
                             "sql": step.text,
                             "outcome": "blocked",
                             "blocked_by": list(names),
+                            "lock": self._lock(actor),
                             "polls": polls,
                             "detect_ms": ms,
                         },
@@ -571,6 +579,15 @@ class Scheduler:
         if step.on_server:
             self._typical_s += _MEAN_WEIGHT * (time.perf_counter() - t0 - self._typical_s)
         self._observe(actor, step)
+
+    def _lock(self, actor: Actor) -> dict[str, Any] | None:
+        """Which lock a blocked actor waits for, its holders named as actors (blocking.py)."""
+        if self.monitor is None or actor.pid is None:
+            return None
+        lock = self.monitor.waited_lock(actor.pid)
+        if lock is not None:
+            lock["holders"] = list(self._names(lock["holders"]))
+        return lock
 
     def _names(self, pids: list[int]) -> tuple[str, ...]:
         by_pid = {a.pid: a.id for a in self.live if a.pid is not None}

@@ -39,6 +39,9 @@ MUTANTS: dict[str, str] = {
         "failure_keeps_claim",
         "no_database_webhook",
         "resend_finished",
+        "sweep_waits_for_worker",
+        "double_counted_attempts",
+        "retry_forgets_error",
     )
 }
 
