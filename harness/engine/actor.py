@@ -27,6 +27,7 @@ from harness.engine import pool
 from harness.engine.clock import VirtualClock
 from harness.engine.errors import ActorCrashed
 from harness.engine.faults import ActorRule
+from harness.engine.threads import run_on_thread
 from harness.sql import PAUSE
 from harness.supabase.postgrest import REQUEST, RestRequest, caller_for
 from threadsync.pipeline import Context, Params, Reply, Row
@@ -113,7 +114,8 @@ class Actor:
     _go: threading.Event = field(default_factory=threading.Event)
     _conn_clock: int = -1
     _clock_set_in_txn: bool = False
-    _thread: threading.Thread | None = None
+    _started: bool = False
+    _ended: threading.Event = field(default_factory=threading.Event)  # _main returned
     _implicit_txn: bool = False
     early_found: list[dict[str, Any]] = field(default_factory=list)
     # Whether the last step may have committed requests into pg_net's queue (set before the step
@@ -148,11 +150,12 @@ class Actor:
         self._main()
 
     def start(self) -> None:
-        """Start the thread; it asks for its `invoke` grant before running the handler."""
+        """Start the handler on a thread of its own (a kept one, see harness.engine.threads); it
+        asks for its `invoke` grant before running the handler."""
         self.pending = Step("invoke", self.role)
         self.state = "waiting"
-        self._thread = threading.Thread(target=self._main, name=f"actor-{self.id}", daemon=True)
-        self._thread.start()
+        self._started = True
+        run_on_thread(self._main)
 
     def grant(self, command: str = "go") -> None:
         with self.cond:
@@ -162,8 +165,8 @@ class Actor:
         self._go.set()
 
     def join(self, timeout: float) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._started:
+            self._ended.wait(timeout)
 
     # --- the thread ----------------------------------------------------------------------------
 
@@ -189,6 +192,7 @@ class Actor:
             self.pending = None
             self.state = "done"
             self.cond.notify_all()
+        self._ended.set()
 
     def _wait_grant(self) -> None:
         if not self.gated:
