@@ -98,3 +98,20 @@ def test_a_server_that_counts_nothing_names_no_queue(ref_dsn: str) -> None:
         conn.execute(b"SET track_counts = off")
         row = conn.execute(QUEUE["queue_oid"]).fetchone()
     assert row is None
+
+
+def test_a_trigger_deferred_to_commit_means_no_queue_count(ref_dsn: str) -> None:
+    # It runs at COMMIT, after the last count: it could queue what no count saw.
+    with psycopg.connect(ref_dsn, autocommit=True) as conn:
+        conn.execute(
+            b"CREATE FUNCTION public.at_commit() RETURNS trigger LANGUAGE plpgsql "
+            b"AS 'BEGIN RETURN NULL; END'"
+        )
+        row = conn.execute(QUEUE["queue_oid"]).fetchone()
+        assert row is not None, "without a deferrable trigger the queue is counted"
+        conn.execute(
+            b"CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON public.sync_jobs "
+            b"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.at_commit()"
+        )
+        row = conn.execute(QUEUE["queue_oid"]).fetchone()
+    assert row is None
