@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.engine import reuse
 from harness.engine.deliverer import Deliverer
 from harness.engine.reuse import ReusableDatabase, take_snapshot
 from harness.postgres import Server, TemplateDatabases
@@ -166,6 +167,60 @@ def test_a_pipeline_that_changes_its_schema_gets_a_new_clone(
                 b"WHERE column_name = 'added_at_run_time'"
             ).fetchone()
         assert row == (0,)
+    finally:
+        db.close()
+
+
+# Each changes the catalogs a different way: a row deleted only, a row updated, a row added to a
+# small catalog; the schema change is noticed after earlier resets as well as after the clone.
+SCHEMA_CHANGES = {
+    "drop-trigger": b"DROP TRIGGER {trigger} ON {table}",
+    "grant": b"GRANT SELECT ON public.sync_jobs TO PUBLIC",
+    "replace-function": b"CREATE OR REPLACE FUNCTION public.added_at_run_time() RETURNS int "
+    b"LANGUAGE sql AS 'SELECT 1'",
+    "create-type": b"CREATE TYPE public.added_at_run_time AS ENUM ('a')",
+}
+
+
+@pytest.mark.parametrize("change", sorted(SCHEMA_CHANGES))
+def test_a_schema_change_after_resets_is_noticed(
+    pg_server: Server,
+    reference_template: TemplateDatabases,
+    change: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reset fingerprints the schema only when the catalogs' cheap version changed: a run
+    that changed no schema costs no fingerprint, and every kind of change is still refused."""
+    fingerprints = []
+    real = reuse._fingerprint
+
+    def counted(conn: psycopg.Connection[Any]) -> str:
+        fingerprints.append(1)
+        return real(conn)
+
+    monkeypatch.setattr(reuse, "_fingerprint", counted)
+    db = ReusableDatabase(pg_server, reference_template, hint="reset")
+    try:
+        dsn = db.checkout()
+        for _ in range(2):
+            _messy_run(dsn)
+            assert db.checkout() == dsn
+        assert db.resets == 2 and db.clones == 1, db.refusals
+        assert db.catalog is not None
+        assert len(fingerprints) == 1, "only the snapshot's own fingerprint was expected"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            trigger = conn.execute(
+                b"SELECT format('%I', t.tgname), t.tgrelid::regclass::text FROM pg_trigger t "
+                b"JOIN pg_class c ON c.oid = t.tgrelid "
+                b"WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace "
+                b"ORDER BY 1, 2 LIMIT 1"
+            ).fetchone()
+            assert trigger is not None, "the reference has no trigger of its own to drop"
+            statement = SCHEMA_CHANGES[change].decode().format(trigger=trigger[0], table=trigger[1])
+            conn.execute(statement.encode())
+        new_dsn = db.checkout()
+        assert db.refusals == ["the schema changed during the run"]
+        assert db.clones == 2 and new_dsn != dsn
     finally:
         db.close()
 

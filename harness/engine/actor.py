@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import psycopg
@@ -26,10 +27,12 @@ from harness.engine import pool
 from harness.engine.clock import VirtualClock
 from harness.engine.errors import ActorCrashed
 from harness.engine.faults import ActorRule
+from harness.engine.threads import run_on_thread
 from harness.sql import PAUSE
 from harness.supabase.postgrest import REQUEST, RestRequest, caller_for
 from threadsync.pipeline import Context, Params, Reply, Row
 from threadsync.provider import ProviderError, Thread, ThreadPage, ThreadsProvider
+from threadsync.queries import load_named
 
 T = TypeVar("T")
 State = Literal["waiting", "running", "done"]
@@ -42,6 +45,10 @@ EARLY_SQL = (
 )
 _MAX_ROWS = 5
 _SET_CLOCK = b"SELECT set_config('threadsync.now', %s, false)"
+QUEUE: dict[str, bytes] = {
+    name: sql.encode()
+    for name, sql in load_named(Path(__file__).parents[1] / "sql" / "queue.sql").items()
+}
 
 
 def _not_pipeline_echo(record: logging.LogRecord) -> bool:
@@ -107,12 +114,20 @@ class Actor:
     _go: threading.Event = field(default_factory=threading.Event)
     _conn_clock: int = -1
     _clock_set_in_txn: bool = False
-    _thread: threading.Thread | None = None
+    _started: bool = False
+    _ended: threading.Event = field(default_factory=threading.Event)  # _main returned
     _implicit_txn: bool = False
     early_found: list[dict[str, Any]] = field(default_factory=list)
-    # Whether the last step may have committed (set before the step is handed back): the
-    # deliverer reads pg_net's queue only after such a step, since nothing else adds to it.
+    # Whether the last step may have committed requests into pg_net's queue (set before the step
+    # is handed back): the deliverer reads the queue only after such a step, since nothing else
+    # adds to it. A step that committed is taken to have queued some unless its transaction
+    # counted its own inserts into the queue (`queue_oid`, see harness/sql/queue.sql).
     committed: bool = False
+    queue_oid: int | None = None
+    # The queue inserts counted at the open transaction's BEGIN (None: not counted), and whether
+    # the step's commit is known to have queued nothing.
+    _txn_mark: int | None = None
+    _queued_nothing: bool = False
     # Free mode (ungated): called on the actor's thread before each step (may answer "crash")
     # and after it (to record the event at once).
     before_step: Callable[[Actor], str | None] | None = None
@@ -126,6 +141,7 @@ class Actor:
             return
         self.conn = pool.acquire(self.dsn)
         self.pid = self.conn.info.backend_pid
+        self._txn_mark = None
 
     def run_here(self) -> None:
         """Free mode: run the handler on the calling thread, steps not gated."""
@@ -134,11 +150,12 @@ class Actor:
         self._main()
 
     def start(self) -> None:
-        """Start the thread; it asks for its `invoke` grant before running the handler."""
+        """Start the handler on a thread of its own (a kept one, see harness.engine.threads); it
+        asks for its `invoke` grant before running the handler."""
         self.pending = Step("invoke", self.role)
         self.state = "waiting"
-        self._thread = threading.Thread(target=self._main, name=f"actor-{self.id}", daemon=True)
-        self._thread.start()
+        self._started = True
+        run_on_thread(self._main)
 
     def grant(self, command: str = "go") -> None:
         with self.cond:
@@ -148,8 +165,8 @@ class Actor:
         self._go.set()
 
     def join(self, timeout: float) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._started:
+            self._ended.wait(timeout)
 
     # --- the thread ----------------------------------------------------------------------------
 
@@ -175,6 +192,7 @@ class Actor:
             self.pending = None
             self.state = "done"
             self.cond.notify_all()
+        self._ended.set()
 
     def _wait_grant(self) -> None:
         if not self.gated:
@@ -203,6 +221,7 @@ class Actor:
             self.cond.notify_all()
         self._wait_grant()
         t0 = time.perf_counter()
+        self._queued_nothing = False
         detail: dict[str, Any] = {"sql" if step.on_server else "call": step.text}
         if step.params is not None:
             detail["params"] = jsonable(step.params)
@@ -231,6 +250,7 @@ class Actor:
             step.on_server
             and step.kind != "rollback"
             and (self._connection_unknown() or self._outside_transaction())
+            and not self._queued_nothing
         )
         detail["outcome"] = "ok"
         if isinstance(value, list):
@@ -302,7 +322,12 @@ class Actor:
         """BEGIN as Supabase's caller: PostgREST's role and timeouts, or pg_cron's job owner."""
         conn = self._connection()
         caller = caller_for(self.role)
-        conn.execute(b"BEGIN" if caller is None else b"BEGIN; " + REQUEST[caller])
+        with conn.pipeline():
+            conn.execute(b"BEGIN")
+            before = self._count_queue(conn)
+            if caller is not None:
+                conn.execute(REQUEST[caller])
+        self._txn_mark = _inserted(before)
         return []
 
     def request(self, sql: str, params: Params | None) -> list[Row]:
@@ -319,14 +344,17 @@ class Actor:
             with conn.pipeline():
                 version = self._send_clock(conn)
                 conn.execute(b"BEGIN")
+                before = self._count_queue(conn)
                 conn.execute(REQUEST[caller])
                 if arm is not None:
                     # Transaction-local: it ends with the request's transaction.
                     conn.execute(PAUSE["arm_local"], {"arm": arm})
                 # Handlers' SQL comes from .sql files, never from user data.
                 cur.execute(sql.encode(), params)
+                after = self._count_queue(conn)
                 conn.execute(b"COMMIT")
             self._conn_clock = version
+            self._queued_nothing = _same_count(_inserted(before), after)
             return cur.fetchall() if cur.description else []
         except BaseException:
             with suppress(psycopg.Error):
@@ -347,6 +375,7 @@ class Actor:
             with conn.pipeline():
                 version = self._send_clock(conn)
                 conn.execute(b"BEGIN")
+                before = self._count_queue(conn)
                 conn.execute(request.preamble, request.preamble_params)
                 if arm is not None:
                     # Transaction-local: it ends with the request's transaction.
@@ -355,6 +384,7 @@ class Actor:
                 # value bound.
                 cur.execute(request.sql.encode(), request.params)
             self._conn_clock = version
+            self._txn_mark = _inserted(before)
             rows = cur.fetchall() if cur.description else []
             keep = request.keep(rows)
             if keep and self.detect_early:
@@ -364,9 +394,10 @@ class Actor:
                 if self.early_found:
                     self._implicit_txn = True
                     return rows
-            conn.execute(b"COMMIT" if keep else b"ROLLBACK")
+            self.execute_control("COMMIT" if keep else "ROLLBACK")
             return rows
         except BaseException:
+            self._txn_mark = None
             with suppress(psycopg.Error):
                 conn.execute(b"ROLLBACK")
             raise
@@ -375,12 +406,29 @@ class Actor:
 
     def execute_control(self, sql: str) -> list[Row]:
         conn = self._connection()
-        conn.execute(sql.encode())
+        mark, self._txn_mark = self._txn_mark, None
+        if sql == "COMMIT" and mark is not None:
+            # Counted right before the COMMIT, in its round trip: what the whole transaction queued.
+            with conn.pipeline():
+                after = self._count_queue(conn)
+                conn.execute(b"COMMIT")
+            self._queued_nothing = _same_count(mark, after)
+        else:
+            conn.execute(sql.encode())
         if sql == "ROLLBACK" and self._clock_set_in_txn:
             self._conn_clock = -1  # SET is transactional: the rollback undid it
         if sql in ("COMMIT", "ROLLBACK"):
             self._clock_set_in_txn = False
         return []
+
+    def _count_queue(self, conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any] | None:
+        """Inside a transaction, in a pipeline: count this backend's inserts into pg_net's queue
+        (read the cursor once the pipeline went through; None: the queue is not counted)."""
+        if self.queue_oid is None:
+            return None
+        cur = conn.cursor()
+        cur.execute(QUEUE["queue_inserts"], {"queue": self.queue_oid})
+        return cur
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self.conn is None:
@@ -518,6 +566,21 @@ def jsonable(value: Any) -> Any:
     if len(text) > _MAX_TEXT:
         return f"{text[:_MAX_TEXT]}...({len(text)} chars)"
     return text
+
+
+def _inserted(cur: psycopg.Cursor[Any] | None) -> int | None:
+    """A queue count's reading, or None when there is none or the server did not count."""
+    if cur is None:
+        return None
+    row = cur.fetchone()
+    cur.close()
+    return int(row[0]) if row is not None and row[1] else None
+
+
+def _same_count(before: int | None, after: psycopg.Cursor[Any] | None) -> bool:
+    """Whether two readings inside one transaction show it queued nothing."""
+    later = _inserted(after)
+    return before is not None and later is not None and later == before
 
 
 def _first_line(text: str) -> str:

@@ -40,6 +40,7 @@ from harness.engine.runner import (
     apply_settings,
     dataset,
     prepare_database,
+    queue_oid,
 )
 from harness.engine.scheduler import Scheduler
 from harness.engine.strategy import Chooser, RandomStrategy
@@ -185,6 +186,7 @@ def _run_free(
     api = FakeThreadsAPI(dataset(config.dataset_seed, config.threads), plan.api_plan())
     s = _FreeScheduler(dsn, monitor, workers, time_scale)
     s.clock = VirtualClock()
+    s.queue_oid = queue_oid(monitor)
     deliverer = Deliverer(s, config.pipeline, plan, api)
     pipeline, page_size = config.pipeline, config.page_size
     quiesced = False

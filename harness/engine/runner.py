@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from harness.engine import datasets, pool
-from harness.engine.actor import Actor, ActorFn
+from harness.engine.actor import QUEUE, Actor, ActorFn
 from harness.engine.blocking import Monitor
 from harness.engine.clock import VirtualClock
 from harness.engine.deliverer import Deliverer
@@ -188,6 +188,12 @@ def _errors(actors: Sequence[Actor]) -> list[str]:
     return out
 
 
+def queue_oid(monitor: Monitor) -> int | None:
+    """pg_net's queue table, when a transaction can count its own inserts into it (queue.sql)."""
+    row = monitor.conn.execute(QUEUE["queue_oid"]).fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else None
+
+
 def prepare_database(config: RunConfig) -> tuple[str, str | None]:
     """The run's DSN and (when cloned here) database name."""
     if config.dsn is not None:
@@ -354,6 +360,7 @@ def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResu
         safety_timeout=config.safety_timeout,
         clock_skips=plan.clock_skips()[0],
     )
+    s.queue_oid = queue_oid(monitor)
 
     def restart(rule: RestartServer) -> Callable[[], None]:
         def action() -> None:

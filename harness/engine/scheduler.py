@@ -157,9 +157,11 @@ class Scheduler:
         self.skips_left = clock_skips
         self.skips = 0
         self._typical_s = _FIRST_WAIT_S  # running mean of an unblocked server step's time
-        # Steps that may have committed (Actor.committed), so far: only such a step can add to
-        # pg_net's queue, so the deliverer reads it again only when this has grown.
+        # Steps that may have committed requests into pg_net's queue (Actor.committed), so far:
+        # nothing else adds to it, so the deliverer reads it again only when this has grown.
         self.commits = 0
+        # pg_net's queue table, whose inserts a committing step counts (see Actor.queue_oid).
+        self.queue_oid: int | None = None
         # Armed or stopped pauses by actor id; keys are never reused within a run.
         self.pauses: dict[str, _Pause] = {}
         self._pause_keys = itertools.count(1)
@@ -208,6 +210,7 @@ class Scheduler:
             info=dict(info or {}),
             detect_early=detect_early,
             gated=gated,
+            queue_oid=self.queue_oid,
         )
 
     def spawn(

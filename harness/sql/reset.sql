@@ -140,6 +140,51 @@ WITH ns AS (
 )
 SELECT md5(string_agg(item, E'\n' ORDER BY item)) AS fingerprint FROM items;
 
+-- name: catalog_version
+-- A cheap stand-in for the fingerprint: every catalog the fingerprint reads, as its number of rows
+-- and its newest row version (xmin), user objects only where the catalog is large (their oids
+-- start at 16384). A DDL statement inserts, updates or deletes rows of these, and its transaction
+-- is newer than every row here, so it changes this; the full fingerprint is computed only then.
+-- NULL (always compute the fingerprint) while a transaction older than the newest row is running,
+-- or the xid counter has wrapped: either could change a catalog without changing this.
+WITH v (cat, n, newest) AS (
+    SELECT 'namespace', count(*), max(xmin::text::bigint) FROM pg_namespace
+    UNION ALL
+    SELECT 'class', count(*), max(xmin::text::bigint) FROM pg_class WHERE oid >= 16384
+    UNION ALL
+    SELECT 'attribute', count(*), max(xmin::text::bigint) FROM pg_attribute
+     WHERE attrelid >= 16384
+    UNION ALL
+    SELECT 'attrdef', count(*), max(xmin::text::bigint) FROM pg_attrdef
+    UNION ALL
+    SELECT 'constraint', count(*), max(xmin::text::bigint) FROM pg_constraint
+    UNION ALL
+    SELECT 'index', count(*), max(xmin::text::bigint) FROM pg_index
+    UNION ALL
+    SELECT 'trigger', count(*), max(xmin::text::bigint) FROM pg_trigger
+    UNION ALL
+    SELECT 'proc', count(*), max(xmin::text::bigint) FROM pg_proc WHERE oid >= 16384
+    UNION ALL
+    SELECT 'rewrite', count(*), max(xmin::text::bigint) FROM pg_rewrite
+    UNION ALL
+    SELECT 'policy', count(*), max(xmin::text::bigint) FROM pg_policy
+    UNION ALL
+    SELECT 'type', count(*), max(xmin::text::bigint) FROM pg_type WHERE oid >= 16384
+    UNION ALL
+    SELECT 'enum', count(*), max(xmin::text::bigint) FROM pg_enum
+    UNION ALL
+    SELECT 'sequence', count(*), max(xmin::text::bigint) FROM pg_sequence
+    UNION ALL
+    SELECT 'role_setting', count(*), max(xmin::text::bigint) FROM pg_db_role_setting
+    UNION ALL
+    SELECT 'extension', count(*), max(xmin::text::bigint) FROM pg_extension
+    UNION ALL
+    SELECT 'publication', count(*), max(xmin::text::bigint) FROM pg_publication
+)
+SELECT CASE WHEN max(newest) < pg_snapshot_xmin(pg_current_snapshot())::text::bigint % 4294967296
+            THEN string_agg(format('%s %s %s', cat, n, newest), ',' ORDER BY cat) END AS version
+  FROM v;
+
 -- name: vacuum_catalog
 -- Each TRUNCATE leaves dead pg_class rows (one per table, index and TOAST table given a new
 -- file), and the embedded server runs without autovacuum: clear them now and then, or catalog
