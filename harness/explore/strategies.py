@@ -4,10 +4,12 @@ Swarm testing (Groce et al., ISSTA 2012): each scenario first enables a random s
 kinds and then draws every rule from that subset with equal weight, so a kind that is rare in a
 fixed mix (a crash at the page worker's last step, a server restart) is the whole mix of some runs.
 A rule's target occurrence is drawn within the deliveries its function will get for this dataset,
-and its step uniformly over the handler's steps. Besides single rules the plan holds groups that a
-uniform draw almost never assembles: a sequence of broken attempts on one item (long enough to use
-up `max_attempts`), correlated faults on neighbouring items, and a duplicate meeting its original
-mid-handler.
+and its step uniformly over the handler's steps; a stall's or a delay's length is relative to
+the scenario's lease or emit grace. Besides single rules the plan holds groups that a uniform draw
+almost never assembles: a sequence of broken attempts on one item (long enough to use up
+`max_attempts`), correlated faults on neighbouring items, a duplicate meeting its original
+mid-handler, a copy arriving during a retry wait. Each group is a member of the swarm with the
+weight of one kind.
 
 Some draws follow what the search has learned (explore() passes it in): a Pause's step and point
 range over the statements and pause points earlier runs showed (harness.explore.points), a
@@ -66,9 +68,9 @@ FUNCTIONS = (PAGE_FUNCTION, PROCESSOR_FUNCTION)
 STEPS = {PAGE_FUNCTION: 4, PROCESSOR_FUNCTION: 4}
 
 # Small parameter sets, listed simplest first (Hypothesis shrinks towards the first).
-STALL_SECONDS = (5.0, 90.0, 200.0, 700.0)
-LONG_STALL_SECONDS = (200.0, 700.0)  # past every lease the settings can draw
-DELAY_SECONDS = (5.0, 45.0, 130.0)
+# A Stall's and a Delay's lengths are relative to the scenario's lease and emit grace
+# (_stall_seconds, _delay_seconds): a fixed list is past a short lease and short of a long one.
+PAST_EVERY_LEASE_SECONDS = 700.0  # past every lease the settings can draw, and a few ticks more
 DUPLICATE_DELAYS = (0.0, 5.0, 45.0)
 # Inside the first retry wait (backoff base 10 s, Retry-After 1 or 30 s), and past it.
 COPY_IN_BACKOFF_DELAYS = (5.0, 20.0, 45.0)
@@ -110,6 +112,7 @@ SWEEP_RUNS = 6  # the sweeper runs a Pause may aim at
 # Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
 GROUPS = ("single", "sequence", "neighbours", "overlap", "copy-in-backoff")
+COMBINATIONS = GROUPS[1:]  # the groups of more than one rule
 FAULT_FREE_ONE_IN = 8
 MAX_SEQUENCE = 5
 # Settings a scenario may change, each with its choices, the reference's default first.
@@ -234,11 +237,12 @@ def _rule(draw: st.DrawFn, kind: str, function: str, occurrence: int, shape: _Sh
     if kind == "Drop":
         return Drop(**m)
     if kind == "Delay":
-        return Delay(**m, seconds=draw(st.sampled_from(DELAY_SECONDS)))
+        return Delay(**m, seconds=draw(st.sampled_from(_delay_seconds(shape))))
     if kind == "Crash":
         return Crash(**m, at_step=draw(step))
     if kind == "Stall":
-        return Stall(**m, at_step=draw(step), seconds=draw(st.sampled_from(STALL_SECONDS)))
+        seconds = draw(st.sampled_from(_stall_seconds(shape, function)))
+        return Stall(**m, at_step=draw(step), seconds=seconds)
     if kind == "CallerTimeout":
         return CallerTimeout(**m, after_steps=draw(step))
     if kind == "KillConnection":
@@ -387,7 +391,7 @@ def _neighbours(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple
         function=function,
         occurrence=occurrence,
         at_step=draw(st.integers(0, STEPS[function] - 1)),
-        seconds=draw(st.sampled_from(LONG_STALL_SECONDS)),
+        seconds=draw(st.sampled_from(_stall_seconds(shape, function)[-3:])),
     )
     nxt = occurrence + 1
     if kind == "ApiFaults":
@@ -412,7 +416,7 @@ def _overlap(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Ru
         Stall(
             **m,
             at_step=draw(st.integers(1, STEPS[function] - 1)),
-            seconds=draw(st.sampled_from(STALL_SECONDS)),
+            seconds=draw(st.sampled_from(_stall_seconds(shape, function))),
         ),
     )
 
@@ -474,11 +478,21 @@ def fault_plans_for(
     # by turning every kind off.
     if draw(st.integers(0, FAULT_FREE_ONE_IN - 1)) == FAULT_FREE_ONE_IN // 2:
         return FaultPlan()
-    kinds = tuple(k for k in draw(swarm(shape.kinds())) if early or k != "Early")
-    if not kinds:
+    every_kind = tuple(k for k in shape.kinds() if early or k != "Early")
+    # The combinations are members of the swarm too, each with the weight of a kind, so a group
+    # is not drowned by the kinds nor lost when the swarm leaves out one of the kinds it needs
+    # (its own kinds are then every kind: a combination is a kind of fault in its own right).
+    enabled = draw(swarm(every_kind + COMBINATIONS))
+    if not enabled:
         return FaultPlan()
-    group = st.sampled_from(GROUPS).flatmap(lambda g: _GROUP_STRATEGIES[g](kinds, shape))
-    groups = draw(st.lists(group, min_size=1, max_size=max_rules))
+    member = st.sampled_from(enabled).flatmap(
+        lambda m: (
+            _GROUP_STRATEGIES[m](every_kind, shape)
+            if m in _GROUP_STRATEGIES
+            else _single((m,), shape)
+        )
+    )
+    groups = draw(st.lists(member, min_size=1, max_size=max_rules))
     return FaultPlan(tuple(rule for g in groups for rule in g))
 
 
@@ -555,6 +569,33 @@ def _pause_seconds(shape: _Shape, function: str) -> tuple[float, ...]:
     tick that rescues it, and one interval more (the re-claim then has time to finish)."""
     past = _past_lease(shape, function)
     return (0.0, SWEEP_INTERVAL, past, past + SWEEP_INTERVAL)
+
+
+def _stall_seconds(shape: _Shape, function: str) -> tuple[float, ...]:
+    """How long a Stall lasts, relative to this scenario's lease: a little (within every
+    lease); to the lease's end exactly (a claim at a tick instant expires at a later tick, where
+    the sweep meets its worker waking); past the lease and the tick that rescues it (the worker
+    wakes at that tick, so the schedule interleaves its steps with the sweep's and the re-claim's);
+    one interval more (the re-claim has finished); and past every lease."""
+    lease = shape.lease(function)
+    past = _past_lease(shape, function)
+    return (5.0, lease, past, past + SWEEP_INTERVAL, PAST_EVERY_LEASE_SECONDS)
+
+
+def _resend_tick(shape: _Shape) -> float:
+    """The first sweeper tick that re-sends the webhook of an item queued at 0 and not claimed."""
+    grace = float(
+        shape.settings.get("emit_grace_seconds", SETTING_CHOICES["emit_grace_seconds"][0])
+    )
+    return math.ceil(grace / SWEEP_INTERVAL) * SWEEP_INTERVAL
+
+
+def _delay_seconds(shape: _Shape) -> tuple[float, ...]:
+    """How long a Delay holds a webhook back, relative to when the sweeper re-sends it: a
+    little; to the instant of the re-send (the late original and the sweeper's copy arrive
+    together and race for the claim); and past the next tick (the copy has finished)."""
+    resend = _resend_tick(shape)
+    return (5.0, resend, resend + SWEEP_INTERVAL + 10.0)
 
 
 def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
