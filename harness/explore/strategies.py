@@ -8,7 +8,8 @@ and its step uniformly over the handler's steps; a stall's or a delay's length i
 the scenario's lease or emit grace. Besides single rules the plan holds groups that a uniform draw
 almost never assembles: a sequence of broken attempts on one item (long enough to use up
 `max_attempts`), correlated faults on neighbouring items, a duplicate meeting its original
-mid-handler, a copy arriving during a retry wait. Each group is a member of the swarm with the
+mid-handler, a copy arriving during a retry wait, a worker stalled until its item is rescued whose
+API call then fails. Each group is a member of the swarm with the
 weight of one kind.
 
 Some draws follow what the search has learned (explore() passes it in): a Pause's step and point
@@ -75,7 +76,8 @@ DUPLICATE_DELAYS = (0.0, 5.0, 45.0)
 # Inside the first retry wait (backoff base 10 s, Retry-After 1 or 30 s), and past it.
 COPY_IN_BACKOFF_DELAYS = (5.0, 20.0, 45.0)
 API_KINDS = ("server_error", "rate_limit", "timeout")
-API_RETRY_AFTER = (1.0, 30.0)
+# Within the first backoff, past it, and past a sweeper tick (so the retry wait straddles a sweep).
+API_RETRY_AFTER = (1.0, 30.0, 90.0)
 # Every fault kind the swarm can enable, simplest first; RestartServer only where it can run.
 RULE_KINDS = (
     "Duplicate",
@@ -111,7 +113,7 @@ PAUSE_AFTER_STEPS = (None, 2, 4, 8, 16)  # None: the schedule chooses when it go
 SWEEP_RUNS = 6  # the sweeper runs a Pause may aim at
 # Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
-GROUPS = ("single", "sequence", "neighbours", "overlap", "copy-in-backoff")
+GROUPS = ("single", "sequence", "neighbours", "overlap", "copy-in-backoff", "late-failure")
 COMBINATIONS = GROUPS[1:]  # the groups of more than one rule
 FAULT_FREE_ONE_IN = 8
 MAX_SEQUENCE = 5
@@ -443,12 +445,36 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
     return (api, copy)
 
 
+@st.composite
+def _late_failure(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
+    """A worker stalled before its API call until about when the sweeper rescues its item (the
+    lease's end, or the tick past it, or one more), whose call then fails: its failure report
+    meets the item claimed again by the webhook that sweep re-sent."""
+    if "Stall" not in kinds or "ApiFaults" not in kinds:
+        return draw(_single(kinds, shape))
+    function, occurrence = _target(draw, shape)
+    stall = Stall(
+        function=function,
+        occurrence=occurrence,
+        at_step=1,
+        seconds=draw(st.sampled_from(_stall_seconds(shape, function)[1:4])),
+    )
+    # The stalled worker's call comes after every other first call: pages run one after
+    # another (the stalled page's call is the next one), threads all at once. The re-claim's
+    # call follows it, or comes first: both may fail.
+    first = occurrence if function == PAGE_FUNCTION else max(0, shape.threads - 1)
+    calls = tuple(_api_call(draw, first + i) for i in range(draw(st.integers(1, 2))))
+    api = FETCH_PAGE if function == PAGE_FUNCTION else FETCH_THREAD
+    return (stall, ApiFaults(calls=calls, function=api))
+
+
 _GROUP_STRATEGIES = {
     "single": _single,
     "sequence": _sequence,
     "neighbours": _neighbours,
     "overlap": _overlap,
     "copy-in-backoff": _copy_in_backoff,
+    "late-failure": _late_failure,
 }
 
 
