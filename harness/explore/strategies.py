@@ -431,9 +431,11 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
         return draw(_single(kinds, shape))
     function, occurrence = _target(draw, shape)
     if function == PROCESSOR_FUNCTION:
-        api = ApiFaults(
-            calls=(_api_call(draw, min(occurrence, shape.threads + 1)),), function=FETCH_THREAD
-        )
+        # Processors call the API in the schedule's order, not in delivery order: every
+        # first-round call fails, so the attempt the copy belongs to is sure to wait.
+        _, kind, retry_after = _api_call(draw, 0)
+        calls = tuple((i, kind, retry_after) for i in range(shape.threads))
+        api = ApiFaults(calls=calls, function=FETCH_THREAD)
     else:
         api = ApiFaults(calls=(_api_call(draw, min(occurrence, shape.pages + 1)),))
     copy = Duplicate(
@@ -671,11 +673,17 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
             )
             if not draw(st.booleans()):
                 return (pause,)
-            # Or inside its failure path: its API call fails first (the n-th delivery's first
-            # attempt makes the n-th call of a fault-free run).
-            api = FETCH_PAGE if function == PAGE_FUNCTION else FETCH_THREAD
-            fails = (occurrence, draw(st.sampled_from(API_KINDS)), 0.0)
-            return (pause, ApiFaults(calls=(fails,), function=api))
+            # Or inside its failure path: its API call fails first. Pages run one after another,
+            # so the n-th page delivery's first attempt makes the n-th call of a fault-free run;
+            # processors run at once and call in the schedule's order, so every first-round
+            # call fails (aiming at the n-th call would mostly hit another thread's).
+            kind = draw(st.sampled_from(API_KINDS))
+            calls: tuple[tuple[int, str, float], ...]
+            if function == PAGE_FUNCTION:
+                api, calls = FETCH_PAGE, ((occurrence, kind, 0.0),)
+            else:
+                api, calls = FETCH_THREAD, tuple((i, kind, 0.0) for i in range(shape.threads))
+            return (pause, ApiFaults(calls=calls, function=api))
         # A worker stalled past its lease, and a sweep of a tick it may wake at stopped between
         # its snapshot and its writes while the worker completes.
         sweep = draw(st.sampled_from(_rescuing_sweeps(shape, function)))
