@@ -185,14 +185,15 @@ def test_stalls_and_delays_straddle_the_lease_and_the_resend_tick() -> None:
 
 
 def test_a_worker_stalled_until_its_rescue_then_fails() -> None:
-    """The late-failure group: a stall before the API call, to about the rescuing tick, and a
-    failure of the call the stalled worker makes when it wakes."""
+    """The late-failure group: a stall before the API call to the rescuing tick (the default
+    page lease, 120 s, plus one sweep interval), and a failure of the call the stalled worker
+    makes when it wakes."""
 
     def late_failure(plan: FaultPlan) -> bool:
         stalls = [r for r in plan.rules if isinstance(r, Stall) and r.at_step == 1]
         calls = {c[0] for r in plan.rules if isinstance(r, ApiFaults) for c in r.calls}
         return any(
-            s.function == PAGE_FUNCTION and s.seconds >= 120.0 and s.occurrence in calls
+            s.function == PAGE_FUNCTION and s.seconds == 180.0 and s.occurrence in calls
             for s in stalls
         )
 

@@ -449,9 +449,9 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
 
 @st.composite
 def _late_failure(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
-    """A worker stalled before its API call until about when the sweeper rescues its item (the
-    lease's end, or the tick past it, or one more), whose call then fails: its failure report
-    meets the item claimed again by the webhook that sweep re-sent."""
+    """A worker stalled before its API call until the sweeper tick that rescues its item, whose
+    call then fails: its failure report meets the item claimed again by the webhook that sweep
+    re-sent (woken later, it would find the item finished; woken sooner, not yet rescued)."""
     if "Stall" not in kinds or "ApiFaults" not in kinds:
         return draw(_single(kinds, shape))
     function, occurrence = _target(draw, shape)
@@ -459,7 +459,7 @@ def _late_failure(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tup
         function=function,
         occurrence=occurrence,
         at_step=1,
-        seconds=draw(st.sampled_from(_stall_seconds(shape, function)[1:4])),
+        seconds=_past_lease(shape, function),
     )
     # The stalled worker's call comes after every other first call: pages run one after
     # another (the stalled page's call is the next one), threads all at once. The re-claim's
