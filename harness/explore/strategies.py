@@ -71,6 +71,7 @@ STEPS = {PAGE_FUNCTION: 4, PROCESSOR_FUNCTION: 4}
 # Small parameter sets, listed simplest first (Hypothesis shrinks towards the first).
 # A Stall's and a Delay's lengths are relative to the scenario's lease and emit grace
 # (_stall_seconds, _delay_seconds): a fixed list is past a short lease and short of a long one.
+FIXED_STALL_SECONDS = 90.0  # wakes between ticks, after the first one
 PAST_EVERY_LEASE_SECONDS = 700.0  # past every lease the settings can draw, and a few ticks more
 DUPLICATE_DELAYS = (0.0, 5.0, 45.0)
 # Inside the first retry wait (backoff base 10 s, Retry-After 1 or 30 s), and past it.
@@ -393,7 +394,7 @@ def _neighbours(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple
         function=function,
         occurrence=occurrence,
         at_step=draw(st.integers(0, STEPS[function] - 1)),
-        seconds=draw(st.sampled_from(_stall_seconds(shape, function)[-3:])),
+        seconds=draw(st.sampled_from(_stall_seconds(shape, function)[-3:])),  # past the lease
     )
     nxt = occurrence + 1
     if kind == "ApiFaults":
@@ -600,14 +601,15 @@ def _pause_seconds(shape: _Shape, function: str) -> tuple[float, ...]:
 
 
 def _stall_seconds(shape: _Shape, function: str) -> tuple[float, ...]:
-    """How long a Stall lasts, relative to this scenario's lease: a little (within every
-    lease); to the lease's end exactly (a claim at a tick instant expires at a later tick, where
+    """How long a Stall lasts: a little (within every lease); 90 s (past the first tick, short
+    of the default leases: the tick meets a live lease); and relative to this scenario's lease: to
+    the lease's end exactly (a claim at a tick instant expires at a later tick, where
     the sweep meets its worker waking); past the lease and the tick that rescues it (the worker
     wakes at that tick, so the schedule interleaves its steps with the sweep's and the re-claim's);
     one interval more (the re-claim has finished); and past every lease."""
     lease = shape.lease(function)
     past = _past_lease(shape, function)
-    return (5.0, lease, past, past + SWEEP_INTERVAL, PAST_EVERY_LEASE_SECONDS)
+    return (5.0, FIXED_STALL_SECONDS, lease, past, past + SWEEP_INTERVAL, PAST_EVERY_LEASE_SECONDS)
 
 
 def _resend_tick(shape: _Shape) -> float:
@@ -619,11 +621,12 @@ def _resend_tick(shape: _Shape) -> float:
 
 
 def _delay_seconds(shape: _Shape) -> tuple[float, ...]:
-    """How long a Delay holds a webhook back, relative to when the sweeper re-sends it: a
-    little; to the instant of the re-send (the late original and the sweeper's copy arrive
-    together and race for the claim); and past the next tick (the copy has finished)."""
+    """How long a Delay holds a webhook back: a little; 45 s (between ticks); and relative to
+    when the sweeper re-sends it: to the instant of the re-send (the late original and the
+    sweeper's copy arrive together and race for the claim); and past the next tick (the copy
+    has finished)."""
     resend = _resend_tick(shape)
-    return (5.0, resend, resend + SWEEP_INTERVAL + 10.0)
+    return (5.0, 45.0, resend, resend + SWEEP_INTERVAL + 10.0)
 
 
 def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
