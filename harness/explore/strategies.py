@@ -116,6 +116,14 @@ SWEEP_RUNS = 6  # the sweeper runs a Pause may aim at
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
 GROUPS = ("single", "sequence", "neighbours", "overlap", "copy-in-backoff", "late-failure")
 COMBINATIONS = GROUPS[1:]  # the groups of more than one rule
+# The kinds each combination needs (a sequence: any one of them).
+GROUP_NEEDS = {
+    "sequence": BREAKING_KINDS,
+    "neighbours": ("Stall",),
+    "overlap": ("Stall", "Duplicate"),
+    "copy-in-backoff": ("ApiFaults", "Duplicate"),
+    "late-failure": ("Stall", "ApiFaults"),
+}
 FAULT_FREE_ONE_IN = 8
 MAX_SEQUENCE = 5
 # Settings a scenario may change, each with its choices, the reference's default first.
@@ -509,14 +517,22 @@ def fault_plans_for(
         return FaultPlan()
     every_kind = tuple(k for k in shape.kinds() if early or k != "Early")
     # The combinations are members of the swarm too, each with the weight of a kind, so a group
-    # is not drowned by the kinds nor lost when the swarm leaves out one of the kinds it needs
-    # (its own kinds are then every kind: a combination is a kind of fault in its own right).
+    # is not drowned by the kinds nor lost when the swarm leaves out one of the kinds it needs.
+    # A group draws from the kinds that are on plus the ones it needs, so the swarm still
+    # focuses it (a sequence of lease expiries only, when no API fault is on).
     enabled = draw(swarm(every_kind + COMBINATIONS))
     if not enabled:
         return FaultPlan()
+
+    def group_kinds(group: str) -> tuple[str, ...]:
+        need = GROUP_NEEDS[group]
+        if group == "sequence" and any(k in enabled for k in need):
+            need = ()  # a sequence needs one breaking kind, any of them
+        return tuple(k for k in every_kind if k in enabled or k in need)
+
     member = st.sampled_from(enabled).flatmap(
         lambda m: (
-            _GROUP_STRATEGIES[m](every_kind, shape)
+            _GROUP_STRATEGIES[m](group_kinds(m), shape)
             if m in _GROUP_STRATEGIES
             else _single((m,), shape)
         )
