@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -317,6 +318,32 @@ def test_dropping_the_pending_conjunct_of_claim_page_is_killed_by_replay(
     assert "-     WHERE p.id = p_page_id AND p.status = 'pending'" in entry["diff"]
     assert data["score"] == 1.0 and data["stillborn"] == []
     assert f"`{mutant.id}`" in table([mutant], [outcome])
+
+
+def test_max_runs_ends_a_survivors_exploration_after_that_many_runs(
+    pg_server: Server, tmp_path: Path, ref_mutants: list[Mutant]
+) -> None:
+    """A run budget, not seconds: a mutant no run can tell apart explores exactly 3 runs even
+    with a long time budget."""
+    [mutant] = [
+        m
+        for m in ref_mutants
+        if m.function == "public.extend_page_lease" and m.operator == "enum-literal"
+    ][:1]
+    bench = _workbench(pg_server)
+    try:
+        plan = replace(_plan(tmp_path, (), budget=600.0), max_runs=3)
+        outcome = kill(bench, reference, mutant, [], plan)
+    finally:
+        bench.close()
+    assert outcome.status == "survived", outcome
+    assert outcome.runs == 3
+
+
+def test_cli_rejects_a_run_budget_below_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["mutate", "--max-runs", "0", "--only", "claim_page"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-runs >= 1" in err and "Traceback" not in err
 
 
 def test_equivalence_file_entries_need_a_reason(tmp_path: Path) -> None:

@@ -4,10 +4,13 @@ Swarm testing (Groce et al., ISSTA 2012): each scenario first enables a random s
 kinds and then draws every rule from that subset with equal weight, so a kind that is rare in a
 fixed mix (a crash at the page worker's last step, a server restart) is the whole mix of some runs.
 A rule's target occurrence is drawn within the deliveries its function will get for this dataset,
-and its step uniformly over the handler's steps. Besides single rules the plan holds groups that a
-uniform draw almost never assembles: a sequence of broken attempts on one item (long enough to use
-up `max_attempts`), correlated faults on neighbouring items, and a duplicate meeting its original
-mid-handler.
+and its step uniformly over the handler's steps; a stall's or a delay's length is relative to
+the scenario's lease or emit grace. Besides single rules the plan holds groups that a uniform draw
+almost never assembles: a sequence of broken attempts on one item (long enough to use up
+`max_attempts`), correlated faults on neighbouring items, a duplicate meeting its original
+mid-handler, a copy arriving during a retry wait, a worker stalled until its item is rescued whose
+API call then fails. Each group is a member of the swarm with the
+weight of one kind.
 
 Some draws follow what the search has learned (explore() passes it in): a Pause's step and point
 range over the statements and pause points earlier runs showed (harness.explore.points), a
@@ -66,14 +69,16 @@ FUNCTIONS = (PAGE_FUNCTION, PROCESSOR_FUNCTION)
 STEPS = {PAGE_FUNCTION: 4, PROCESSOR_FUNCTION: 4}
 
 # Small parameter sets, listed simplest first (Hypothesis shrinks towards the first).
-STALL_SECONDS = (5.0, 90.0, 200.0, 700.0)
-LONG_STALL_SECONDS = (200.0, 700.0)  # past every lease the settings can draw
-DELAY_SECONDS = (5.0, 45.0, 130.0)
+# A Stall's and a Delay's lengths are relative to the scenario's lease and emit grace
+# (_stall_seconds, _delay_seconds): a fixed list is past a short lease and short of a long one.
+FIXED_STALL_SECONDS = 90.0  # wakes between ticks, after the first one
+PAST_EVERY_LEASE_SECONDS = 700.0  # past every lease the settings can draw, and a few ticks more
 DUPLICATE_DELAYS = (0.0, 5.0, 45.0)
 # Inside the first retry wait (backoff base 10 s, Retry-After 1 or 30 s), and past it.
 COPY_IN_BACKOFF_DELAYS = (5.0, 20.0, 45.0)
 API_KINDS = ("server_error", "rate_limit", "timeout")
-API_RETRY_AFTER = (1.0, 30.0)
+# Within the first backoff, past it, and past a sweeper tick (so the retry wait straddles a sweep).
+API_RETRY_AFTER = (1.0, 30.0, 90.0)
 # Every fault kind the swarm can enable, simplest first; RestartServer only where it can run.
 RULE_KINDS = (
     "Duplicate",
@@ -109,7 +114,16 @@ PAUSE_AFTER_STEPS = (None, 2, 4, 8, 16)  # None: the schedule chooses when it go
 SWEEP_RUNS = 6  # the sweeper runs a Pause may aim at
 # Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
-GROUPS = ("single", "sequence", "neighbours", "overlap", "copy-in-backoff")
+GROUPS = ("single", "sequence", "neighbours", "overlap", "copy-in-backoff", "late-failure")
+COMBINATIONS = GROUPS[1:]  # the groups of more than one rule
+# The kinds each combination needs (a sequence: any one of them).
+GROUP_NEEDS = {
+    "sequence": BREAKING_KINDS,
+    "neighbours": ("Stall",),
+    "overlap": ("Stall", "Duplicate"),
+    "copy-in-backoff": ("ApiFaults", "Duplicate"),
+    "late-failure": ("Stall", "ApiFaults"),
+}
 FAULT_FREE_ONE_IN = 8
 MAX_SEQUENCE = 5
 # Settings a scenario may change, each with its choices, the reference's default first.
@@ -235,11 +249,12 @@ def _rule(draw: st.DrawFn, kind: str, function: str, occurrence: int, shape: _Sh
     if kind == "Drop":
         return Drop(**m)
     if kind == "Delay":
-        return Delay(**m, seconds=draw(st.sampled_from(DELAY_SECONDS)))
+        return Delay(**m, seconds=draw(st.sampled_from(_delay_seconds(shape))))
     if kind == "Crash":
         return Crash(**m, at_step=draw(step))
     if kind == "Stall":
-        return Stall(**m, at_step=draw(step), seconds=draw(st.sampled_from(STALL_SECONDS)))
+        seconds = draw(st.sampled_from(_stall_seconds(shape, function)))
+        return Stall(**m, at_step=draw(step), seconds=seconds)
     if kind == "CallerTimeout":
         return CallerTimeout(**m, after_steps=draw(step))
     if kind == "KillConnection":
@@ -388,7 +403,7 @@ def _neighbours(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple
         function=function,
         occurrence=occurrence,
         at_step=draw(st.integers(0, STEPS[function] - 1)),
-        seconds=draw(st.sampled_from(LONG_STALL_SECONDS)),
+        seconds=draw(st.sampled_from(_stall_seconds(shape, function)[-3:])),  # past the lease
     )
     nxt = occurrence + 1
     if kind == "ApiFaults":
@@ -413,7 +428,7 @@ def _overlap(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Ru
         Stall(
             **m,
             at_step=draw(st.integers(1, STEPS[function] - 1)),
-            seconds=draw(st.sampled_from(STALL_SECONDS)),
+            seconds=draw(st.sampled_from(_stall_seconds(shape, function))),
         ),
     )
 
@@ -426,9 +441,11 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
         return draw(_single(kinds, shape))
     function, occurrence = _target(draw, shape)
     if function == PROCESSOR_FUNCTION:
-        api = ApiFaults(
-            calls=(_api_call(draw, min(occurrence, shape.threads + 1)),), function=FETCH_THREAD
-        )
+        # Processors call the API in the schedule's order, not in delivery order: every
+        # first-round call fails, so the attempt the copy belongs to is sure to wait.
+        _, kind, retry_after = _api_call(draw, 0)
+        calls = tuple((i, kind, retry_after) for i in range(shape.threads))
+        api = ApiFaults(calls=calls, function=FETCH_THREAD)
     else:
         api = ApiFaults(calls=(_api_call(draw, min(occurrence, shape.pages + 1)),))
     copy = Duplicate(
@@ -440,12 +457,36 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
     return (api, copy)
 
 
+@st.composite
+def _late_failure(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
+    """A worker stalled before its API call until the sweeper tick that rescues its item, whose
+    call then fails: its failure report meets the item claimed again by the webhook that sweep
+    re-sent (woken later, it would find the item finished; woken sooner, not yet rescued)."""
+    if "Stall" not in kinds or "ApiFaults" not in kinds:
+        return draw(_single(kinds, shape))
+    function, occurrence = _target(draw, shape)
+    stall = Stall(
+        function=function,
+        occurrence=occurrence,
+        at_step=1,
+        seconds=_past_lease(shape, function),
+    )
+    # The stalled worker's call comes after every other first call: pages run one after
+    # another (the stalled page's call is the next one), threads all at once. The re-claim's
+    # call follows it, or comes first: both may fail.
+    first = occurrence if function == PAGE_FUNCTION else max(0, shape.threads - 1)
+    calls = tuple(_api_call(draw, first + i) for i in range(draw(st.integers(1, 2))))
+    api = FETCH_PAGE if function == PAGE_FUNCTION else FETCH_THREAD
+    return (stall, ApiFaults(calls=calls, function=api))
+
+
 _GROUP_STRATEGIES = {
     "single": _single,
     "sequence": _sequence,
     "neighbours": _neighbours,
     "overlap": _overlap,
     "copy-in-backoff": _copy_in_backoff,
+    "late-failure": _late_failure,
 }
 
 
@@ -475,11 +516,29 @@ def fault_plans_for(
     # by turning every kind off.
     if draw(st.integers(0, FAULT_FREE_ONE_IN - 1)) == FAULT_FREE_ONE_IN // 2:
         return FaultPlan()
-    kinds = tuple(k for k in draw(swarm(shape.kinds())) if early or k != "Early")
-    if not kinds:
+    every_kind = tuple(k for k in shape.kinds() if early or k != "Early")
+    # The combinations are members of the swarm too, each with the weight of a kind, so a group
+    # is not drowned by the kinds nor lost when the swarm leaves out one of the kinds it needs.
+    # A group draws from the kinds that are on plus the ones it needs, so the swarm still
+    # focuses it (a sequence of lease expiries only, when no API fault is on).
+    enabled = draw(swarm(every_kind + COMBINATIONS))
+    if not enabled:
         return FaultPlan()
-    group = st.sampled_from(GROUPS).flatmap(lambda g: _GROUP_STRATEGIES[g](kinds, shape))
-    groups = draw(st.lists(group, min_size=1, max_size=max_rules))
+
+    def group_kinds(group: str) -> tuple[str, ...]:
+        need = GROUP_NEEDS[group]
+        if group == "sequence" and any(k in enabled for k in need):
+            need = ()  # a sequence needs one breaking kind, any of them
+        return tuple(k for k in every_kind if k in enabled or k in need)
+
+    member = st.sampled_from(enabled).flatmap(
+        lambda m: (
+            _GROUP_STRATEGIES[m](group_kinds(m), shape)
+            if m in _GROUP_STRATEGIES
+            else _single((m,), shape)
+        )
+    )
+    groups = draw(st.lists(member, min_size=1, max_size=max_rules))
     return FaultPlan(tuple(rule for g in groups for rule in g))
 
 
@@ -558,6 +617,35 @@ def _pause_seconds(shape: _Shape, function: str) -> tuple[float, ...]:
     return (0.0, SWEEP_INTERVAL, past, past + SWEEP_INTERVAL)
 
 
+def _stall_seconds(shape: _Shape, function: str) -> tuple[float, ...]:
+    """How long a Stall lasts: a little (within every lease); 90 s (past the first tick, short
+    of the default leases: the tick meets a live lease); and relative to this scenario's lease: to
+    the lease's end exactly (a claim at a tick instant expires at a later tick, where
+    the sweep meets its worker waking); past the lease and the tick that rescues it (the worker
+    wakes at that tick, so the schedule interleaves its steps with the sweep's and the re-claim's);
+    one interval more (the re-claim has finished); and past every lease."""
+    lease = shape.lease(function)
+    past = _past_lease(shape, function)
+    return (5.0, FIXED_STALL_SECONDS, lease, past, past + SWEEP_INTERVAL, PAST_EVERY_LEASE_SECONDS)
+
+
+def _resend_tick(shape: _Shape) -> float:
+    """The first sweeper tick that re-sends the webhook of an item queued at 0 and not claimed."""
+    grace = float(
+        shape.settings.get("emit_grace_seconds", SETTING_CHOICES["emit_grace_seconds"][0])
+    )
+    return math.ceil(grace / SWEEP_INTERVAL) * SWEEP_INTERVAL
+
+
+def _delay_seconds(shape: _Shape) -> tuple[float, ...]:
+    """How long a Delay holds a webhook back: a little; 45 s (between ticks); and relative to
+    when the sweeper re-sends it: to the instant of the re-send (the late original and the
+    sweeper's copy arrive together and race for the claim); and past the next tick (the copy
+    has finished)."""
+    resend = _resend_tick(shape)
+    return (5.0, 45.0, resend, resend + SWEEP_INTERVAL + 10.0)
+
+
 def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
     """The sweeper runs (0-based, one a sweep interval) at which a lease of `function` taken in
     the first intervals has run out: the runs that rescue it."""
@@ -605,11 +693,17 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
             )
             if not draw(st.booleans()):
                 return (pause,)
-            # Or inside its failure path: its API call fails first (the n-th delivery's first
-            # attempt makes the n-th call of a fault-free run).
-            api = FETCH_PAGE if function == PAGE_FUNCTION else FETCH_THREAD
-            fails = (occurrence, draw(st.sampled_from(API_KINDS)), 0.0)
-            return (pause, ApiFaults(calls=(fails,), function=api))
+            # Or inside its failure path: its API call fails first. Pages run one after another,
+            # so the n-th page delivery's first attempt makes the n-th call of a fault-free run;
+            # processors run at once and call in the schedule's order, so every first-round
+            # call fails (aiming at the n-th call would mostly hit another thread's).
+            kind = draw(st.sampled_from(API_KINDS))
+            calls: tuple[tuple[int, str, float], ...]
+            if function == PAGE_FUNCTION:
+                api, calls = FETCH_PAGE, ((occurrence, kind, 0.0),)
+            else:
+                api, calls = FETCH_THREAD, tuple((i, kind, 0.0) for i in range(shape.threads))
+            return (pause, ApiFaults(calls=calls, function=api))
         # A worker stalled past its lease, and a sweep of a tick it may wake at stopped between
         # its snapshot and its writes while the worker completes.
         sweep = draw(st.sampled_from(_rescuing_sweeps(shape, function)))

@@ -41,6 +41,13 @@ def add_parser(
     )
     p.add_argument("--impl", default=DEFAULT_IMPL, help=f"pipeline to mutate ({DEFAULT_IMPL})")
     p.add_argument("--budget", type=float, default=60.0, help="explore seconds per survivor (60)")
+    p.add_argument(
+        "--max-runs",
+        type=int,
+        default=None,
+        help="also end each survivor's exploration after this many runs (a budget that does not "
+        "depend on the machine's load)",
+    )
     p.add_argument("--seed", type=int, default=0, help="exploration seed (0)")
     p.add_argument("--workers", type=int, default=2, help="worker processes, one server each (2)")
     p.add_argument("--only", nargs="+", metavar="ID", help="mutant ids, or function names")
@@ -125,10 +132,11 @@ def run(args: argparse.Namespace, server_kind: str, say: Callable[[str], None]) 
     from harness.mutate.source import SourceError
 
     bad_budget = not math.isfinite(args.budget) or args.budget < 0
-    if bad_budget or args.workers < 1 or (args.sample is not None and args.sample < 1):
+    bad_runs = args.max_runs is not None and args.max_runs < 1
+    if bad_budget or bad_runs or args.workers < 1 or (args.sample is not None and args.sample < 1):
         print(
             "threadsync: --budget must be a finite number >= 0 (0: replay only), "
-            "--workers and --sample >= 1",
+            "--workers, --sample and --max-runs >= 1",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -158,6 +166,7 @@ def run(args: argparse.Namespace, server_kind: str, say: Callable[[str], None]) 
         cache=args.cache / pipeline.name,
         save=args.save,
         seed=args.seed,
+        max_runs=args.max_runs,
         server_kind=server_kind,
         server_args=(("pg_bin", args.pg_bin), ("dsn", args.dsn)),
         skip=not args.no_skip,
@@ -201,6 +210,7 @@ def run(args: argparse.Namespace, server_kind: str, say: Callable[[str], None]) 
             "impl": args.impl,
             "pipeline": pipeline.name,
             "budget_s": args.budget,
+            "max_runs": args.max_runs,
             "seed": args.seed,
             "scenarios": [str(p) for p in scenarios],
         }

@@ -42,6 +42,7 @@ class Plan:
     cache: Path
     save: Path | None
     seed: int = 0
+    max_runs: int | None = None  # also end each exploration after this many runs
     profile: str = "ci"
     server_kind: str = "embedded"
     server_args: tuple[tuple[str, str | None], ...] = ()
@@ -153,7 +154,14 @@ def _explore(
         if used is not None:
             used.close()
     since = server_started(bench) if counted else None
-    result = explore(bench, key, budget_s=plan.budget_s, seed=plan.seed, profile=plan.profile)
+    result = explore(
+        bench,
+        key,
+        budget_s=plan.budget_s,
+        seed=plan.seed,
+        profile=plan.profile,
+        max_runs=plan.max_runs,
+    )
     if counted:
         out.explore_reached = entered_since_clone(bench, key, mutant.function, since)
     out.runs += result.runs
