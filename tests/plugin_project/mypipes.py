@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from harness.mutants.job_completion_race import pipeline as _racy
+from threadsync.processor import content_hash
 from threadsync.reference import pipeline as reference
 from threadsync.testing import CheckInput, Violation, register_check
 
@@ -22,13 +23,19 @@ dropper = dataclasses.replace(
 
 
 def participants_kept(inp: CheckInput) -> Violation | None:
-    """Every synced thread lists every participant its source thread has."""
-    source = {str(t["id"]): sorted(t.get("participants") or []) for t in inp.dataset.threads}
+    """Every synced thread lists every participant of the source version it holds (the one whose
+    content hash it carries: with further syncs, or a dead-lettered entry, a row may rightly hold
+    an older version than the latest)."""
+    held = {
+        (str(t["id"]), content_hash(t)): sorted(t.get("participants") or [])
+        for version in inp.versions
+        for t in version.threads
+    }
     lost = [
-        f"thread {row['external_id']} has {len(row['participants'])} of "
-        f"{len(source[row['external_id']])} participants"
+        f"thread {row['external_id']} has {len(row['participants'])} of {len(want)} participants"
         for row in inp.state.threads
-        if sorted(row["participants"]) != source.get(row["external_id"])
+        if (want := held.get((str(row["external_id"]), str(row["content_hash"])))) is not None
+        and sorted(row["participants"]) != want
     ]
     if not lost:
         return None
