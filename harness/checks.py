@@ -24,7 +24,11 @@ from harness.checks_retry import (
     retry_waits_for_its_time,
 )
 from harness.checks_rows import finished_rows_consistent
-from harness.checks_webhooks import resends_only_due_work, webhook_on_create
+from harness.checks_webhooks import (
+    resends_only_due_work,
+    resends_wait_for_grace,
+    webhook_on_create,
+)
 from harness.fakeapi import Dataset
 from harness.history import Event, History
 from harness.state import FinalState, Row
@@ -654,6 +658,7 @@ CHECKS: dict[str, Check] = {
     "failure-releases-claim": failure_releases_claim,
     "webhook-on-create": webhook_on_create,
     "resends-only-due-work": resends_only_due_work,
+    "resends-wait-for-grace": resends_wait_for_grace,
     "sweep-skips-held-work": sweep_skips_held_work,
     "attempts-count-claims": attempts_count_claims,
     "failure-records-its-error": failure_records_its_error,

@@ -1,10 +1,12 @@
-"""Checks on the webhooks a pipeline queues: one per new queue row, re-sent only for due work."""
+"""Checks on the webhooks a pipeline queues: one per new queue row, re-sent only for due work and
+no sooner than the emit grace."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from harness.state import FinalState, Row
@@ -148,6 +150,44 @@ def undue_resends(state: FinalState) -> list[tuple[str, int, str]]:
     return found
 
 
+def hasty_resends(state: FinalState) -> list[tuple[str, int, str]]:
+    """(table, row id, what) for each webhook sent for a queue row sooner than the emit grace
+    (`threadsync.settings.emit_grace_seconds`) after the row's previous webhook, when no other
+    transaction changed the row in between. Not judged without the setting, or for a request
+    without a recorded clock."""
+    grace = state.extra.get("emit_grace")
+    if not grace:
+        return []
+    rows_of = {table: versions(state, table) for table in (PAGE, ENTRY)}
+    sent: dict[tuple[str, int], list[tuple[int, datetime, Request]]] = {}
+    for r in requests(state):
+        if r.seq is not None and r.now is not None:
+            sent.setdefault((r.table, r.row_id), []).append((r.seq, r.now, r))
+    found = []
+    for (table, row_id), rs in sorted(sent.items()):
+        rs.sort(key=lambda x: (x[0], x[2].id))
+        rows = rows_of[table].get(row_id, [])
+        for (a_seq, a_now, a), (b_seq, b_now, b) in pairwise(rs):
+            if a.txid == b.txid or any(
+                a_seq < (_seq(v) or 0) <= b_seq and int(v["txid"]) not in (a.txid, b.txid)
+                for v in rows
+            ):
+                continue
+            gap = (b_now - a_now).total_seconds()
+            if gap < grace - 1e-6:
+                found.append(
+                    (
+                        table,
+                        row_id,
+                        f"{NAME[table]} {row_id}'s webhook was sent again by transaction {b.txid} "
+                        f"at {b_now:%H:%M:%S}, {gap:.1f}s after transaction {a.txid} sent it at "
+                        f"{a_now:%H:%M:%S}, with the row unchanged in between (emit grace "
+                        f"{grace:g}s)",
+                    )
+                )
+    return found
+
+
 def _violation(
     inp: CheckInput, check: str, summary: str, found: list[tuple[str, int, str]]
 ) -> Violation:
@@ -192,5 +232,22 @@ def resends_only_due_work(inp: CheckInput) -> Violation | None:
         "resends-only-due-work",
         f"{n} webhook{'s were' if n != 1 else ' was'} re-sent for work that was finished, "
         "claimed or not yet due",
+        found,
+    )
+
+
+def resends_wait_for_grace(inp: CheckInput) -> Violation | None:
+    """A queue row's webhook is not sent again sooner than the emit grace after the last one while
+    the row stays unchanged: the sweeper's re-send is a slow fallback for a lost delivery, and a
+    sweep that re-sends the same waiting row at every tick floods the Edge Functions."""
+    found = hasty_resends(inp.state)
+    if not found:
+        return None
+    n = len(found)
+    return _violation(
+        inp,
+        "resends-wait-for-grace",
+        f"{n} webhook{'s were' if n != 1 else ' was'} re-sent for an unchanged row sooner than "
+        "the emit grace after the previous one",
         found,
     )

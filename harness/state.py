@@ -57,5 +57,14 @@ def capture(conn: psycopg.Connection[Any]) -> FinalState:
             threads=fetch("state_threads"),
             jobs=fetch("state_jobs"),
             effects=fetch("state_effects"),
-            extra={"access": probe(conn)},
+            extra={"access": probe(conn), "emit_grace": _emit_grace(cur)},
         )
+
+
+def _emit_grace(cur: psycopg.Cursor[dict[str, Any]]) -> float | None:
+    """The pipeline's `threadsync.settings.emit_grace_seconds`, or None where it has none."""
+    present = cur.execute(INSPECT["has_settings"]).fetchone()
+    if not present or not present["present"]:
+        return None
+    row = cur.execute(INSPECT["emit_grace"]).fetchone()
+    return None if row is None or row["seconds"] is None else float(row["seconds"])

@@ -308,6 +308,17 @@ MUTANT_RECIPES: dict[str, MutantRecipe] = {
         "a second time, so after one failure the page records 2 attempts for 1 claim. The retry "
         "succeeds and every thread is synced once.",
     ),
+    "resend_storm": MutantRecipe(
+        "resends-wait-for-grace",
+        plan(Drop(function=P, occurrence=0), Drop(function=P, occurrence=1)),
+        "the sweep's re-send of a waiting page leaves its emit_after where it was (`threadsync "
+        "mutate`'s sweep:drop-set-column:19).",
+        "With an emit grace of 150 s, the first page's webhook and its first re-send (at the "
+        "180 s tick) are dropped. The reference sends it again at 360 s, a grace later; the "
+        "mutant sends it again at the very next tick, 60 s later. Every thread is still synced "
+        "once.",
+        settings={"emit_grace_seconds": 150},
+    ),
     "retry_forgets_error": MutantRecipe(
         "failure-records-its-error",
         plan(ApiFaults(calls=((0, "server_error", 0.0),))),
@@ -511,6 +522,14 @@ REFERENCE_RECIPES: dict[str, ReferenceRecipe] = {
         "With max_attempts 3, every fetch of page 2 fails (500, 429, timeout): the page is "
         "dead-lettered with an injected cause, the job fails, and no check is violated.",
         settings={"max_attempts": 3},
+    ),
+    "resend-waits-for-grace": ReferenceRecipe(
+        plan(Drop(function=T, occurrence=0), Drop(function=T, occurrence=1)),
+        "With an emit grace of 150 s, the only thread entry's webhook and its first re-send are "
+        "dropped: the sweeper re-sends it once the grace has passed (180 s) and again only a grace "
+        "after that (360 s), when it is delivered and the sync completes.",
+        settings={"emit_grace_seconds": 150},
+        dataset=Dataset(seed=1, threads=1, page_size=4),
     ),
     "stall-exhausts-attempts": ReferenceRecipe(
         plan(

@@ -38,6 +38,7 @@ TEETH = [
     ("sweep-skips-held-work", "sweep_waits_for_worker"),
     ("attempts-count-claims", "double_counted_attempts"),
     ("failure-records-its-error", "retry_forgets_error"),
+    ("resends-wait-for-grace", "resend_storm"),
 ]
 
 

@@ -1,6 +1,6 @@
-"""The webhook checks webhook-on-create and resends-only-due-work: each fails its generated mutant
-on the mutant's saved scenario, deterministically, while the reference passes the same scenario;
-and each judges hand-made effect logs as the contract says."""
+"""The webhook checks webhook-on-create, resends-only-due-work and resends-wait-for-grace: each
+fails its generated mutant on the mutant's saved scenario, deterministically, while the reference
+passes the same scenario; and each judges hand-made effect logs as the contract says."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks_webhooks import requests, unannounced, undue_resends
+from harness.checks_webhooks import hasty_resends, requests, unannounced, undue_resends
 from harness.mutate.generate import generate, mutant_pipeline
 from harness.postgres import Server
 from harness.replay import Workbench, run_scenario
@@ -25,7 +25,7 @@ PAGE, ENTRY = "sync_page_queue", "thread_processing_queue"
 
 # The generated mutants whose saved scenarios give each check its teeth
 # (tests/test_checks_contract.py replays them).
-SAVED = ["no_database_webhook", "resend_finished"]
+SAVED = ["no_database_webhook", "resend_finished", "resend_storm"]
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def test_the_reference_announces_every_row_on_the_saved_scenarios(
     # The reference announces every row it creates, and its sweeper re-sends some webhook here.
     assert requests(reference.state)
     assert not unannounced(reference.state) and not undue_resends(reference.state)
+    assert not hasty_resends(reference.state)
 
 
 # Generated mutants that exploration rarely or never reaches within 60 s, the reference scenario
@@ -99,9 +100,12 @@ def _sent(
             "detail": detail}  # fmt: skip
 
 
-def _state(*effects: dict[str, Any]) -> FinalState:
+def _state(*effects: dict[str, Any], grace: float | None = None) -> FinalState:
     numbered = [{**e, "id": n} for n, e in enumerate(effects, 1)]
-    return FinalState(pages=(), entries=(), threads=(), jobs=(), effects=tuple(numbered))
+    return FinalState(
+        pages=(), entries=(), threads=(), jobs=(), effects=tuple(numbered),
+        extra={"emit_grace": grace},
+    )  # fmt: skip
 
 
 T0, T1, T2 = "2026-01-01T00:00:00+00:00", "2026-01-01T00:01:00+00:00", "2026-01-01T00:02:00+00:00"
@@ -219,3 +223,55 @@ def test_a_request_that_names_no_queue_row_is_not_judged() -> None:
     st = _state(_row(1, 10, "INSERT", status="pending"), _sent(1, 10), other)
     assert [r.id for r in requests(st)] == ["r10.1"]
     assert unannounced(st) == [] and undue_resends(st) == []
+
+
+def test_the_entry_resend_storm_is_caught_by_a_reference_scenario(bench: Workbench) -> None:
+    # The thread-entry twin of resend_storm (its page variant has the mutant scenario).
+    scenario = load(ROOT / "scenarios" / "reference" / "resend-waits-for-grace.json")
+    assert scenario.expect.verdict == "pass" and not run_scenario(bench, scenario).violations
+    (mutant,) = [m for m in generate(reference).mutants if m.id == "sweep:drop-set-column:21"]
+    impl = f"mutant:{mutant.id}"
+    bench.pipelines[impl] = mutant_pipeline(reference, mutant, Path(tempfile.mkdtemp()))
+    verdict = run_scenario(bench, scenario, impl=impl)
+    assert verdict.violated == ["resends-wait-for-grace"], verdict.label
+    (violation,) = verdict.violations
+    assert "entry 1's webhook was sent again by transaction" in violation.rows[0]
+    assert "60.0s after transaction" in violation.rows[0], violation.render()
+
+
+def test_resends_a_grace_apart_pass_and_sooner_ones_are_hasty() -> None:
+    sends = (
+        _row(1, 10, "INSERT", status="pending"),
+        _sent(1, 10, now=T0),
+        _sent(1, 11, now=T1),  # 60 s later, the row unchanged
+        _row(1, 11, status="pending", emits=1),  # the sender's own write
+        _sent(1, 12, now=T2),  # 60 s later again
+        _row(1, 12, status="pending", emits=2),
+    )
+    assert hasty_resends(_state(*sends, grace=60)) == []
+    texts = [text for _, _, text in hasty_resends(_state(*sends, grace=90))]
+    assert texts == [
+        "page row 1's webhook was sent again by transaction 11 at 00:01:00, 60.0s after "
+        "transaction 10 sent it at 00:00:00, with the row unchanged in between (emit grace 90s)",
+        "page row 1's webhook was sent again by transaction 12 at 00:02:00, 60.0s after "
+        "transaction 11 sent it at 00:01:00, with the row unchanged in between (emit grace 90s)",
+    ]
+
+
+def test_a_row_changed_between_two_sends_is_not_judged_on_their_spacing() -> None:
+    st = _state(
+        _row(1, 10, "INSERT", ENTRY, status="pending"),
+        _sent(1, 10, ENTRY, now=T0),
+        _row(1, 11, table=ENTRY, status="processing"),  # claimed, then its lease was rescued
+        _sent(1, 12, ENTRY, now=T1),
+        _row(1, 12, table=ENTRY, status="pending"),
+        _sent(1, 12, ENTRY, now=T1),  # one transaction's two sends count as one
+        grace=90,
+    )
+    assert hasty_resends(st) == []
+
+
+def test_without_an_emit_grace_setting_spacing_is_not_judged() -> None:
+    st = _state(_row(1, 10, "INSERT", status="pending"), _sent(1, 10, now=T0), _sent(1, 11, now=T0))
+    assert hasty_resends(st) == []
+    assert hasty_resends(_state(*st.effects, grace=30)) != []

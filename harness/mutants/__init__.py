@@ -42,6 +42,7 @@ MUTANTS: dict[str, str] = {
         "sweep_waits_for_worker",
         "double_counted_attempts",
         "retry_forgets_error",
+        "resend_storm",
     )
 }
 

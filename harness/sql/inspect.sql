@@ -69,3 +69,10 @@ SELECT id, status::text AS status, page_size, finished_at::text AS finished_at
 SELECT e.id, e.kind, e.key, e.txid, e.detail, c.seq AS commit_seq
   FROM harness.effects e LEFT JOIN harness.commit_order c ON c.txid = e.txid
  ORDER BY e.id;
+
+-- name: has_settings
+SELECT to_regclass('threadsync.settings') IS NOT NULL AS present;
+
+-- name: emit_grace
+-- How long a queue row's webhook may go unanswered before the sweeper sends it again.
+SELECT (to_jsonb(s) ->> 'emit_grace_seconds')::float8 AS seconds FROM threadsync.settings s LIMIT 1;
