@@ -80,6 +80,9 @@ class CheckInput:
     # last, and per sync the last commit (harness.commit_seq) before it started.
     sources: tuple[Dataset, ...] = ()
     sync_seqs: tuple[int, ...] = ()
+    # The last syncs that never started a job, because an injected fault broke their start
+    # (checks_resync.judged_syncs): no job was there to list the source versions they found.
+    unstarted: int = 0
 
     @property
     def versions(self) -> tuple[Dataset, ...]:
@@ -250,9 +253,13 @@ def no_lost_work(inp: CheckInput) -> Violation | None:
     excused_threads = {
         str(e["external_id"]) for e in inp.state.entries if int(e["id"]) in failed_entries
     }
+    # The source as the last sync that started a job listed it. A fetch by id serves the
+    # source as it is now, so a thread may rightly hold a version found after that sync.
+    last = len(inp.versions) - 1 - inp.unstarted
+    source = inp.versions[last] if last >= 0 else Dataset(inp.dataset.seed, ())
+    newer = inp.versions[max(last, 0) :]
     if len(inp.versions) > 1:
-        # `dataset` is the last version: only a job that listed it excuses its later pages.
-        last = len(inp.versions) - 1
+        # Only a job that listed that version excuses its later pages.
         listed = job_versions(inp.state, inp.versions)
         first_failed = {j: n for j, n in first_failed.items() if last in listed.get(j, [last])}
     cutoff = min(first_failed.values(), default=None)
@@ -265,7 +272,7 @@ def no_lost_work(inp: CheckInput) -> Violation | None:
         for key, rows in inp.state.effects_of("entry_queued").items()
         for q in rows
     }
-    for index, thread in enumerate(inp.dataset.threads):
+    for index, thread in enumerate(source.threads):
         tid = str(thread["id"])
         page_number = index // inp.page_size + 1
         if tid in excused_threads or (cutoff is not None and page_number >= cutoff):
@@ -276,13 +283,13 @@ def no_lost_work(inp: CheckInput) -> Violation | None:
                 lost_entries.append(int(entry["id"]))
             where = _where_lost(tid, page_number, entry, staged_of.get(tid, []), queued_of)
             problems.append(f"thread {tid} never reached `threads`: {where}")
-        elif synced[tid] != content_hash(thread):
+        elif synced[tid] not in {content_hash(v.by_id[tid]) for v in newer if tid in v.by_id}:
             problems.append(f"thread {tid} in `threads` differs from the source's latest content")
     if not problems:
         return None
     return Violation(
         "no-lost-work",
-        f"{len(problems)} of {len(inp.dataset.threads)} source threads are missing or stale",
+        f"{len(problems)} of {len(source.threads)} source threads are missing or stale",
         _few(problems),
         related_steps(inp.history, ENTRY, lost_entries),
     )

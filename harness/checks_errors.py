@@ -117,8 +117,8 @@ def _failed_statement(events: list[Event]) -> str | None:
     return None
 
 
-def unexpected_errors(history: History) -> list[tuple[str, str]]:
-    """(actor, what went wrong) for each handler that ended with an unexplained error."""
+def _by_actor(history: History) -> tuple[dict[str, list[Event]], list[int]]:
+    """Each handler's events, and the history positions of server restarts."""
     by_actor: dict[str, list[Event]] = {}
     restarts: list[int] = []
     for e in history.events:
@@ -126,6 +126,24 @@ def unexpected_errors(history: History) -> list[tuple[str, str]]:
             by_actor.setdefault(e.actor, []).append(e)
         if e.kind == "fault" and e.detail.get("fault") == "restart_server":
             restarts.append(e.seq)
+    return by_actor, restarts
+
+
+def broken_by_faults(history: History) -> set[str]:
+    """The actors whose handler ended with an error that an injected fault explains."""
+    by_actor, restarts = _by_actor(history)
+    broken = set()
+    for actor, events in by_actor.items():
+        endings = [e for e in events if e.kind == "reply"]
+        error = unexpected_ending(endings[-1].detail) if endings else None
+        if error is not None and _excuse(events, restarts, error):
+            broken.add(actor)
+    return broken
+
+
+def unexpected_errors(history: History) -> list[tuple[str, str]]:
+    """(actor, what went wrong) for each handler that ended with an unexplained error."""
+    by_actor, restarts = _by_actor(history)
     owner = targets(history)
     found = []
     for actor, events in by_actor.items():

@@ -12,9 +12,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.fakeapi import Dataset, cursor_version
+from harness.history import History
 from harness.state import FinalState, Row
 from threadsync.processor import content_hash, summarise
 from threadsync.provider import ProviderError
+
+
+def judged_syncs(history: History, syncs: int, jobs: int) -> int:
+    """How many of a run's syncs, the first and `syncs` further ones in order, the checks judge:
+    every one up to the last that started a job. A sync whose orchestrator an injected fault broke
+    (a server restart killed its connection) started nothing, so the source versions after the
+    last sync that did start are nobody's to sync. Every sync is judged unless the jobs number
+    exactly the syncs no fault broke: a start whose reply was lost may still have committed."""
+    from harness.checks_errors import broken_by_faults
+
+    broken = broken_by_faults(history)
+    unbroken = [k for k in range(syncs + 1) if f"o{k + 1}" not in broken]
+    if jobs != len(unbroken):
+        return syncs + 1
+    return unbroken[-1] + 1 if unbroken else 0
 
 
 def job_versions(state: FinalState, sources: Sequence[Dataset]) -> dict[int, list[int]]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.attribution import injected_failures
 from harness.checks import CheckInput, Violation, run_checks
+from harness.checks_resync import judged_syncs
 from harness.engine import PCTStrategy, RandomStrategy, RunConfig, RunResult, pool, run
 from harness.engine.reuse import ReusableDatabase
 from harness.engine.runner import dataset as cached_dataset
@@ -213,6 +214,7 @@ def _judge(
         last = versions(ds.seed, ds.threads, (), ds.quirks)[0]
     else:
         last = cached_dataset(ds.seed, ds.threads)
+    judged = judged_syncs(result.history, len(scenario.syncs), len(state.jobs))
     inp = CheckInput(
         history=result.history,
         state=state,
@@ -221,5 +223,6 @@ def _judge(
         injected=injected_failures(result.history),
         sources=sources,
         sync_seqs=tuple(result.sync_seqs),
+        unstarted=len(scenario.syncs) + 1 - judged,
     )
     return Verdict(replace(scenario, impl=impl), run_checks(inp), result, state)

@@ -323,6 +323,12 @@ def broken_states() -> Iterator[tuple[str, FinalState, dict[str, Any]]]:
     announced = with_effect(with_effect(s, **row), **{**sent, "txid": 500, "commit_seq": 500})
     resent = with_effect(with_effect(announced, **done), **{**sent, "key": "2"})
     yield ("resends-only-due-work", resent, {})
+    again = {**sent, "key": "3", "txid": 502, "commit_seq": 502,
+             "detail": {**sent["detail"], "now": "2026-01-01T00:01:00+00:00"}}  # fmt: skip
+    first = {**sent, "txid": 500, "commit_seq": 500,
+             "detail": {**sent["detail"], "now": "2026-01-01T00:00:00+00:00"}}  # fmt: skip
+    storm = with_effect(with_effect(with_effect(s, **row), **first), **again)
+    yield ("resends-wait-for-grace", replace(storm, extra={"emit_grace": 90.0}), {})
     # Attempts, errors and lock waits (tests/test_checks_locks_attempts.py has more).
     log = s
     for version in (held, {**back, "attempts": 2}):

@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 from hypothesis import find, given, settings
 
-from harness.checks import CheckInput, newest_version, pages_match_source, thread_exactly_once
+from harness.checks import (
+    CheckInput,
+    newest_version,
+    no_lost_work,
+    pages_match_source,
+    thread_exactly_once,
+)
+from harness.checks_errors import broken_by_faults
+from harness.checks_resync import judged_syncs
 from harness.explore.strategies import RESYNC_ONE_IN, UNDATED_RESYNC_AT, resyncs, scenarios
 from harness.fakeapi import FakeThreadsAPI, cursor_version, encode_cursor
 from harness.history import History
@@ -339,3 +347,37 @@ def test_the_insert_only_mutant_scenario_fails_newest_version(bench: Workbench) 
     verdict = run_scenario(bench, load(ROOT / "scenarios" / "mutants" / "insert_only_threads.json"))
     assert "newest-version" in verdict.violated
     assert any("entry" in row for v in verdict.violations for row in v.rows)
+
+
+def test_a_sync_whose_start_a_restart_broke_is_not_owed_its_source(bench: Workbench) -> None:
+    # Found by exploration as a false alarm: both further syncs' start_sync met a connection an
+    # injected restart broke, so only job 1 exists, and the threads only they would have listed
+    # are nobody's to sync.
+    scenario = load(ROOT / "scenarios" / "reference" / "restart-breaks-resync-start.json")
+    verdict = run_scenario(bench, scenario)
+    assert verdict.violations == [], "\n".join(v.render() for v in verdict.violations)
+    history, state = verdict.result.history, verdict.state
+    assert {"o2", "o3"} <= broken_by_faults(history) and "o1" not in broken_by_faults(history)
+    assert len(state.jobs) == 1 and judged_syncs(history, 2, 1) == 1
+    # A start whose reply was lost may have committed: with more jobs than unbroken starts, or
+    # fewer, every sync is judged.
+    assert judged_syncs(history, 2, 2) == 3 and judged_syncs(history, 2, 0) == 3
+    sources = versions(scenario.dataset.seed, scenario.dataset.threads, scenario.syncs)
+    judged = CheckInput(
+        history=history,
+        state=state,
+        dataset=sources[-1],
+        page_size=scenario.dataset.page_size,
+        sources=sources,
+        sync_seqs=tuple(verdict.result.sync_seqs),
+        unstarted=2,
+    )
+    assert no_lost_work(judged) is None
+    # Judged as if every sync had started, the threads only the later sources list are missing.
+    owed = no_lost_work(replace(judged, unstarted=0))
+    assert owed is not None and "never reached `threads`" in owed.rows[0]
+    # The threads job 1 listed are still owed: lose one and the check fails.
+    lost = replace(state, threads=state.threads[1:])
+    missing = no_lost_work(replace(judged, state=lost))
+    assert missing is not None and len(missing.rows) == 1
+    assert missing.rows[0].startswith(f"thread {state.threads[0]['external_id']} never reached")
