@@ -57,11 +57,20 @@ class Dataset:
         return json.dumps(self.threads, sort_keys=True, separators=(",", ":"))
 
 
+Pools = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
 @functools.lru_cache(maxsize=64)
-def _pools(seed: int) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def _pools(seed: int) -> Pools:
     """The people, subjects and bodies Faker draws for `seed` (they depend on nothing else):
     drawn once per seed, since drawing them costs tens of milliseconds and an exploration's
-    datasets differ in size far more often than in seed."""
+    datasets differ in size far more often than in seed; kept on disk between commands."""
+    from harness.engine import datasets  # it imports this module
+
+    return datasets.load_or_make_pools(seed, _draw_pools)
+
+
+def _draw_pools(seed: int) -> Pools:
     from faker import Faker  # a command that generates no dataset never pays its import
 
     fake = Faker()

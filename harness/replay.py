@@ -12,10 +12,10 @@ from harness.checks_resync import judged_syncs
 from harness.engine import PCTStrategy, RandomStrategy, RunConfig, RunResult, pool, run
 from harness.engine.reuse import ReusableDatabase
 from harness.engine.runner import dataset as cached_dataset
+from harness.engine.runner import source_versions as versions
 from harness.engine.strategy import Strategy
 from harness.impl import load_pipeline
 from harness.postgres import Server, TemplateDatabases, start_server
-from harness.resync import versions
 from harness.scenario import Scenario
 from harness.sql import harness_migrations
 from harness.state import FinalState, capture

@@ -57,3 +57,50 @@ def test_only_recent_generator_versions_are_kept(cache: Path) -> None:
     kept = sorted(p.name for p in cache.iterdir())
     assert len(kept) == datasets.KEYS_KEPT
     assert datasets.generator_key() in kept
+
+
+@pytest.mark.parametrize("seed", [0, 3, 7919 * 2 ^ 1])
+def test_cached_pools_are_the_drawn_ones(cache: Path, seed: int) -> None:
+    from harness import fakeapi
+
+    drawn: list[int] = []
+
+    def draw(s: int) -> fakeapi.Pools:
+        drawn.append(s)
+        return fakeapi._draw_pools(s)
+
+    first = datasets.load_or_make_pools(seed, draw)
+    again = datasets.load_or_make_pools(seed, draw)
+    assert drawn == [seed], "the second read did not come from the cache"
+    assert first == again == fakeapi._draw_pools(seed)
+    assert list(cache.glob(f"*/pools-{seed}.json"))
+
+
+def test_a_dataset_from_cached_pools_equals_one_drawn_without_the_cache(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness import fakeapi
+
+    fakeapi._pools.cache_clear()
+    datasets.load_or_make_pools(5, fakeapi._draw_pools)  # stored; the next draw reads it
+    assert list(cache.glob("*/pools-5.json"))
+    with monkeypatch.context() as m:
+
+        def no_drawing(seed: int) -> fakeapi.Pools:
+            raise AssertionError(f"pools of seed {seed} drawn, not read from the cache")
+
+        m.setattr(fakeapi, "_draw_pools", no_drawing)
+        from_cache = generate_dataset(5, 40)
+    fakeapi._pools.cache_clear()
+    monkeypatch.setenv(datasets.CACHE_ENV, "0")
+    assert generate_dataset(5, 40).to_json() == from_cache.to_json()
+    fakeapi._pools.cache_clear()
+
+
+def test_a_broken_pools_entry_is_drawn_again(cache: Path) -> None:
+    from harness import fakeapi
+
+    datasets.load_or_make_pools(2, fakeapi._draw_pools)
+    (entry,) = cache.glob("*/pools-2.json")
+    entry.write_text('[["a"], 3]', encoding="utf-8")
+    assert datasets.load_or_make_pools(2, fakeapi._draw_pools) == fakeapi._draw_pools(2)

@@ -1,9 +1,11 @@
-"""Datasets kept on disk between commands, so that a command replaying a saved run skips Faker.
+"""Datasets, and the Faker pools they draw from, kept on disk between commands (Faker is slow).
 
 A dataset is a function of its seed and size, of the generator's source (harness/fakeapi.py), of
 the installed Faker and of Python's `random`: the cache key is all of those, so a change to any
 of them reads nothing stale. Importing Faker and drawing one seed's pools costs a whole replay
-a few hundred milliseconds; reading a few kB of JSON costs well under one.
+a few hundred milliseconds; reading a few kB of JSON costs well under one. A further sync
+draws its new threads from pools of a seed of its own (harness/resync.py), so an exploration
+meets up to twenty pool seeds; each costs every new search process 50-300 ms unless cached.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness import fakeapi
-from harness.fakeapi import Dataset
+from harness.fakeapi import Dataset, Pools
 from harness.postgres.binaries import CACHE_ROOT
 
 DATASET_CACHE = CACHE_ROOT / "datasets"
@@ -62,13 +65,17 @@ def _read(path: Path, seed: int) -> Dataset | None:
 
 
 def _write(path: Path, data: Dataset) -> None:
-    """Publish atomically (a reader sees the whole file or none); a failure only costs time."""
+    _publish(path, list(data.threads))
+
+
+def _publish(path: Path, value: Any) -> None:
+    """Write JSON atomically (a reader sees the whole file or none); a failure only costs time."""
     with contextlib.suppress(OSError):
         fresh = not path.parent.is_dir()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(list(data.threads), out, separators=(",", ":"))
+            json.dump(value, out, separators=(",", ":"))
         os.replace(tmp, path)
         if fresh:
             _keep_recent(path.parent.name)
@@ -96,3 +103,24 @@ def load_or_make(seed: int, threads: int, make: Callable[[int, int], Dataset]) -
     data = make(seed, threads)
     _write(path, data)
     return data
+
+
+def load_or_make_pools(seed: int, make: Callable[[int], Pools]) -> Pools:
+    """The Faker pools of `seed`: read from the cache, or drawn and stored there."""
+    if not enabled():
+        return make(seed)
+    path = DATASET_CACHE / generator_key() / f"pools-{seed}.json"
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        found = None
+    if (
+        isinstance(found, list)
+        and len(found) == 3
+        and all(isinstance(p, list) and all(isinstance(x, str) for x in p) for p in found)
+    ):
+        emails, subjects, bodies = found
+        return tuple(emails), tuple(subjects), tuple(bodies)
+    pools = make(seed)
+    _publish(path, [list(p) for p in pools])
+    return pools

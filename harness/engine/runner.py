@@ -103,6 +103,15 @@ def dataset(seed: int, threads: int) -> Dataset:
     return datasets.load_or_make(seed, threads, generate_dataset)
 
 
+@functools.lru_cache(maxsize=64)
+def source_versions(
+    seed: int, threads: int, syncs: tuple[Resync, ...], quirks: Quirks
+) -> tuple[Dataset, ...]:
+    """The source as each sync finds it (`harness.resync.versions`), cached in memory: a run
+    and its checks both need it, and drawing a further sync's threads took 20-30 ms."""
+    return versions(seed, threads, syncs, quirks)
+
+
 def _chooser(seed: int, choices: Sequence[int] | None) -> Chooser:
     return Chooser(seed) if choices is None else ChoiceList(choices, seed)
 
@@ -346,7 +355,7 @@ def _run(config: RunConfig, dsn: str, db_name: str | None, t0: float) -> RunResu
     monitor = Monitor(dsn)
     apply_settings(monitor.conn, config.settings)
     sources = (
-        versions(config.dataset_seed, config.threads, config.syncs, config.quirks)
+        source_versions(config.dataset_seed, config.threads, config.syncs, config.quirks)
         if config.syncs or config.quirks
         else (dataset(config.dataset_seed, config.threads),)
     )
