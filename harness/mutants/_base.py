@@ -1,4 +1,4 @@
-"""Builds a mutant: the reference pipeline with one SQL override and/or some handlers replaced."""
+"""Builds a mutant: the reference with SQL overrides, a patched function or new handlers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from harness.mutants._patch import patch
 from threadsync.pipeline import Pipeline, StartHandler, SweepHandler, WebhookHandler
 from threadsync.queries import load_named
 from threadsync.reference import pipeline as reference
@@ -15,6 +16,10 @@ from threadsync.reference import pipeline as reference
 SQL_DIR = Path(__file__).parent / "sql"
 PAGE_FUNCTION = "sync-threads-page-worker"
 PROCESSOR_FUNCTION = "sync-threads-processor"
+
+# Mutant name -> the unified diff of its SQL edit, for each mutant built here by from_mutation or
+# from_patch (filled as their modules are imported; docs/mutants.md shows them).
+DIFFS: dict[str, str] = {}
 
 
 @cache
@@ -61,6 +66,20 @@ def mutant(
     )
 
 
+def _override_file(name: str, sql: str) -> Path:
+    """`sql` written as mutant `name`'s override migration, where every process finds it."""
+    # One file per mutant, replaced atomically because test workers may import the same mutant
+    # at once.
+    folder = Path(tempfile.gettempdir()) / "threadsync-mutants"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.sql"
+    if not path.is_file() or path.read_text(encoding="utf-8") != sql:
+        tmp = folder / f".{name}.{os.getpid()}.sql"
+        tmp.write_text(sql, encoding="utf-8")
+        tmp.replace(path)
+    return path
+
+
 def from_mutation(name: str, mutant_id: str) -> Pipeline:
     """The reference, named `name`, with one of `threadsync mutate`'s mutants applied: the bug is
     that generated edit of the reference's SQL (see `threadsync mutate --list`), so no function
@@ -75,13 +94,18 @@ def from_mutation(name: str, mutant_id: str) -> Pipeline:
             "see `threadsync mutate --list` and name the edit again"
         )
     mutation = found[0]
-    # Written where every process finds it; one file per mutant, replaced atomically because
-    # test workers may import the same mutant at once.
-    folder = Path(tempfile.gettempdir()) / "threadsync-mutants"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.sql"
-    if not path.is_file() or path.read_text(encoding="utf-8") != mutation.override_sql:
-        tmp = folder / f".{name}.{os.getpid()}.sql"
-        tmp.write_text(mutation.override_sql, encoding="utf-8")
-        tmp.replace(path)
+    DIFFS[name] = mutation.diff
+    path = _override_file(name, mutation.override_sql)
+    return dataclasses.replace(reference, name=name, migrations=(*reference.migrations, path))
+
+
+def from_patch(name: str, function: str, *edits: tuple[str, str]) -> Pipeline:
+    """The reference, named `name`, with its CURRENT definition of `function` ("fail_page" or
+    "public.fail_page") edited: each `(old, new)` replaces `old`, which must occur exactly once in
+    that function's CREATE statement, by `new`. Applied after the reference's migrations as that
+    function's CREATE OR REPLACE, so the bug is the edit alone and no SQL is copied. Raises
+    LookupError when the reference changed under the patch."""
+    found = patch(reference, name, function, edits)
+    DIFFS[name] = found.diff
+    path = _override_file(name, found.override_sql)
     return dataclasses.replace(reference, name=name, migrations=(*reference.migrations, path))
