@@ -7,19 +7,23 @@ import os
 import tempfile
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.mutants._patch import patch
 from threadsync.pipeline import Pipeline, StartHandler, SweepHandler, WebhookHandler
 from threadsync.queries import load_named
 from threadsync.reference import pipeline as reference
 
+if TYPE_CHECKING:
+    from harness.mutate.generate import Mutant
+
 SQL_DIR = Path(__file__).parent / "sql"
 PAGE_FUNCTION = "sync-threads-page-worker"
 PROCESSOR_FUNCTION = "sync-threads-processor"
 
-# Mutant name -> the unified diff of its SQL edit, for each mutant built here by from_mutation or
-# from_patch (filled as their modules are imported; docs/mutants.md shows them).
-DIFFS: dict[str, str] = {}
+# Mutant name -> (what its SQL edit is, its unified diff), for each mutant built by from_mutation
+# or from_patch; filled as their modules are imported, and shown in docs/mutants.md.
+EDITS: dict[str, tuple[str, str]] = {}
 
 
 @cache
@@ -80,21 +84,27 @@ def _override_file(name: str, sql: str) -> Path:
     return path
 
 
+@cache
+def _generated() -> tuple[Mutant, ...]:
+    """The reference's generated mutants, once per process: every from_mutation asks for them."""
+    from harness.mutate.generate import generate  # pglast: only for the mutants that need it
+
+    return tuple(generate(reference).mutants)
+
+
 def from_mutation(name: str, mutant_id: str) -> Pipeline:
     """The reference, named `name`, with one of `threadsync mutate`'s mutants applied: the bug is
     that generated edit of the reference's SQL (see `threadsync mutate --list`), so no function
     is copied here and the mutant follows the reference's text. Raises LookupError when the
     reference no longer has that mutant (its function changed)."""
-    from harness.mutate.generate import generate  # pglast: only for the mutants that need it
-
-    found = [m for m in generate(reference).mutants if m.id == mutant_id]
+    found = [m for m in _generated() if m.id == mutant_id]
     if not found:
         raise LookupError(
             f"mutant {name!r}: the reference has no mutant {mutant_id!r} any more; "
             "see `threadsync mutate --list` and name the edit again"
         )
     mutation = found[0]
-    DIFFS[name] = mutation.diff
+    EDITS[name] = (f"`threadsync mutate`'s `{mutant_id}`", mutation.diff)
     path = _override_file(name, mutation.override_sql)
     return dataclasses.replace(reference, name=name, migrations=(*reference.migrations, path))
 
@@ -106,6 +116,6 @@ def from_patch(name: str, function: str, *edits: tuple[str, str]) -> Pipeline:
     function's CREATE OR REPLACE, so the bug is the edit alone and no SQL is copied. Raises
     LookupError when the reference changed under the patch."""
     found = patch(reference, name, function, edits)
-    DIFFS[name] = found.diff
+    EDITS[name] = (f"a patch of `{found.function}`", found.diff)
     path = _override_file(name, found.override_sql)
     return dataclasses.replace(reference, name=name, migrations=(*reference.migrations, path))
