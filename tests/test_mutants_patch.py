@@ -10,7 +10,7 @@ import pytest
 
 from harness.mutants import MUTANTS
 from harness.mutants._base import EDITS, from_patch
-from harness.mutants._patch import patch
+from harness.mutants._patch import override_sql, patch
 from threadsync.reference import pipeline as reference
 
 for _name in MUTANTS:
@@ -41,11 +41,12 @@ def test_some_mutants_are_patches() -> None:
 
 
 @pytest.mark.parametrize("name", PATCHED)
-def test_the_patch_applies_to_todays_reference_and_changes_only_its_function(
+def test_the_patch_applies_to_todays_reference_and_changes_only_its_functions(
     name: str, ref_dsn: str
 ) -> None:
     pipeline = importlib.import_module(f"harness.mutants.{name}").pipeline
-    (override,) = pipeline.migrations[len(reference.migrations) :]
+    # The patch comes first, before any SQL of the mutant's own (new functions, triggers).
+    override = pipeline.migrations[len(reference.migrations)]
     how, diff = EDITS[name]
     with psycopg.connect(ref_dsn, autocommit=True) as conn:
         before = _definitions(conn)
@@ -53,14 +54,15 @@ def test_the_patch_applies_to_todays_reference_and_changes_only_its_function(
         after = _definitions(conn)
     assert before.keys() == after.keys()  # replaced in place: no new overload
     changed = [sig for sig in before if before[sig] != after[sig]]
-    assert len(changed) == 1, changed
-    assert how == f"a patch of `{changed[0].split('(')[0]}`"
+    assert how == "a patch of " + " and ".join(f"`{sig.split('(')[0]}`" for sig in changed)
+    old = "".join(before[sig] for sig in changed)
+    new = "".join(after[sig] for sig in changed)
     removed = [line[1:] for line in diff.splitlines() if line.startswith("-") and line[1:2] != "-"]
     added = [line[1:] for line in diff.splitlines() if line.startswith("+") and line[1:2] != "+"]
     assert removed or added
-    # The diff is the edit of that function: what it removes was there, what it adds is there now.
-    assert all(line.strip() in before[changed[0]] for line in removed)
-    assert all(line.strip() in after[changed[0]] for line in added)
+    # The diff is the edit of those functions: what it removes was there, what it adds is now.
+    assert all(line.strip() in old for line in removed)
+    assert all(line.strip() in new for line in added)
 
 
 def test_an_edit_whose_old_text_is_missing_says_the_reference_changed() -> None:
@@ -92,4 +94,4 @@ def test_edits_apply_in_turn_and_a_qualified_name_finds_the_same_function() -> N
     assert "IF q.attempts >= 3 THEN" in both.patched
     assert "IF q.attempts >= 2 THEN" not in both.patched
     assert both.original.count("\n") == both.patched.count("\n")
-    assert "CREATE OR REPLACE FUNCTION public.fail_page(" in both.override_sql
+    assert "CREATE OR REPLACE FUNCTION public.fail_page(" in override_sql("twice", (both,))

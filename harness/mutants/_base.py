@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.mutants._patch import patch
+from harness.mutants._patch import Patch, diff, override_sql, patch
 from threadsync.pipeline import Pipeline, StartHandler, SweepHandler, WebhookHandler
 from threadsync.queries import load_named
 from threadsync.reference import pipeline as reference
@@ -36,18 +36,33 @@ def mq(name: str) -> str:
     return _queries()[name]
 
 
+@dataclasses.dataclass(frozen=True)
+class Edits:
+    """Exact text edits of one reference function: each `(old, new)` in turn, `old` found once."""
+
+    function: str  # "fail_page" or "public.fail_page"
+    edits: tuple[tuple[str, str], ...]
+
+
+def edits(function: str, *pairs: tuple[str, str]) -> Edits:
+    """The edits `pairs` of the reference's current definition of `function`."""
+    return Edits(function, pairs)
+
+
 def mutant(
     name: str,
     *,
+    patches: tuple[Edits, ...] = (),
     sql: tuple[str, ...] = (),
     page_worker: WebhookHandler | None = None,
     processor: WebhookHandler | None = None,
     sweeper: SweepHandler | None = None,
     start_sync: StartHandler | None = None,
 ) -> Pipeline:
-    """The reference, named `name`, plus `harness/mutants/sql/<stem>.sql` for each stem in `sql`
-    (applied after the reference's migrations, so they replace its functions and triggers), and
-    with the given handlers in place of the reference's.
+    """The reference, named `name`, with each of `patches` applied to its current SQL (see
+    from_patch), then `harness/mutants/sql/<stem>.sql` for each stem in `sql` (SQL that is no
+    edit of one reference function: new functions, triggers, grants), all after the reference's
+    migrations, and with the given handlers in place of the reference's.
 
     `functions` is rebuilt from the page worker and processor actually used, so a webhook reaches
     the mutant's handler and never the reference's one it replaced.
@@ -56,6 +71,10 @@ def mutant(
     for path in overrides:
         if not path.is_file():
             raise FileNotFoundError(f"mutant {name!r}: no SQL override {path}")
+    if patches:
+        found = tuple(patch(reference, name, e.function, e.edits) for e in patches)
+        EDITS[name] = (_patch_of(found), diff(found))
+        overrides = (_override_file(name, override_sql(name, found)), *overrides)
     page = page_worker or reference.page_worker
     proc = processor or reference.processor
     return dataclasses.replace(
@@ -68,6 +87,10 @@ def mutant(
         sweeper=sweeper or reference.sweeper,
         functions={PAGE_FUNCTION: page, PROCESSOR_FUNCTION: proc},
     )
+
+
+def _patch_of(found: tuple[Patch, ...]) -> str:
+    return "a patch of " + " and ".join(f"`{p.function}`" for p in found)
 
 
 def _override_file(name: str, sql: str) -> Path:
@@ -109,13 +132,10 @@ def from_mutation(name: str, mutant_id: str) -> Pipeline:
     return dataclasses.replace(reference, name=name, migrations=(*reference.migrations, path))
 
 
-def from_patch(name: str, function: str, *edits: tuple[str, str]) -> Pipeline:
+def from_patch(name: str, function: str, *pairs: tuple[str, str]) -> Pipeline:
     """The reference, named `name`, with its CURRENT definition of `function` ("fail_page" or
     "public.fail_page") edited: each `(old, new)` replaces `old`, which must occur exactly once in
     that function's CREATE statement, by `new`. Applied after the reference's migrations as that
     function's CREATE OR REPLACE, so the bug is the edit alone and no SQL is copied. Raises
     LookupError when the reference changed under the patch."""
-    found = patch(reference, name, function, edits)
-    EDITS[name] = (f"a patch of `{found.function}`", found.diff)
-    path = _override_file(name, found.override_sql)
-    return dataclasses.replace(reference, name=name, migrations=(*reference.migrations, path))
+    return mutant(name, patches=(edits(function, *pairs),))

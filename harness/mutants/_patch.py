@@ -1,4 +1,4 @@
-"""Edits one function of a pipeline's SQL by exact text replacement, as an override and a diff."""
+"""Edits functions of a pipeline's SQL by exact text replacement, as an override and a diff."""
 
 from __future__ import annotations
 
@@ -20,30 +20,40 @@ class Patch:
     original: str  # that CREATE statement, without its terminating semicolon
     patched: str
 
-    @property
-    def diff(self) -> str:
-        """A unified diff of the migration file, which the edits touch inside this function only."""
-        text = self.migration.read_text(encoding="utf-8")
-        at = text.find(self.original)
-        edited = text[:at] + self.patched + text[at + len(self.original) :]
-        return "\n".join(
-            difflib.unified_diff(
-                text.splitlines(),
-                edited.splitlines(),
-                fromfile=f"a/{self.migration.name}",
-                tofile=f"b/{self.migration.name}",
-                n=2,
-                lineterm="",
-            )
-        )
 
-    @property
-    def override_sql(self) -> str:
-        """The patched function as a migration that replaces the original."""
-        statement = re.sub(
-            r"^CREATE\s+FUNCTION", "CREATE OR REPLACE FUNCTION", self.patched, count=1, flags=re.I
+def diff(patches: tuple[Patch, ...]) -> str:
+    """A unified diff of the migration files; the patches touch them inside their functions only."""
+    out: list[str] = []
+    for migration in dict.fromkeys(p.migration for p in patches):
+        text = migration.read_text(encoding="utf-8")
+        edited = text
+        for p in patches:
+            if p.migration == migration:
+                at = edited.find(p.original)
+                edited = edited[:at] + p.patched + edited[at + len(p.original) :]
+        out += difflib.unified_diff(
+            text.splitlines(),
+            edited.splitlines(),
+            fromfile=f"a/{migration.name}",
+            tofile=f"b/{migration.name}",
+            n=2,
+            lineterm="",
         )
-        return f"-- harness.mutants.{self.mutant}: a patch of {self.function}\n{statement};\n"
+    return "\n".join(out)
+
+
+def override_sql(mutant: str, patches: tuple[Patch, ...]) -> str:
+    """The patched functions as one migration that replaces the originals."""
+    names = ", ".join(p.function for p in patches)
+    out = [f"-- harness.mutants.{mutant}: a patch of {names}\n"]
+    for p in patches:
+        out.append(
+            re.sub(
+                r"^CREATE\s+FUNCTION", "CREATE OR REPLACE FUNCTION", p.patched, count=1, flags=re.I
+            )
+            + ";\n"
+        )
+    return "\n".join(out)
 
 
 def patch(base: Pipeline, mutant: str, function: str, edits: tuple[tuple[str, str], ...]) -> Patch:
