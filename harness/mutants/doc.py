@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from harness.mutants import MUTANTS
-from harness.mutants._base import EDITS
+from harness.mutants._base import EDITS, SQL_DIR
 from threadsync.pipeline import Pipeline
 from threadsync.reference import pipeline as reference
 
@@ -67,17 +67,18 @@ def _statements(path: Path) -> str:
     return ", ".join([*functions, *(f"{n} {kind}" for kind, n in others.items())])
 
 
-def _why_not_a_patch(pipeline: Pipeline) -> list[str]:
+def _besides_sql_edits(pipeline: Pipeline) -> list[str]:
+    """The handlers a mutant replaces and the SQL files of its own it applies."""
     replaced = [
         label
         for attr, label in _HANDLERS
         if getattr(pipeline, attr) is not getattr(reference, attr)
     ]
-    overrides = pipeline.migrations[len(reference.migrations) :]
     lines = [f"Replaces {label}." for label in replaced]
-    for path in overrides:
-        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-        lines.append(f"SQL override `{shown}`: {_statements(path)}.")
+    for path in pipeline.migrations[len(reference.migrations) :]:
+        if path.is_relative_to(SQL_DIR):  # not the override a patch is written to
+            shown = path.relative_to(ROOT)
+            lines.append(f"SQL of its own, `{shown}`: {_statements(path)}.")
     return lines
 
 
@@ -86,13 +87,14 @@ def _section(name: str) -> str:
     pipeline: Pipeline = module.pipeline
     doc = inspect.cleandoc(module.__doc__ or "")
     out = [f"## {name}", "", doc, ""]
+    besides = [f"- {line}" for line in _besides_sql_edits(pipeline)]
     if name in EDITS:
         how, diff = EDITS[name]
         out += [f"The bug is {how}:", "", "```diff", diff, "```", ""]
+        if besides:
+            out += ["Besides that edit:", "", *besides, ""]
     else:
-        out += ["Not stored as a patch:", ""]
-        out += [f"- {line}" for line in _why_not_a_patch(pipeline)]
-        out.append("")
+        out += ["Not stored as a patch:", "", *besides, ""]
     return "\n".join(out)
 
 
