@@ -19,4 +19,4 @@ def test_every_mutant_has_a_section_with_its_bug() -> None:
     text = render()
     for name in MUTANTS:
         section = text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
-        assert "The bug is " in section or "Not stored as a patch:" in section, name
+        assert "The bug is " in section or "Not stored as a patch: " in section, name

@@ -45,10 +45,11 @@ Each mutant is the reference with one known bug, loaded with
 `--impl harness.mutants.<name>:pipeline`; `scenarios/mutants/<name>.json` replays a run that
 shows it. A bug that is an edit of one reference function is stored as that edit, never as a
 copy: `from_patch` (an exact text edit of the reference's current function, which fails with a
-LookupError once the reference no longer contains the edited text) or `from_mutation` (one of
-`threadsync mutate`'s generated edits, by id). Its diff below is computed from today's
-reference. The others replace a handler or change several statements; their SQL lives in
-`harness/mutants/sql/`.
+LookupError once the reference no longer contains the edited text; `mutant(patches=...)` for
+several functions, or beside new handlers) or `from_mutation` (one of `threadsync mutate`'s
+generated edits, by id). Its diff below is computed from today's reference. SQL that is no edit
+of a reference function (new functions, triggers, grants, stubs) lives in `harness/mutants/sql/`;
+each mutant that is not a patch says why.
 """
 
 
@@ -94,7 +95,13 @@ def _section(name: str) -> str:
         if besides:
             out += ["Besides that edit:", "", *besides, ""]
     else:
-        out += ["Not stored as a patch:", "", *besides, ""]
+        why = getattr(module, "WHY_NOT_A_PATCH", None)
+        if not isinstance(why, str):
+            raise LookupError(
+                f"mutant {name!r} is neither a patch nor says why: build it with from_patch or "
+                "mutant(patches=...), or give its module a WHY_NOT_A_PATCH string"
+            )
+        out += [f"Not stored as a patch: {why[0].lower()}{why[1:]}", "", *besides, ""]
     return "\n".join(out)
 
 
