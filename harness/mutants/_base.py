@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import tempfile
 from functools import cache
@@ -95,13 +96,14 @@ def _patch_of(found: tuple[Patch, ...]) -> str:
 
 def _override_file(name: str, sql: str) -> Path:
     """`sql` written as mutant `name`'s override migration, where every process finds it."""
-    # One file per mutant, replaced atomically because test workers may import the same mutant
-    # at once.
+    # Named by its content: processes (test workers, other checkouts of the project with another
+    # reference) that write the same mutant at once never change a file another one will read.
+    digest = hashlib.sha256(sql.encode()).hexdigest()[:16]
     folder = Path(tempfile.gettempdir()) / "threadsync-mutants"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.sql"
-    if not path.is_file() or path.read_text(encoding="utf-8") != sql:
-        tmp = folder / f".{name}.{os.getpid()}.sql"
+    path = folder / f"{name}.{digest}.sql"
+    if not path.is_file():
+        tmp = folder / f".{name}.{digest}.{os.getpid()}.sql"
         tmp.write_text(sql, encoding="utf-8")
         tmp.replace(path)
     return path
