@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from harness.mutants import MUTANTS
-from harness.mutants._base import EDITS, from_patch
+from harness.mutants._base import EDITS, edits, from_patch, mutant
 from harness.mutants._patch import override_sql, patch
 from threadsync.reference import pipeline as reference
 
@@ -95,3 +95,10 @@ def test_edits_apply_in_turn_and_a_qualified_name_finds_the_same_function() -> N
     assert "IF q.attempts >= 2 THEN" not in both.patched
     assert both.original.count("\n") == both.patched.count("\n")
     assert "CREATE OR REPLACE FUNCTION public.fail_page(" in override_sql("twice", (both,))
+
+
+def test_two_patches_of_one_function_are_refused() -> None:
+    first = edits("fail_page", ("IF q.attempts >= q.max_attempts THEN", "IF q.attempts >= 2 THEN"))
+    again = edits("public.fail_page", ("'retry scheduled'::text", "'retrying'::text"))
+    with pytest.raises(ValueError, match=r"mutant 'split': give each function's edits in one"):
+        mutant("split", patches=(first, again))

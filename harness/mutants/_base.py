@@ -74,6 +74,10 @@ def mutant(
             raise FileNotFoundError(f"mutant {name!r}: no SQL override {path}")
     if patches:
         found = tuple(patch(reference, name, e.function, e.edits) for e in patches)
+        functions = [p.function for p in found]
+        if len(set(functions)) < len(functions):
+            # The second CREATE OR REPLACE would silently undo the first one's edits.
+            raise ValueError(f"mutant {name!r}: give each function's edits in one edits() call")
         EDITS[name] = (_patch_of(found), diff(found))
         overrides = (_override_file(name, override_sql(name, found)), *overrides)
     page = page_worker or reference.page_worker
