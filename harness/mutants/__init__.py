@@ -1,11 +1,12 @@
 """Mutants: the reference pipeline with one known bug each, for checking that the harness's checks
 catch what they claim to. Load one with `--impl harness.mutants.<name>:pipeline`.
 
-Each module's docstring names its bug and the check it should violate; `harness/mutants/sql/`
-holds the SQL each one overrides (applied after the reference's migrations) and `queries.sql`
-the statements their handlers send. A mutant built with `from_mutation` is one of `threadsync
-mutate`'s generated edits of the reference instead, named by its id: no SQL is copied. Modules
-are imported only on demand, by import path.
+Each module's docstring names its bug and the check it should violate. A mutant built with
+`from_patch` (or `mutant(patches=...)`) applies exact text edits to reference functions; one
+built with `from_mutation` is one of `threadsync mutate`'s generated edits, named by its id:
+neither copies SQL, and docs/mutants.md shows each bug as a diff. `harness/mutants/sql/` holds
+only SQL that is no edit of a reference function (new functions, triggers, grants, stubs) and
+`queries.sql` the statements mutant handlers send. Modules are imported only on demand.
 """
 
 from __future__ import annotations

@@ -5,6 +5,13 @@ whose attempt count is not its number of claims: violates attempts-count-claims.
 
 from __future__ import annotations
 
-from harness.mutants._base import mutant
+from harness.mutants._base import from_patch
 
-pipeline = mutant("double_counted_attempts", sql=("double_counted_attempts",))
+pipeline = from_patch(
+    "double_counted_attempts",
+    "fail_page",
+    (
+        "next_retry_at = retry_at,\n",
+        "next_retry_at = retry_at,\n           attempts = p.attempts + 1,\n",
+    ),
+)

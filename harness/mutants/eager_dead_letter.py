@@ -4,6 +4,11 @@ violates no-dead-letter-without-cause (and no-lost-work)."""
 
 from __future__ import annotations
 
-from harness.mutants._base import mutant
+from harness.mutants._base import from_patch
 
-pipeline = mutant("eager_dead_letter", sql=("eager_dead_letter",))
+# SQL only: fail_page's dead-letter branch is taken on the first attempt.
+pipeline = from_patch(
+    "eager_dead_letter",
+    "fail_page",
+    ("IF q.attempts >= q.max_attempts THEN", "IF q.attempts >= 1 THEN"),
+)

@@ -5,7 +5,8 @@ violates thread-exactly-once (and the 400-for-malformed rule)."""
 
 from __future__ import annotations
 
-from harness.mutants._base import mq, mutant
+from harness.mutants import _first_finish
+from harness.mutants._base import edits, mq, mutant
 from threadsync.pipeline import Context, Reply, Row
 from threadsync.processor import TABLE, process_claimed
 from threadsync.queries import q
@@ -59,8 +60,23 @@ def handle(ctx: Context, body: str | bytes) -> Reply:
     return process(ctx, entry_id, claim["claim_token"], claim["payload"])
 
 
-pipeline = mutant(
-    "fallback_polling_processor",
-    sql=("fallback_polling_processor",),
-    processor=handle,
+# The seed's thread completion: it had no claim token, so completion is fenced by status alone.
+# With the fallback's claim by id alone, a worker that polled an entry before its owner completed
+# it re-opens the entry and writes the thread a second time.
+SEED_COMPLETION = edits(
+    "complete_thread",
+    _first_finish.THREAD[0],
+    (
+        "    IF e.status <> 'processing' OR e.claim_token IS DISTINCT FROM p_token THEN\n"
+        "        RETURN QUERY SELECT false, ('lease lost: entry is ' || e.status\n"
+        "                                    || CASE WHEN e.status = 'processing'\n"
+        "                                            THEN ' under another claim' ELSE '' END);\n",
+        "    -- THE BUG: p_token is ignored; any worker that set the entry to processing may\n"
+        "    -- complete it.\n"
+        "    IF e.status <> 'processing' THEN\n"
+        "        RETURN QUERY SELECT false, ('entry is ' || e.status)::text;\n",
+    ),
+    _first_finish.THREAD[1],
 )
+
+pipeline = mutant("fallback_polling_processor", patches=(SEED_COMPLETION,), processor=handle)

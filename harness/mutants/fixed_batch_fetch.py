@@ -34,4 +34,9 @@ def handle(ctx: Context, body: str | bytes) -> Reply:
     return page_worker.handle(dataclasses.replace(ctx, api=api), body)
 
 
+# Shown in docs/mutants.md.
+WHY_NOT_A_PATCH = (
+    "Its bug is in the page worker handler (it asks the API for a fixed batch), not in SQL."
+)
+
 pipeline = mutant("fixed_batch_fetch", page_worker=handle)

@@ -56,6 +56,13 @@ def sweep(ctx: Context) -> Reply:
     return reply
 
 
+# Shown in docs/mutants.md.
+WHY_NOT_A_PATCH = (
+    "Its bug is in the handlers (count what is left, then finish the job, in separate "
+    "statements); its SQL only empties finish_job_if_done so that the handlers do the "
+    "finishing, a stub rather than an edit."
+)
+
 pipeline = mutant(
     "job_completion_race",
     sql=("job_completion_race",),

@@ -22,4 +22,10 @@ def sweep(ctx: Context) -> Reply:
     return Reply(200, {"outcome": "done", **_NOTHING})
 
 
+# Shown in docs/mutants.md.
+WHY_NOT_A_PATCH = (
+    "Its sweeper handler does nothing, and its SQL replaces the whole of sweep() with a stub "
+    "that returns zeros: a replacement, not an edit."
+)
+
 pipeline = mutant("no_recovery", sql=("no_recovery",), sweeper=sweep)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from harness.mutants._base import mq, mutant
+from harness.mutants import _first_finish
+from harness.mutants._base import edits, mq, mutant
 from threadsync.page_worker import TABLE
 from threadsync.pipeline import Context, Reply, Row
 from threadsync.provider import ProviderError
@@ -98,8 +99,25 @@ def handle(ctx: Context, body: str | bytes) -> Reply:
     return fetch_and_complete(ctx, mark_processing(ctx, page_id))
 
 
-pipeline = mutant(
-    "nonatomic_claim",
-    sql=("nonatomic_claim",),
-    page_worker=handle,
+# The seed's page completion: it had no claim token, so completion is fenced by status alone.
+# With the claim by id alone above, a worker that read "pending" before another worker completed
+# the page re-opens it and completes it again.
+SEED_COMPLETION = edits(
+    "complete_page",
+    _first_finish.PAGE[0],
+    (
+        "    IF q.status <> 'processing' OR q.claim_token IS DISTINCT FROM p_token THEN\n"
+        "        RETURN QUERY SELECT false, ('lease lost: page is ' || q.status\n"
+        "                                    || CASE WHEN q.status = 'processing'\n"
+        "                                            "
+        "THEN ' under another claim' ELSE '' END), 0, 0,\n"
+        "                            NULL::bigint;\n",
+        "    -- THE BUG: p_token is ignored; any worker that set the page to processing may\n"
+        "    -- complete it.\n"
+        "    IF q.status <> 'processing' THEN\n"
+        "        RETURN QUERY SELECT false, ('page is ' || q.status)::text, 0, 0, NULL::bigint;\n",
+    ),
+    _first_finish.PAGE[1],
 )
+
+pipeline = mutant("nonatomic_claim", patches=(SEED_COMPLETION,), page_worker=handle)

@@ -5,7 +5,7 @@ racing deliveries process one page twice: violates page-exactly-once."""
 from __future__ import annotations
 
 from harness.mutants._base import mq, mutant
-from harness.mutants.nonatomic_claim import fetch_and_complete, mark_processing
+from harness.mutants.nonatomic_claim import SEED_COMPLETION, fetch_and_complete, mark_processing
 from threadsync.page_worker import TABLE
 from threadsync.pipeline import Context, Reply
 from threadsync.webhook import BadWebhook, row_id
@@ -36,6 +36,6 @@ def handle(ctx: Context, body: str | bytes) -> Reply:
 pipeline = mutant(
     "polling_worker",
     # The seed's worker: its completion is the seed's too (fenced by status alone).
-    sql=("nonatomic_claim",),
+    patches=(SEED_COMPLETION,),
     page_worker=handle,
 )

@@ -6,4 +6,7 @@ from __future__ import annotations
 
 from harness.mutants._base import mutant
 
+# Shown in docs/mutants.md.
+WHY_NOT_A_PATCH = "Its bug is in table settings and grants (ALTER TABLE, GRANT), not in a function."
+
 pipeline = mutant("public_rls_off", sql=("public_rls_off",))

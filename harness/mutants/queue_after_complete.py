@@ -6,7 +6,7 @@ else once every thread has been processed."""
 
 from __future__ import annotations
 
-from harness.mutants._base import mq, mutant
+from harness.mutants._base import edits, mq, mutant
 from threadsync import page_worker
 from threadsync.pipeline import Context, Reply
 
@@ -20,4 +20,36 @@ def handle(ctx: Context, body: str | bytes) -> Reply:
     return reply
 
 
-pipeline = mutant("queue_after_complete", sql=("queue_after_complete",), page_worker=handle)
+# complete_page stages the page's threads but no longer queues them; queue_page_entries (SQL of
+# this mutant's own) does, in the handler's second RPC.
+STAGE_ONLY = edits(
+    "complete_page",
+    (
+        "    WITH staged AS (\n",
+        "    -- THE BUG: the threads are staged here, but queued for processing by a second\n"
+        "    -- call (queue_page_entries) after this transaction commits, so the open-work\n"
+        "    -- counter that finishes the job does not count them yet.\n"
+        "    WITH staged AS (\n",
+    ),
+    (
+        "    ), queued AS (\n"
+        "        -- Each INSERT fires the processor's Database Webhook.\n"
+        "        INSERT INTO public.thread_processing_queue"
+        " (job_id, thread_stage_id, max_attempts, emit_after)\n"
+        "        SELECT q.job_id, staged.id, s.max_attempts,"
+        " t + make_interval(secs => s.emit_grace_seconds)\n"
+        "          FROM staged ORDER BY staged.id\n"
+        "        RETURNING id\n"
+        "    )\n"
+        "    SELECT (SELECT count(*) FROM staged), (SELECT count(*) FROM queued)"
+        " INTO n_staged, n_queued;\n",
+        "    )\n    SELECT (SELECT count(*) FROM staged), 0 INTO n_staged, n_queued;\n",
+    ),
+)
+
+pipeline = mutant(
+    "queue_after_complete",
+    patches=(STAGE_ONLY,),
+    sql=("queue_after_complete",),
+    page_worker=handle,
+)

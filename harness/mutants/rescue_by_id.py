@@ -21,4 +21,10 @@ def sweep(ctx: Context) -> Reply:
     return Reply(reply.status, {**reply.body, "rescued_by_id": len(expired)})
 
 
+# Shown in docs/mutants.md.
+WHY_NOT_A_PATCH = (
+    "Its bug is in the sweeper handler (a read, then writes by id, in separate statements), not "
+    "in SQL."
+)
+
 pipeline = mutant("rescue_by_id", sweeper=sweep)

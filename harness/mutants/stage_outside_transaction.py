@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from harness.mutants._base import mq, mutant
+from harness.mutants._base import edits, mq, mutant
 from threadsync.page_worker import TABLE
 from threadsync.pipeline import Context, Reply
 from threadsync.provider import ProviderError
@@ -65,8 +65,52 @@ def handle(ctx: Context, body: str | bytes) -> Reply:
     )
 
 
+# complete_page no longer stages: stage_page (SQL of this mutant's own, with the constraint that
+# made staging idempotent dropped) did that in an earlier transaction. p_threads only gives the
+# page's thread count; the signature stays, so the page worker's call is unchanged.
+COMPLETE_ONLY = edits(
+    "complete_page",
+    (
+        "    n_staged integer;\n    n_queued integer;\n",
+        "    n_threads integer := jsonb_array_length(p_threads);\n",
+    ),
+    (
+        "    WITH staged AS (\n"
+        "        INSERT INTO public.thread_stage"
+        " (job_id, page_id, external_id, payload, source_updated_at)\n"
+        "        SELECT q.job_id, q.id, th ->> 'id', th, (th ->> 'updated_at')::timestamptz\n"
+        "          FROM jsonb_array_elements(p_threads) WITH ORDINALITY AS x (th, ord)\n"
+        "         ORDER BY ord\n"
+        "        -- A thread already staged by this job (the API repeated it)"
+        " is not staged again.\n"
+        "        ON CONFLICT (job_id, external_id) DO NOTHING\n"
+        "        RETURNING id\n"
+        "    ), queued AS (\n"
+        "        -- Each INSERT fires the processor's Database Webhook.\n"
+        "        INSERT INTO public.thread_processing_queue"
+        " (job_id, thread_stage_id, max_attempts, emit_after)\n"
+        "        SELECT q.job_id, staged.id, s.max_attempts,"
+        " t + make_interval(secs => s.emit_grace_seconds)\n"
+        "          FROM staged ORDER BY staged.id\n"
+        "        RETURNING id\n"
+        "    )\n"
+        "    SELECT (SELECT count(*) FROM staged), (SELECT count(*) FROM queued)"
+        " INTO n_staged, n_queued;\n"
+        "\n",
+        "",
+    ),
+    ("thread_count = n_staged,", "thread_count = n_threads,"),
+    (
+        "           pages_done = j.pages_done + 1,\n"
+        "           threads_open = j.threads_open + n_queued\n",
+        "           pages_done = j.pages_done + 1\n",
+    ),
+    ("'completed'::text, n_staged, n_queued, next_id", "'completed'::text, n_threads, 0, next_id"),
+)
+
 pipeline = mutant(
     "stage_outside_transaction",
+    patches=(COMPLETE_ONLY,),
     sql=("stage_outside_transaction",),
     page_worker=handle,
 )

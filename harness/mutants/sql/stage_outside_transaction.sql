@@ -1,9 +1,10 @@
--- Mutant stage_outside_transaction: the page worker stages a page's threads (and queues their
--- entries) in one transaction, stage_page, and completes the page (done + next page) in a later
--- one, complete_page. A worker that dies between the two leaves staged, queued threads behind a
--- page that is still processing; after its lease expires the page is fetched and staged again.
--- Staging is a plain INSERT, as it would be in code that never expected to stage a page twice,
--- so every thread of that page is queued, and processed, twice.
+-- Mutant stage_outside_transaction's own SQL: the page worker stages a page's threads (and queues
+-- their entries) in one transaction, stage_page, and completes the page (done + next page) in a
+-- later one, complete_page (patched in harness/mutants/stage_outside_transaction.py). A worker
+-- that dies between the two leaves staged, queued threads behind a page that is still processing;
+-- after its lease expires the page is fetched and staged again. Staging is a plain INSERT, as it
+-- would be in code that never expected to stage a page twice, so every thread of that page is
+-- queued, and processed, twice.
 
 -- THE BUG, part one: nothing makes staging idempotent per (job, external id) any more.
 ALTER TABLE public.thread_stage DROP CONSTRAINT thread_stage_job_id_external_id_key;
@@ -51,58 +52,6 @@ BEGIN
     UPDATE public.sync_jobs j SET threads_open = j.threads_open + k_queued WHERE j.id = q.job_id;
 
     RETURN QUERY SELECT true, 'staged'::text, k_staged, k_queued;
-END
-$$;
-
--- Completes a page whose threads stage_page already staged: done, the next page, the counters.
--- Same signature as the reference's, so the page worker's call is unchanged; p_threads only
--- gives the page's thread count.
-CREATE OR REPLACE FUNCTION public.complete_page(
-    p_page_id bigint, p_token uuid, p_threads jsonb, p_next_cursor text)
-RETURNS TABLE (completed boolean, reason text, staged integer, queued integer, next_page_id bigint)
-LANGUAGE plpgsql SET search_path = '' AS $$
-DECLARE
-    s threadsync.settings;
-    q public.sync_page_queue;
-    t timestamptz := threadsync.now();
-    n_threads integer := jsonb_array_length(p_threads);
-    next_id bigint;
-BEGIN
-    SELECT * INTO STRICT s FROM threadsync.settings;
-    SELECT * INTO q FROM public.sync_page_queue p WHERE p.id = p_page_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN QUERY SELECT false, 'unknown page id'::text, 0, 0, NULL::bigint;
-        RETURN;
-    END IF;
-    IF q.status <> 'processing' OR q.claim_token IS DISTINCT FROM p_token THEN
-        RETURN QUERY SELECT false, ('lease lost: page is ' || q.status
-                                    || CASE WHEN q.status = 'processing'
-                                            THEN ' under another claim' ELSE '' END), 0, 0,
-                            NULL::bigint;
-        RETURN;
-    END IF;
-
-    IF p_next_cursor IS NOT NULL THEN
-        INSERT INTO public.sync_page_queue (job_id, page_number, cursor, page_size, max_attempts,
-                                            emit_after)
-        VALUES (q.job_id, q.page_number + 1, p_next_cursor, q.page_size, s.max_attempts,
-                t + make_interval(secs => s.emit_grace_seconds))
-        ON CONFLICT (job_id, page_number) DO NOTHING
-        RETURNING id INTO next_id;
-    END IF;
-
-    UPDATE public.sync_page_queue p
-       SET status = 'done', claim_token = NULL, locked_until = NULL, finished_at = t,
-           thread_count = n_threads, next_cursor = p_next_cursor, last_error = NULL
-     WHERE p.id = q.id;
-
-    UPDATE public.sync_jobs j
-       SET pages_open = j.pages_open - 1 + (next_id IS NOT NULL)::integer,
-           pages_done = j.pages_done + 1
-     WHERE j.id = q.job_id;
-    PERFORM threadsync.finish_job_if_done(q.job_id);
-
-    RETURN QUERY SELECT true, 'completed'::text, n_threads, 0, next_id;
 END
 $$;
 
