@@ -412,7 +412,7 @@ _CALLED = re.compile(r"\b([a-z_][a-z0-9_]*)\s*\(", re.IGNORECASE)
 _SQL_WORDS = {"select", "from", "values", "coalesce", "now", "exists", "count", "row"}
 
 
-def _called(sql: str) -> str:
+def called(sql: str) -> str:
     """The function a statement calls (its first call that is not an SQL keyword), else '?'."""
     for match in _CALLED.finditer(sql):
         name = match.group(1).lower()
@@ -438,7 +438,7 @@ def race_features(history: History) -> frozenset[str]:
         e = paused_at.get(first)
         if e is None:
             continue
-        name = f"{_called(str(e.detail.get('sql') or ''))}@{e.detail.get('at_point')}"
+        name = f"{called(str(e.detail.get('sql') or ''))}@{e.detail.get('at_point')}"
         found.add(f"paused:{name}")
         item = items.get(actor)
         depth = ""
@@ -569,6 +569,7 @@ __all__ = [
     "SITUATIONS",
     "SWEEP_RACE",
     "Tally",
+    "called",
     "combinations",
     "impossible",
     "properties",

@@ -13,8 +13,10 @@ teaching it once a failure is found, so shrinking draws from what the failing ru
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from harness.coverage import called
 from harness.engine.faults import SWEEPER, Pause
 from harness.history import History
 from harness.scenario import Scenario
@@ -35,6 +37,9 @@ class PausePoints:
     reached: dict[Key, int] = field(default_factory=dict)  # max stopped at_point + 1
     ended: dict[Key, set[int]] = field(default_factory=dict)  # at_points a statement ended before
     no_statement: set[Key] = field(default_factory=set)
+    # The functions the statements that stopped there called (harness.coverage names races by
+    # them), so a draw can tell which points' races other runs already went through.
+    called: dict[Key, set[str]] = field(default_factory=dict)
     runs: int = 0
 
     def __repr__(self) -> str:  # short: Hypothesis shows it in the strategy's repr
@@ -76,7 +81,7 @@ class PausePoints:
             return
         self.runs += 1
         functions: dict[str, str] = {}
-        stopped: set[tuple[str, int]] = set()
+        stopped: dict[tuple[str, int], str] = {}  # -> the function its statement called
         unfired: dict[tuple[str, int, int], bool] = {}  # -> the step had a statement
         for e in history.events:
             if e.kind == "invoke":
@@ -96,7 +101,7 @@ class PausePoints:
             if not isinstance(point, int):
                 continue
             if e.kind == "paused":
-                stopped.add((function, point))
+                stopped[(function, point)] = called(str(e.detail.get("sql") or ""))
             elif e.kind == "fault" and e.detail.get("fault") == "unfired":
                 step = e.detail.get("at_step")
                 if isinstance(step, int):
@@ -112,6 +117,13 @@ class PausePoints:
                 self.no_statement.add(key)
             elif (function, r.at_point) in stopped:
                 self.reached[key] = max(self.reached.get(key, 0), r.at_point + 1)
+                self.called.setdefault(key, set()).add(stopped[(function, r.at_point)])
+
+    def raced(self, function: str, step: int, point: int, counts: Mapping[str, int]) -> int:
+        """How many runs went through a whole race (coverage.race_features' `resumed:`) at this
+        point of any statement seen to stop at this step."""
+        names = self.called.get((function, step), ())
+        return sum(counts.get(f"resumed:{name}@{point}", 0) for name in names)
 
 
 __all__ = ["MARGIN", "PRIOR_POINTS", "PausePoints"]
