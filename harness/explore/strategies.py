@@ -327,8 +327,18 @@ def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> 
     a whole race there): once a point's race has been run through (usually the first point,
     before the statement has read anything, where the race is harmless), the draws go to the
     points whose race no run has completed yet. Drawn as one number in a fixed range; 0 still
-    maps to the first point, so shrinking ends there."""
-    n = shape.points.known(function, step)
+    maps to the first point, so shrinking ends there.
+
+    The range is that of one statement the step was seen to stop in (or, as often as any one
+    of them, of them all): a step that runs a long statement on one path and a short one on
+    another (a completion, or a failure after the API failed) would otherwise draw the short
+    one's points past its end most of the time."""
+    statements = shape.points.statements(function, step)
+    which = _learned_index(draw, len(statements) + 1)
+    if which < len(statements):
+        n = shape.points.path_points(function, step, statements[which])
+    else:
+        n = shape.points.known(function, step)
     weights = [
         max(1, LEARNED_RANGE // (1 + shape.points.raced(function, step, p, shape.counts)))
         for p in range(n)
