@@ -98,23 +98,38 @@ class Corpus:
         races = bool(self.races) and (r.random() < RACE_SHARE or not self.entries)
         pool = self.races if races else self.entries
         weights = [self.energy(races, at) for at in range(len(pool))]
-        return vary(r.choices(pool, weights)[0], r, points)
+        return vary(r.choices(pool, weights)[0], r, points, self.counts)
 
 
-def _vary_rule(rule: Rule, r: Random, points: PausePoints) -> Rule:
+def _vary_rule(
+    rule: Rule, r: Random, points: PausePoints, counts: Mapping[str, int] | None = None
+) -> Rule:
     if not isinstance(rule, Pause):
         return rule
-    if r.random() < NEW_POINT:
-        function = rule.function or SWEEPER
-        rule = replace(rule, at_point=r.randrange(points.bound(function, rule.at_step)))
+    function, step, counts = rule.function or SWEEPER, rule.at_step, counts or {}
+
+    def raced(point: int) -> int:
+        return points.raced(function, step, point, counts)
+
+    # A point whose race runs went through again and again is moved more often (a kept race at
+    # a harmless point, before the statement read anything, took most variations), and to
+    # the points no run has raced whole yet.
+    done = raced(rule.at_point)
+    if r.random() < max(NEW_POINT, done / (1 + done)):
+        n = points.bound(function, step)
+        weights = [1 / (1 + raced(p)) for p in range(n)]
+        rule = replace(rule, at_point=r.choices(range(n), weights)[0])
     if r.random() < NEW_RESUME:
         rule = replace(rule, resume_after_steps=r.choice(RESUME_AFTER_STEPS))
     return rule
 
 
-def vary(scenario: Scenario, r: Random, points: PausePoints) -> Scenario:
-    """The scenario with its fault plan kept and what decides the race changed at random."""
-    faults = FaultPlan(tuple(_vary_rule(rule, r, points) for rule in scenario.faults.rules))
+def vary(
+    scenario: Scenario, r: Random, points: PausePoints, counts: Mapping[str, int] | None = None
+) -> Scenario:
+    """The scenario with its fault plan kept and what decides the race changed at random
+    (`counts`: runs that reached each race feature so far, to move pauses off raced points)."""
+    faults = FaultPlan(tuple(_vary_rule(rule, r, points, counts) for rule in scenario.faults.rules))
     schedule = scenario.schedule
     if r.random() < NEW_SCHEDULE:
         choices = schedule.choices or ()
