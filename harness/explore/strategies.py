@@ -701,6 +701,16 @@ def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
     return (first, first + 1, first + 2)
 
 
+def _race_steps(shape: _Shape, function: str) -> tuple[int, ...] | None:
+    """The steps after the claim a race pauses at: those where a pause has stopped once one
+    has (a step that only may have a statement, such as a commit that only some deliveries
+    make, is for the plain Pause rules to try), else every step after the claim not known to
+    lack a statement (None: there is none, draw from all)."""
+    after_claim = tuple(s for s in shape.points.steps(function, STEPS[function]) if s > 0)
+    stopped = tuple(s for s in after_claim if shape.points.reached.get((function, s)))
+    return stopped or after_claim or None
+
+
 @st.composite
 def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rule, ...]:
     if name == "blocked-on-lock":
@@ -733,8 +743,7 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
                 occurrence,
                 seconds=seconds,
                 after=PAST_LEASE_AFTER_STEPS,
-                steps=tuple(s for s in shape.points.steps(function, STEPS[function]) if s > 0)
-                or None,
+                steps=_race_steps(shape, function),
                 # A race needs the pause to stop: the margin past the points seen is for the
                 # plain Pause rules to explore.
                 known=True,
