@@ -43,6 +43,12 @@ SAVED = {
         "reference/pause-sweeper-mid-sweep",
         "reference/pause-page-past-lease",
     ),
+    # A copy of a thread's webhook while the thread waits out its backoff; a copy of a page's
+    # that comes while the original still runs.
+    "claim-in-retry-wait": (
+        "reference/duplicate-processor-during-backoff",
+        "reference/duplicate-page-webhook",
+    ),
 }
 
 

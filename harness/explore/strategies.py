@@ -781,6 +781,8 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
         return (ApiFaults(calls=((call, "rate_limit", draw(st.sampled_from(API_RETRY_AFTER))),)),)
     if name == "claim-refused-held":
         return draw(_overlap(("Duplicate", "Stall"), shape))
+    if name == "claim-in-retry-wait":
+        return draw(_copy_in_backoff(GROUP_NEEDS["copy-in-backoff"], shape))
     if name == "restart-lost-requests" and shape.restart:
         return (RestartServer(after_delivery=draw(st.integers(1, shape.pages + shape.threads))),)
     return ()
@@ -796,6 +798,7 @@ RECIPES = (
     "restart-lost-requests",
     "paused-while-item-raced",
     "sweep-paused-while-finished",
+    "claim-in-retry-wait",
 )
 # Recipes that need a second item: another processor to wait, a page after the paused one.
 TWO_ITEM_RECIPES = ("blocked-on-lock", "paused-while-item-raced", "sweep-paused-while-finished")
