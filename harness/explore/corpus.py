@@ -136,7 +136,15 @@ def _vary_rule(
     # the points no run has raced whole yet.
     done = raced(rule.at_point)
     if r.random() < max(NEW_POINT, done / (1 + done)):
-        n = points.bound(function, step)
+        # Within one statement seen at that step (as a race recipe draws), or all of them and
+        # the margin past them: a completion's points drawn for a short failure mostly never
+        # stopped.
+        statements = points.statements(function, step)
+        which = r.randrange(len(statements) + 1)
+        if which < len(statements):
+            n = points.path_points(function, step, statements[which])
+        else:
+            n = points.bound(function, step)
         weights = [1 / (1 + raced(p)) for p in range(n)]
         rule = replace(rule, at_point=r.choices(range(n), weights)[0])
     if r.random() < NEW_RESUME:
