@@ -156,9 +156,9 @@ def test_each_statement_a_step_runs_is_learned_apart(bench: Workbench) -> None:
     assert points.paths[(PAGE_FUNCTION, 2)] == {"complete_page": 4, "fail_page": 2}
     assert points.path_ended[(PAGE_FUNCTION, 2)] == {"fail_page": {2}}
     # The failure stopped at 1 and ended before 2: two points. The completion stopped at 3 and
-    # nothing bounds it: one point past what was seen.
+    # nothing bounds it: the step's range (the prior's 8 points).
     assert points.path_points(PAGE_FUNCTION, 2, "fail_page") == 2
-    assert points.path_points(PAGE_FUNCTION, 2, "complete_page") == 5
+    assert points.path_points(PAGE_FUNCTION, 2, "complete_page") == PRIOR_POINTS
     # Together, as before: the most points seen and a margin.
     assert points.bound(PAGE_FUNCTION, 2) == 4 + MARGIN
 

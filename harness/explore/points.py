@@ -140,15 +140,18 @@ class PausePoints:
         return tuple(sorted(set(self.paths.get(key, {})) | set(self.path_ended.get(key, {}))))
 
     def path_points(self, function: str, step: int, name: str) -> int:
-        """How many points a draw that must stop in statement `name` ranges over: those it was
-        seen to stop at and the one past them, or up to MARGIN past them while a point the
-        statement ended before (so has no more than) is further."""
+        """How many points a draw that must stop in statement `name` ranges over: up to a point
+        the statement ended before (so has no more than), at most MARGIN past those it was seen
+        to stop at; while no such point is known, the step's known() range, or one past the
+        points seen if that is wider."""
         key = (function, step)
         seen = self.paths.get(key, {}).get(name, 0)
         ended = self.path_ended.get(key, {}).get(name, set())
         upper = min((p for p in ended if p >= seen), default=None)
         if upper is None:
-            return seen + 1
+            # Nothing bounds it yet: as wide as the step's own range (one seen to stop only at
+            # its first points must not confine the draw to them, as known() says).
+            return max(seen + 1, self.known(function, step))
         return max(1, min(upper, seen + MARGIN))
 
     def raced(self, function: str, step: int, point: int, counts: Mapping[str, int]) -> int:
