@@ -327,6 +327,8 @@ COMBINATIONS: dict[str, str] = {
     "stale-finish-while-reclaimed": "a worker finished (or failed) an item after another "
     "worker claimed it again, before that claim had finished",
     "sweep-paused-while-finished": "while a sweep was paused, a worker claimed or finished an item",
+    "claim-in-retry-wait": "a webhook tried to claim an item while the item waited out the retry "
+    "a failed attempt had scheduled",
 }
 
 
@@ -405,6 +407,38 @@ def _sweep_paused_while_finished(history: History, deliveries: dict[str, _Delive
     return False
 
 
+def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
+    waits: list[tuple[Item, int, float]] = []  # (item, seq of the failure, when its retry is due)
+    for d in deliveries.values():
+        for e in d.events:
+            match = _FAIL.search(_sql(e))
+            if not match:
+                continue
+            item = _item(e, match) or _claimed_item(d)[0]
+            for r in _rows(e):
+                due = _seconds(r.get("next_retry_at"))
+                if (
+                    item
+                    and due is not None
+                    and (r.get("recorded"), r.get("status"))
+                    == (
+                        True,
+                        "pending",
+                    )
+                ):
+                    waits.append((item, e.seq, due))
+    for d in deliveries.values():
+        for e in d.events:
+            match = _CLAIM.search(_sql(e))
+            item = _item(e, match) if match else None
+            if item is not None and any(
+                item == waiting and failed < e.seq and e.time < due
+                for waiting, failed, due in waits
+            ):
+                return True
+    return False
+
+
 # The names race_features gives a run that reached a whole race of each kind.
 ITEM_RACE = "resumed:item"
 SWEEP_RACE = "resumed:sweep"
@@ -412,7 +446,7 @@ _CALLED = re.compile(r"\b([a-z_][a-z0-9_]*)\s*\(", re.IGNORECASE)
 _SQL_WORDS = {"select", "from", "values", "coalesce", "now", "exists", "count", "row"}
 
 
-def _called(sql: str) -> str:
+def called(sql: str) -> str:
     """The function a statement calls (its first call that is not an SQL keyword), else '?'."""
     for match in _CALLED.finditer(sql):
         name = match.group(1).lower()
@@ -438,7 +472,7 @@ def race_features(history: History) -> frozenset[str]:
         e = paused_at.get(first)
         if e is None:
             continue
-        name = f"{_called(str(e.detail.get('sql') or ''))}@{e.detail.get('at_point')}"
+        name = f"{called(str(e.detail.get('sql') or ''))}@{e.detail.get('at_point')}"
         found.add(f"paused:{name}")
         item = items.get(actor)
         depth = ""
@@ -468,6 +502,8 @@ def combinations(history: History) -> frozenset[str]:
         found.add("stale-finish-while-reclaimed")
     if _sweep_paused_while_finished(history, deliveries):
         found.add("sweep-paused-while-finished")
+    if _claim_in_retry_wait(deliveries):
+        found.add("claim-in-retry-wait")
     return frozenset(found)
 
 
@@ -569,6 +605,7 @@ __all__ = [
     "SITUATIONS",
     "SWEEP_RACE",
     "Tally",
+    "called",
     "combinations",
     "impossible",
     "properties",

@@ -43,6 +43,12 @@ SAVED = {
         "reference/pause-sweeper-mid-sweep",
         "reference/pause-page-past-lease",
     ),
+    # A copy of a thread's webhook while the thread waits out its backoff; a copy of a page's
+    # that comes while the original still runs.
+    "claim-in-retry-wait": (
+        "reference/duplicate-processor-during-backoff",
+        "reference/duplicate-page-webhook",
+    ),
 }
 
 
@@ -180,6 +186,23 @@ def test_a_variant_keeps_the_fault_plan_and_varies_the_race() -> None:
     assert len({v.schedule.seed for v in variants}) > 100
     corpus = Corpus([kept])
     assert corpus.variant(7, points) == corpus.variant(7, points)  # the seed decides it all
+
+
+def test_a_variant_moves_a_pause_off_a_point_raced_whole_again_and_again() -> None:
+    """A kept race at a point whose race many runs went through (the first point, before the
+    statement read anything) is moved in most variants, and to the points not raced whole."""
+    pause = Pause(function=PAGE_FUNCTION, occurrence=0, at_step=2, at_point=0, seconds=180.0)
+    kept = _scenario(pause)
+    points = PausePoints(
+        reached={(PAGE_FUNCTION, 2): 5}, paths={(PAGE_FUNCTION, 2): {"complete_page": 5}}
+    )
+    counts = {"resumed:complete_page@0": 30}
+    moved = [vary(kept, Random(seed), points, counts).faults.rules[0] for seed in range(300)]
+    at = [p.at_point for p in moved if isinstance(p, Pause)]
+    assert at.count(0) < len(at) / 10  # kept at 0 by half the variants without the counts
+    assert set(at) == set(range(points.bound(PAGE_FUNCTION, 2)))
+    same = [vary(kept, Random(seed), points).faults.rules[0] for seed in range(300)]
+    assert [p.at_point for p in same if isinstance(p, Pause)].count(0) > len(same) / 3
 
 
 def test_the_corpus_gives_its_runs_to_what_was_reached_least() -> None:

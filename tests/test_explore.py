@@ -22,6 +22,7 @@ from harness.engine.faults import (
     ApiFaults,
     Crash,
     Delay,
+    Duplicate,
     FaultPlan,
     Pause,
     RestartServer,
@@ -42,11 +43,14 @@ from harness.explore import (
 from harness.explore.parallel import Shard, ShardError, explore_parallel, merge, worker_seeds
 from harness.explore.progress import Ticker
 from harness.explore.strategies import (
+    COPY_IN_BACKOFF_DELAYS,
     PAGE_FUNCTION,
     PROCESSOR_FUNCTION,
     SETTING_CHOICES,
     STEPS,
     SWEEP_RUNS,
+    _copy_in_backoff,
+    _Shape,
     deliveries_of,
 )
 from harness.impl import DEFAULT_IMPL
@@ -200,6 +204,30 @@ def test_a_worker_stalled_until_its_rescue_then_fails() -> None:
 
     plan = _find(fault_plans_for(12, 4), late_failure)
     assert late_failure(plan)
+
+
+def test_a_copy_in_backoff_lands_inside_the_wait_its_fault_asked_for() -> None:
+    """The copy-in-backoff group: a page's API fault and a copy of that page's webhook. The copy
+    lands inside the wait (before the Retry-After a rate limit asked for, else within the first
+    backoff) in most draws, and after it in some."""
+    inside, past = 0, 0
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(_copy_in_backoff(("ApiFaults", "Duplicate"), _Shape(0, 4, restart=False)))
+    def draw(rules: tuple[Rule, ...]) -> None:
+        nonlocal inside, past
+        api, copy = rules
+        assert isinstance(api, ApiFaults) and isinstance(copy, Duplicate)
+        (_, kind, retry_after), delay = api.calls[0], copy.extra_delays[0]
+        wait = retry_after if kind == "rate_limit" else 0.0
+        if delay < max(wait, COPY_IN_BACKOFF_DELAYS[1]):
+            inside += 1
+        else:
+            assert delay >= max(wait, COPY_IN_BACKOFF_DELAYS[-1])
+            past += 1
+
+    draw()
+    assert inside > 2 * past > 0
 
 
 def test_empty_sources_and_changed_settings_are_drawn() -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.engine.faults import SWEEPER, FaultPlan, Pause
+from harness.engine.faults import SWEEPER, ApiFaults, FaultPlan, Pause
 from harness.explore.points import MARGIN, PRIOR_POINTS, PausePoints
 from harness.explore.strategies import PAGE_FUNCTION, STEPS, _pause, _Shape, fault_plans_for
 from harness.postgres import Server
@@ -139,3 +139,57 @@ def test_a_race_draws_only_points_that_stop_once_a_long_path_was_seen() -> None:
 
     draw()
     assert drawn == set(range(12))
+
+
+def test_each_statement_a_step_runs_is_learned_apart(bench: Workbench) -> None:
+    """The page worker's step 2 completes the page, or fails it after the API failed: a short
+    statement whose points are a few of the completion's. Each is learned by the function it
+    called, so a race can draw within the one it aims at."""
+    points = PausePoints()
+    failing = ApiFaults(calls=((0, "server_error", 0.0),))
+    for point, api in ((3, False), (1, True), (2, True)):
+        scenario = _paused_at(point)
+        if api:
+            scenario = replace(scenario, faults=FaultPlan((*scenario.faults.rules, failing)))
+        points.learn(scenario, run_scenario(bench, scenario).result.history)
+    assert points.statements(PAGE_FUNCTION, 2) == ("complete_page", "fail_page")
+    assert points.paths[(PAGE_FUNCTION, 2)] == {"complete_page": 4, "fail_page": 2}
+    assert points.path_ended[(PAGE_FUNCTION, 2)] == {"fail_page": {2}}
+    # The failure stopped at 1 and ended before 2: two points. The completion stopped at 3 and
+    # nothing bounds it: the step's range (the prior's 8 points).
+    assert points.path_points(PAGE_FUNCTION, 2, "fail_page") == 2
+    assert points.path_points(PAGE_FUNCTION, 2, "complete_page") == PRIOR_POINTS
+    # Together, as before: the most points seen and a margin.
+    assert points.bound(PAGE_FUNCTION, 2) == 4 + MARGIN
+
+
+def test_a_race_goes_to_the_points_not_yet_raced_whole() -> None:
+    """A point whose race runs already went through (another worker finished the item while
+    the pause held, then the paused one went on) gets few of a race's draws; and a short
+    statement's points get a share of their own, not 2 of a long one's 12."""
+    points = PausePoints(
+        reached={(PAGE_FUNCTION, 2): 12},
+        paths={(PAGE_FUNCTION, 2): {"complete_page": 12, "fail_page": 2}},
+        path_ended={(PAGE_FUNCTION, 2): {"fail_page": {2}, "complete_page": {12}}},
+    )
+    counts = {"resumed:complete_page@0": 40}
+    drawn: list[int] = []
+
+    @settings(max_examples=400, deadline=None, database=None)
+    @given(st.data())
+    def draw(data: st.DataObject) -> None:
+        shape = _Shape(8, 4, restart=False, points=points, counts=counts)
+        pause = data.draw(
+            st.composite(
+                lambda d: _pause(
+                    d, shape, PAGE_FUNCTION, 0, seconds=0.0, after=(None,), steps=(2,), known=True
+                )
+            )()
+        )
+        drawn.append(pause.at_point)
+
+    draw()
+    assert set(drawn) == set(range(12))  # every point that stops is still drawn
+    # Drawn uniformly over 12 points, point 1 would get 1 draw in 12 and point 0 as many.
+    assert drawn.count(1) > len(drawn) / 6
+    assert drawn.count(0) < len(drawn) / 12

@@ -13,8 +13,10 @@ teaching it once a failure is found, so shrinking draws from what the failing ru
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from harness.coverage import called
 from harness.engine.faults import SWEEPER, Pause
 from harness.history import History
 from harness.scenario import Scenario
@@ -35,6 +37,12 @@ class PausePoints:
     reached: dict[Key, int] = field(default_factory=dict)  # max stopped at_point + 1
     ended: dict[Key, set[int]] = field(default_factory=dict)  # at_points a statement ended before
     no_statement: set[Key] = field(default_factory=set)
+    # Per statement a step ran (named by the function it called, as harness.coverage names
+    # races): the most points it was seen to stop at, and the points it ended before. One step
+    # may run different statements (a completion, or a failure after the API failed), and a
+    # short one's points are a few of a long one's: a race draws a statement, then its points.
+    paths: dict[Key, dict[str, int]] = field(default_factory=dict)
+    path_ended: dict[Key, dict[str, set[int]]] = field(default_factory=dict)
     runs: int = 0
 
     def __repr__(self) -> str:  # short: Hypothesis shows it in the strategy's repr
@@ -76,9 +84,14 @@ class PausePoints:
             return
         self.runs += 1
         functions: dict[str, str] = {}
-        stopped: set[tuple[str, int]] = set()
+        stopped: dict[tuple[str, int], str] = {}  # -> the function its statement called
         unfired: dict[tuple[str, int, int], bool] = {}  # -> the step had a statement
+        # The statement an armed step ended with (its event comes just before the unfired one).
+        ended_in: dict[tuple[str, int, int], str] = {}
+        last_sql: dict[str, str] = {}
         for e in history.events:
+            if e.kind == "statement":
+                last_sql[e.actor] = str(e.detail.get("sql") or "")
             if e.kind == "invoke":
                 functions[e.actor] = (
                     SWEEPER if e.role == "sweeper" else str(e.detail.get("function"))
@@ -96,22 +109,56 @@ class PausePoints:
             if not isinstance(point, int):
                 continue
             if e.kind == "paused":
-                stopped.add((function, point))
+                stopped[(function, point)] = called(str(e.detail.get("sql") or ""))
             elif e.kind == "fault" and e.detail.get("fault") == "unfired":
                 step = e.detail.get("at_step")
                 if isinstance(step, int):
                     reason = str(e.detail.get("reason"))
                     unfired[(function, step, point)] = "no statement" not in reason
+                    if e.actor in last_sql:
+                        ended_in[(function, step, point)] = called(last_sql[e.actor])
         for r in rules:
             function = r.function or ""
             key = (function, r.at_step)
             had = unfired.get((function, r.at_step, r.at_point))
             if had is True:
                 self.ended.setdefault(key, set()).add(r.at_point)
+                name = ended_in.get((function, r.at_step, r.at_point))
+                if name is not None:
+                    self.path_ended.setdefault(key, {}).setdefault(name, set()).add(r.at_point)
             elif had is False:
                 self.no_statement.add(key)
             elif (function, r.at_point) in stopped:
                 self.reached[key] = max(self.reached.get(key, 0), r.at_point + 1)
+                paths = self.paths.setdefault(key, {})
+                name = stopped[(function, r.at_point)]
+                paths[name] = max(paths.get(name, 0), r.at_point + 1)
+
+    def statements(self, function: str, step: int) -> tuple[str, ...]:
+        """The statements this step was seen to stop in, by the function each called, sorted."""
+        key = (function, step)
+        return tuple(sorted(set(self.paths.get(key, {})) | set(self.path_ended.get(key, {}))))
+
+    def path_points(self, function: str, step: int, name: str) -> int:
+        """How many points a draw that must stop in statement `name` ranges over: up to a point
+        the statement ended before (so has no more than), at most MARGIN past those it was seen
+        to stop at; while no such point is known, the step's known() range, or one past the
+        points seen if that is wider."""
+        key = (function, step)
+        seen = self.paths.get(key, {}).get(name, 0)
+        ended = self.path_ended.get(key, {}).get(name, set())
+        upper = min((p for p in ended if p >= seen), default=None)
+        if upper is None:
+            # Nothing bounds it yet: as wide as the step's own range (one seen to stop only at
+            # its first points must not confine the draw to them, as known() says).
+            return max(seen + 1, self.known(function, step))
+        return max(1, min(upper, seen + MARGIN))
+
+    def raced(self, function: str, step: int, point: int, counts: Mapping[str, int]) -> int:
+        """How many runs went through a whole race (coverage.race_features' `resumed:`) at this
+        point of any statement seen to stop at this step."""
+        names = self.paths.get((function, step), {})
+        return sum(counts.get(f"resumed:{name}@{point}", 0) for name in names)
 
 
 __all__ = ["MARGIN", "PRIOR_POINTS", "PausePoints"]

@@ -223,6 +223,7 @@ class _Search:
             self.tally.rarity(names) + self.combos.rarity(combos) + self.features.rarity(features)
         )
         if learn:
+            self.corpus.ran(scenario)
             self.points.learn(scenario, history)
             self.corpus.consider(scenario, names | (features - deep), combos | deep, self._counts())
         self.tally.add(names)

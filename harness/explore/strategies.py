@@ -76,6 +76,7 @@ PAST_EVERY_LEASE_SECONDS = 700.0  # past every lease the settings can draw, and 
 DUPLICATE_DELAYS = (0.0, 5.0, 45.0)
 # Inside the first retry wait (backoff base 10 s, Retry-After 1 or 30 s), and past it.
 COPY_IN_BACKOFF_DELAYS = (5.0, 20.0, 45.0)
+COPY_PAST_WAIT_ONE_IN = 4  # copies that land after the wait instead (the item is due again)
 API_KINDS = ("server_error", "rate_limit", "timeout")
 # Within the first backoff, past it, and past a sweeper tick (so the retry wait straddles a sweep).
 API_RETRY_AFTER = (1.0, 30.0, 90.0)
@@ -212,6 +213,7 @@ class _Shape:
         restart: bool,
         points: PausePoints | None = None,
         settings: dict[str, float] | None = None,
+        counts: Mapping[str, int] | None = None,
     ) -> None:
         self.threads = threads
         self.pages = pages_of(threads, page_size)
@@ -220,6 +222,8 @@ class _Shape:
         self.restart = restart
         self.points = points if points is not None else PausePoints()
         self.settings = settings or {}
+        # Runs so far that reached each situation, combination and race feature (the corpus').
+        self.counts: Mapping[str, int] = counts or {}
 
     def lease(self, function: str) -> float:
         """The lease a claim by `function` gets in this scenario (its settings, else default)."""
@@ -318,6 +322,36 @@ def _learned_index(draw: st.DrawFn, n: int) -> int:
     return (raw * SCRAMBLE) % LEARNED_RANGE % max(1, n)
 
 
+def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> int:
+    """A point that must stop (PausePoints.known), weighted by 1 / (1 + runs that went through
+    a whole race there): once a point's race has been run through (usually the first point,
+    before the statement has read anything, where the race is harmless), the draws go to the
+    points whose race no run has completed yet. Drawn as one number in a fixed range; 0 still
+    maps to the first point, so shrinking ends there.
+
+    The range is that of one statement the step was seen to stop in (or, as often as any one
+    of them, of them all): a step that runs a long statement on one path and a short one on
+    another (a completion, or a failure after the API failed) would otherwise draw the short
+    one's points past its end most of the time."""
+    statements = shape.points.statements(function, step)
+    which = _learned_index(draw, len(statements) + 1)
+    if which < len(statements):
+        n = shape.points.path_points(function, step, statements[which])
+    else:
+        n = shape.points.known(function, step)
+    weights = [
+        max(1, LEARNED_RANGE // (1 + shape.points.raced(function, step, p, shape.counts)))
+        for p in range(n)
+    ]
+    x = (draw(st.integers(0, LEARNED_RANGE - 1)) * SCRAMBLE) % LEARNED_RANGE * sum(weights)
+    x //= LEARNED_RANGE  # scaled, not a modulo: the sum may pass the range
+    for p, w in enumerate(weights):
+        if x < w:
+            return p
+        x -= w
+    return n - 1
+
+
 def _pause(
     draw: st.DrawFn,
     shape: _Shape,
@@ -335,12 +369,15 @@ def _pause(
     if steps is None:
         steps = (0,) if function == SWEEPER else shape.points.steps(function, STEPS[function])
     at_step = steps[_learned_index(draw, len(steps))]
-    points = shape.points.known if known else shape.points.bound
+    if known:
+        at_point = _unraced_point(draw, shape, function, at_step)
+    else:
+        at_point = _learned_index(draw, shape.points.bound(function, at_step))
     return Pause(
         function=function,
         occurrence=occurrence,
         at_step=at_step,
-        at_point=_learned_index(draw, points(function, at_step)),
+        at_point=at_point,
         resume_after_steps=draw(st.sampled_from(after)),
         seconds=seconds,
     )
@@ -447,12 +484,23 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
         calls = tuple((i, kind, retry_after) for i in range(shape.threads))
         api = ApiFaults(calls=calls, function=FETCH_THREAD)
     else:
-        api = ApiFaults(calls=(_api_call(draw, min(occurrence, shape.pages + 1)),))
+        call = _api_call(draw, min(occurrence, shape.pages + 1))
+        _, kind, retry_after = call
+        api = ApiFaults(calls=(call,))
+    # The copy lands inside the wait the fault asked for (a Retry-After, else the first backoff)
+    # in three draws of four, and after it in the fourth: drawn over all the delays, it landed
+    # past a short wait in most draws and met an item that was already due.
+    wait = retry_after if kind == "rate_limit" else 0.0
+    inside = tuple(d for d in COPY_IN_BACKOFF_DELAYS if d < wait) or COPY_IN_BACKOFF_DELAYS[:1]
+    past = draw(st.integers(0, COPY_PAST_WAIT_ONE_IN - 1)) == COPY_PAST_WAIT_ONE_IN - 1
+    delay = draw(st.sampled_from(inside))
     copy = Duplicate(
         function=function,
         occurrence=occurrence,
         copies=1,
-        extra_delays=(draw(st.sampled_from(COPY_IN_BACKOFF_DELAYS)),),
+        extra_delays=(
+            max(COPY_IN_BACKOFF_DELAYS[-1], wait + COPY_IN_BACKOFF_DELAYS[0]) if past else delay,
+        ),
     )
     return (api, copy)
 
@@ -653,6 +701,16 @@ def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
     return (first, first + 1, first + 2)
 
 
+def _race_steps(shape: _Shape, function: str) -> tuple[int, ...] | None:
+    """The steps after the claim a race pauses at: those where a pause has stopped once one
+    has (a step that only may have a statement, such as a commit that only some deliveries
+    make, is for the plain Pause rules to try), else every step after the claim not known to
+    lack a statement (None: there is none, draw from all)."""
+    after_claim = tuple(s for s in shape.points.steps(function, STEPS[function]) if s > 0)
+    stopped = tuple(s for s in after_claim if shape.points.reached.get((function, s)))
+    return stopped or after_claim or None
+
+
 @st.composite
 def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rule, ...]:
     if name == "blocked-on-lock":
@@ -685,8 +743,7 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
                 occurrence,
                 seconds=seconds,
                 after=PAST_LEASE_AFTER_STEPS,
-                steps=tuple(s for s in shape.points.steps(function, STEPS[function]) if s > 0)
-                or None,
+                steps=_race_steps(shape, function),
                 # A race needs the pause to stop: the margin past the points seen is for the
                 # plain Pause rules to explore.
                 known=True,
@@ -724,6 +781,8 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
         return (ApiFaults(calls=((call, "rate_limit", draw(st.sampled_from(API_RETRY_AFTER))),)),)
     if name == "claim-refused-held":
         return draw(_overlap(("Duplicate", "Stall"), shape))
+    if name == "claim-in-retry-wait":
+        return draw(_copy_in_backoff(GROUP_NEEDS["copy-in-backoff"], shape))
     if name == "restart-lost-requests" and shape.restart:
         return (RestartServer(after_delivery=draw(st.integers(1, shape.pages + shape.threads))),)
     return ()
@@ -739,6 +798,7 @@ RECIPES = (
     "restart-lost-requests",
     "paused-while-item-raced",
     "sweep-paused-while-finished",
+    "claim-in-retry-wait",
 )
 # Recipes that need a second item: another processor to wait, a page after the paused one.
 TWO_ITEM_RECIPES = ("blocked-on-lock", "paused-while-item-raced", "sweep-paused-while-finished")
@@ -849,15 +909,16 @@ def scenarios(
         )
         # Every recipe is drawn and then one is chosen: which one depends on what the runs
         # reached so far, and Hypothesis requires the same draws for the same choices.
+        counts = corpus.counts if corpus is not None else {}
         two_items = dataset
         if dataset.threads <= dataset.page_size:
             two_items = replace(dataset, threads=min(max_threads, 2 * dataset.page_size))
         drawn: dict[str, tuple[Dataset, tuple[Rule, ...]]] = {}
         for recipe in recipes:
             ds = two_items if recipe in TWO_ITEM_RECIPES else dataset
-            shape = _Shape(ds.threads, ds.page_size, restart, points, settings)
+            shape = _Shape(ds.threads, ds.page_size, restart, points, settings, counts)
             drawn[recipe] = (ds, draw(_recipe(recipe, shape, early)))
-        name = _recipe_name(draw, recipes, corpus.counts if corpus is not None else {})
+        name = _recipe_name(draw, recipes, counts)
         dataset, rules = drawn[name]
         faults = FaultPlan(rules + faults.rules)
     schedule = draw(schedules(max_choices))
