@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,20 @@ def test_a_mutant_neither_patched_nor_explained_is_refused(monkeypatch: pytest.M
     monkeypatch.setattr(doc, "MUTANTS", {"unexplained": "harness.mutants.unexplained:pipeline"})
     with pytest.raises(LookupError, match=r"'unexplained' is neither a patch nor says why"):
         doc.render()
+
+
+def test_help_and_check_write_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "mutants.md"
+    target.write_text("stale\n", encoding="utf-8")
+    monkeypatch.setattr(doc, "DOC", target)
+    with pytest.raises(SystemExit) as help_exit:
+        doc.main(["--help"])
+    assert help_exit.value.code == 0
+    assert doc.main(["--check"]) == 1
+    assert "mutants.md is out of date" in capsys.readouterr().out
+    assert target.read_text(encoding="utf-8") == "stale\n"
+    assert doc.main([]) == 0
+    assert target.read_text(encoding="utf-8") == render()
+    assert doc.main(["--check"]) == 0

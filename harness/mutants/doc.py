@@ -6,6 +6,7 @@ tests/test_mutants_doc.py fails while the committed file differs from what this 
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
 import json
@@ -116,10 +117,29 @@ def render() -> str:
     return "\n".join([_HEADER, counts, *sections]).rstrip("\n") + "\n"
 
 
-def main() -> None:
-    DOC.write_text(render(), encoding="utf-8")
-    print(f"wrote {DOC.relative_to(ROOT)}")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.mutants.doc",
+        description="Write docs/mutants.md from the hand-written mutants.",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the committed file differs from what would be written",
+    )
+    args = parser.parse_args(argv)
+    shown = DOC.relative_to(ROOT) if DOC.is_relative_to(ROOT) else DOC
+    text = render()
+    if args.check:
+        if DOC.read_text(encoding="utf-8") != text:
+            print(f"{shown} is out of date: run `python -m harness.mutants.doc`")
+            return 1
+        print(f"{shown} is up to date")
+        return 0
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {shown}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
