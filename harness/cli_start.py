@@ -21,9 +21,10 @@ _VALUED = {"--impl", "--history", "--junit", "--pg", "--pg-bin", "--dsn", "--fun
 _FLAGS = {"--quiet"}
 
 
-def replay_plan(argv: Sequence[str]) -> tuple[str | None, list[str]] | None:
-    """For a `replay` on the embedded server: its --pg-bin and the pipelines (impl specs) its
-    scenarios run, in the order the command sorts them; None when that is not sure."""
+def replay_plan(argv: Sequence[str]) -> tuple[str | None, list[str], str] | None:
+    """For a `replay` on the embedded server: its --pg-bin, the pipelines (impl specs) its
+    scenarios run, in the order the command sorts them, and the first scenario's; None when
+    that is not sure."""
     if not argv or argv[0] != "replay":
         return None
     options: dict[str, str] = {}
@@ -49,15 +50,16 @@ def replay_plan(argv: Sequence[str]) -> tuple[str | None, list[str]] | None:
     if os.environ.get("THREADSYNC_DSN") and "--pg" not in options and "--pg-bin" not in options:
         return None
     if "--impl" in options:
-        return options.get("--pg-bin"), [options["--impl"]]
+        return options.get("--pg-bin"), [options["--impl"]], options["--impl"]
     impls = _impls(paths)
-    return None if impls is None else (options.get("--pg-bin"), impls)
+    return None if impls is None else (options.get("--pg-bin"), sorted(set(impls)), impls[0])
 
 
 def _impls(paths: list[Path]) -> list[str] | None:
+    """Each scenario's pipeline, in the order the command runs them."""
     from harness.impl import DEFAULT_IMPL
 
-    found: set[str] = set()
+    found: list[str] = []
     for path in paths:
         files = sorted(p for p in path.rglob("*.json") if p.is_file()) if path.is_dir() else [path]
         for file in files:
@@ -68,8 +70,8 @@ def _impls(paths: list[Path]) -> list[str] | None:
             impl = data.get("impl", DEFAULT_IMPL) if isinstance(data, dict) else None
             if not isinstance(impl, str):
                 return None
-            found.add(impl)
-    return sorted(found) if found else None
+            found.append(impl)
+    return found or None
 
 
 def _start_ahead(argv: Sequence[str]) -> None:
@@ -77,7 +79,7 @@ def _start_ahead(argv: Sequence[str]) -> None:
     plan = replay_plan(argv)
     if plan is None:
         return
-    pg_bin, impls = plan
+    pg_bin, impls, first = plan
     from harness.impl import ImplError, load_pipeline
     from harness.postgres import ahead, install_signal_handlers
     from harness.sql import harness_migrations
@@ -87,7 +89,7 @@ def _start_ahead(argv: Sequence[str]) -> None:
     except (ImplError, OSError):
         return  # the command says what is wrong
     install_signal_handlers()  # main thread only: the server's thread cannot
-    ahead.start(pg_bin, prepare)
+    ahead.start(pg_bin, prepare, impls.index(first))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,13 +21,20 @@ def no_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plan_reads_the_pipelines_of_the_scenarios(no_dsn: None) -> None:
-    assert cli_start.replay_plan(["replay", str(SCENARIO)]) == (None, [REFERENCE])
+    assert cli_start.replay_plan(["replay", str(SCENARIO)]) == (None, [REFERENCE], REFERENCE)
     folder = str(SCENARIO.parent)
-    assert cli_start.replay_plan(["replay", folder, "--quiet"]) == (None, [REFERENCE])
+    assert cli_start.replay_plan(["replay", folder, "--quiet"]) == (None, [REFERENCE], REFERENCE)
     assert cli_start.replay_plan(["replay", str(SCENARIO), "--impl=a.b:c", "--pg-bin", "/x"]) == (
         "/x",
         ["a.b:c"],
+        "a.b:c",
     )
+
+
+def test_plan_names_the_first_scenarios_pipeline(no_dsn: None, tmp_path: Path) -> None:
+    for name, impl in (("a.json", "z.z:p"), ("b.json", "a.a:p"), ("c.json", "z.z:p")):
+        (tmp_path / name).write_text(f'{{"impl": "{impl}"}}')
+    assert cli_start.replay_plan(["replay", str(tmp_path)]) == (None, ["a.a:p", "z.z:p"], "z.z:p")
 
 
 @pytest.mark.parametrize(
@@ -51,7 +58,8 @@ def test_plan_starts_nothing_when_unsure(no_dsn: None, argv: list[str]) -> None:
 def test_plan_follows_threadsync_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("THREADSYNC_DSN", "postgresql://nowhere")
     assert cli_start.replay_plan(["replay", str(SCENARIO)]) is None
-    assert cli_start.replay_plan(["replay", str(SCENARIO), "--pg-bin", "/x"]) == ("/x", [REFERENCE])
+    plan = cli_start.replay_plan(["replay", str(SCENARIO), "--pg-bin", "/x"])
+    assert plan == ("/x", [REFERENCE], REFERENCE)
 
 
 def test_plan_of_a_file_that_is_not_a_scenario(no_dsn: None, tmp_path: Path) -> None:
@@ -83,7 +91,7 @@ def test_a_server_the_command_does_not_want_is_stopped(
     # A wrong guess (another pipeline's template than the command's): the early server goes,
     # the command starts its own and runs as usual.
     wrong = "harness.mutants.no_fencing:pipeline"
-    monkeypatch.setattr(cli_start, "replay_plan", lambda argv: (None, [wrong]))
+    monkeypatch.setattr(cli_start, "replay_plan", lambda argv: (None, [wrong], wrong))
     seen: list[ahead.Ahead | None] = []
     real_take = ahead.take
 

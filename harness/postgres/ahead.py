@@ -1,4 +1,4 @@
-"""An embedded server, its templates and one clone of each, started on a thread ahead of need.
+"""An embedded server, its templates and the first run's clone, started on a thread ahead of need.
 
 A command spends about as long importing its modules as its server takes to start and clone a
 template, and the server's part runs in other processes: started on a thread while the command
@@ -27,6 +27,7 @@ class Ahead:
 
     pg_bin: str | None
     prepare: Prepare
+    first: int  # which of `prepare` the first run uses: its clone is made ahead
     thread: threading.Thread | None = None
     stack: ExitStack = field(default_factory=ExitStack)
     server: Server | None = None
@@ -38,9 +39,12 @@ class Ahead:
             server = self.stack.enter_context(
                 start_server("embedded", pg_bin=self.pg_bin, prepare=self.prepare)
             )
-            for name, steps in self.prepare:
+            for n, (name, steps) in enumerate(self.prepare):
                 templates = TemplateDatabases(server, steps, name_hint=name)
-                templates.keep_spare(name)
+                if n == self.first:
+                    # Only the first run's: the server then does what it would do without
+                    # the early start, in the same order (the same transaction ids).
+                    templates.keep_spare(name)
                 self.templates.append(templates)
             self.server = server
         except BaseException:  # the command's own start reports it, if it happens again
@@ -66,13 +70,13 @@ class Ahead:
 _pending: Ahead | None = None
 
 
-def start(pg_bin: str | None, prepare: Prepare) -> None:
-    """Start an embedded server holding the `prepare` templates, and a clone of each, on a
-    thread. The caller has imported what the start needs (this module does), so the thread
-    imports nothing while the caller goes on importing."""
+def start(pg_bin: str | None, prepare: Prepare, first: int = 0) -> None:
+    """Start an embedded server holding the `prepare` templates, and a clone of the `first`
+    one's, on a thread. The caller has imported what the start needs (this module does), so
+    the thread imports nothing while the caller goes on importing."""
     global _pending
     discard()
-    ahead = Ahead(pg_bin, [(name, list(steps)) for name, steps in prepare])
+    ahead = Ahead(pg_bin, [(name, list(steps)) for name, steps in prepare], first)
     ahead.thread = threading.Thread(target=ahead._start, name="server-ahead", daemon=True)
     _pending = ahead
     ahead.thread.start()
