@@ -125,7 +125,7 @@ def _command_env() -> dict[str, str]:
 
 def _threadsync(*args: str, one_core: bool = False) -> subprocess.CompletedProcess[str]:
     """The `threadsync` command as a user runs it (a new process, imports and server start)."""
-    cmd = [sys.executable, "-m", "harness.cli", *args]
+    cmd = [sys.executable, "-m", "harness.cli_start", *args]  # the `threadsync` entry point
 
     def pin() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})

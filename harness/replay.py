@@ -15,7 +15,7 @@ from harness.engine.runner import dataset as cached_dataset
 from harness.engine.runner import source_versions as versions
 from harness.engine.strategy import Strategy
 from harness.impl import load_pipeline
-from harness.postgres import Server, TemplateDatabases, start_server
+from harness.postgres import Server, TemplateDatabases, ahead, start_server
 from harness.scenario import Scenario
 from harness.sql import harness_migrations
 from harness.state import FinalState, capture
@@ -108,8 +108,15 @@ def workbench(
     """
     pipelines = {impl: load_pipeline(impl) for impl in prepare}
     templates = [(p.name, harness_migrations(p)) for p in pipelines.values()]
-    with start_server(kind, pg_bin=pg_bin, dsn=dsn, prepare=templates) as server:
+    started = ahead.take(kind, pg_bin, templates)
+    with (
+        started.running()
+        if started is not None
+        else start_server(kind, pg_bin=pg_bin, dsn=dsn, prepare=templates)
+    ) as server:
         bench = Workbench(server, pipelines=pipelines)
+        if started is not None:  # the command's entry point started it (harness/cli_start.py)
+            bench.templates.update(zip(pipelines, started.templates, strict=True))
         try:
             yield bench
         finally:

@@ -46,6 +46,8 @@ class TemplateDatabases:
     def __init__(self, server: Server, migrations: Migrations, name_hint: str = "tpl") -> None:
         self._server = server
         self._clones: list[str] = []
+        # Clones made ahead of need (keep_spare), handed out first by `fresh`.
+        self._spares: list[str] = []
         ready = server.templates.get(migrations_key(migrations))
         # A template the server came with is the server's: it outlives this object.
         self._owned = ready is None
@@ -61,8 +63,19 @@ class TemplateDatabases:
                 server.drop_database(self.template_name)
             raise
 
+    def keep_spare(self, hint: str = "run") -> None:
+        """Clone the template now, for the next `fresh` to hand out: a command that starts its
+        server while it imports makes its first clone then too (nothing changes a template
+        between the two)."""
+        name = unique_db_name(hint)
+        self._server.create_database(name, template=self.template_name)
+        self._clones.append(name)
+        self._spares.append(name)
+
     def fresh(self, hint: str = "run") -> str:
-        """Create a new database cloned from the template and return its name."""
+        """A new database cloned from the template (one made ahead if any); its name."""
+        if self._spares:
+            return self._spares.pop(0)
         name = unique_db_name(hint)
         self._server.create_database(name, template=self.template_name)
         self._clones.append(name)
@@ -73,6 +86,8 @@ class TemplateDatabases:
         self._server.drop_database(name)
         if name in self._clones:
             self._clones.remove(name)
+        if name in self._spares:
+            self._spares.remove(name)
 
     def close(self) -> None:
         """Drop every remaining clone and the template (unless the server came with it); the
@@ -84,6 +99,7 @@ class TemplateDatabases:
             except Exception as exc:  # try the rest: each one left behind is an orphan
                 failures.append(exc)
         self._clones.clear()
+        self._spares.clear()
         if failures:
             raise failures[0]
 

@@ -1,0 +1,124 @@
+"""The entry point that starts a replay's server while the command imports (cli_start)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import cli_start, replay
+from harness.postgres import ahead, lifecycle
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "reference" / "crash-page-step-0.json"
+REFERENCE = "threadsync.reference:pipeline"
+
+
+@pytest.fixture
+def no_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("THREADSYNC_DSN", raising=False)
+
+
+def test_plan_reads_the_pipelines_of_the_scenarios(no_dsn: None) -> None:
+    assert cli_start.replay_plan(["replay", str(SCENARIO)]) == (None, [REFERENCE], REFERENCE)
+    folder = str(SCENARIO.parent)
+    assert cli_start.replay_plan(["replay", folder, "--quiet"]) == (None, [REFERENCE], REFERENCE)
+    assert cli_start.replay_plan(["replay", str(SCENARIO), "--impl=a.b:c", "--pg-bin", "/x"]) == (
+        "/x",
+        ["a.b:c"],
+        "a.b:c",
+    )
+
+
+def test_plan_names_the_first_scenarios_pipeline(no_dsn: None, tmp_path: Path) -> None:
+    for name, impl in (("a.json", "z.z:p"), ("b.json", "a.a:p"), ("c.json", "z.z:p")):
+        (tmp_path / name).write_text(f'{{"impl": "{impl}"}}')
+    assert cli_start.replay_plan(["replay", str(tmp_path)]) == (None, ["a.a:p", "z.z:p"], "z.z:p")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run"],
+        ["replay"],
+        ["replay", str(SCENARIO), "--dsn", "postgresql://nowhere"],
+        ["replay", str(SCENARIO), "--pg", "docker"],
+        ["replay", str(SCENARIO), "--functions", "supabase"],
+        ["replay", str(SCENARIO), "--help"],
+        ["replay", str(SCENARIO), "--imp", REFERENCE],  # argparse's abbreviation: not read here
+        ["replay", str(SCENARIO), "--junit"],
+        ["replay", "no/such/file.json"],
+    ],
+)
+def test_plan_starts_nothing_when_unsure(no_dsn: None, argv: list[str]) -> None:
+    assert cli_start.replay_plan(argv) is None
+
+
+def test_plan_follows_threadsync_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADSYNC_DSN", "postgresql://nowhere")
+    assert cli_start.replay_plan(["replay", str(SCENARIO)]) is None
+    plan = cli_start.replay_plan(["replay", str(SCENARIO), "--pg-bin", "/x"])
+    assert plan == ("/x", [REFERENCE], REFERENCE)
+
+
+def test_plan_of_a_file_that_is_not_a_scenario(no_dsn: None, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert cli_start.replay_plan(["replay", str(bad)]) is None
+    bad.write_text('{"impl": 3}')
+    assert cli_start.replay_plan(["replay", str(bad)]) is None
+
+
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the replay started a second server")
+
+
+def test_replay_runs_on_the_server_started_ahead(
+    no_dsn: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(replay, "start_server", _refuse)
+    before = set(lifecycle._live)
+    assert cli_start.main(["replay", str(SCENARIO)]) == 0
+    assert "1 of 1 scenarios run were ok" in capsys.readouterr().out
+    assert ahead._pending is None
+    assert set(lifecycle._live) == before  # stopped with the command
+
+
+def test_a_server_the_command_does_not_want_is_stopped(
+    no_dsn: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A wrong guess (another pipeline's template than the command's): the early server goes,
+    # the command starts its own and runs as usual.
+    wrong = "harness.mutants.no_fencing:pipeline"
+    monkeypatch.setattr(cli_start, "replay_plan", lambda argv: (None, [wrong], wrong))
+    seen: list[ahead.Ahead | None] = []
+    real_take = ahead.take
+
+    def take(*args: Any) -> ahead.Ahead | None:
+        seen.append(ahead._pending)
+        taken = real_take(*args)
+        assert taken is None
+        return taken
+
+    monkeypatch.setattr(ahead, "take", take)
+    before = set(lifecycle._live)
+    assert cli_start.main(["replay", str(SCENARIO)]) == 0
+    assert "1 of 1 scenarios run were ok" in capsys.readouterr().out
+    early = seen[0]
+    assert early is not None and early.server is not None and not early.failed
+    assert set(lifecycle._live) == before  # both servers stopped
+
+
+def test_bad_scenario_after_an_early_start_is_one_line_exit_2(
+    no_dsn: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The file names a pipeline (so the server starts early) but is no valid scenario.
+    bad = tmp_path / "bad.json"
+    bad.write_text(f'{{"impl": "{REFERENCE}", "dataset": 7}}')
+    before = set(lifecycle._live)
+    assert cli_start.main(["replay", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("threadsync: ") and err.count("\n") == 1
+    assert ahead._pending is None
+    assert set(lifecycle._live) == before  # the early server was stopped
