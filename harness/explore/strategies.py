@@ -9,8 +9,8 @@ the scenario's lease or emit grace. Besides single rules the plan holds groups t
 almost never assembles: a sequence of broken attempts on one item (long enough to use up
 `max_attempts`), correlated faults on neighbouring items, a duplicate meeting its original
 mid-handler, a copy arriving during a retry wait, a worker stalled until its item is rescued whose
-API call then fails. Each group is a member of the swarm with the
-weight of one kind.
+API call then fails, an item whose webhook is lost or late several times in a row (its creation
+and the sweeper's re-sends). Each group is a member of the swarm with the weight of one kind.
 
 Some draws follow what the search has learned (explore() passes it in): a Pause's step and point
 range over the statements and pause points earlier runs showed (harness.explore.points), a
@@ -115,7 +115,15 @@ PAUSE_AFTER_STEPS = (None, 2, 4, 8, 16)  # None: the schedule chooses when it go
 SWEEP_RUNS = 6  # the sweeper runs a Pause may aim at
 # Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
-GROUPS = ("single", "sequence", "neighbours", "overlap", "copy-in-backoff", "late-failure")
+GROUPS = (
+    "single",
+    "sequence",
+    "neighbours",
+    "overlap",
+    "copy-in-backoff",
+    "late-failure",
+    "losses",
+)
 COMBINATIONS = GROUPS[1:]  # the groups of more than one rule
 # The kinds each combination needs (a sequence: any one of them).
 GROUP_NEEDS = {
@@ -124,7 +132,13 @@ GROUP_NEEDS = {
     "overlap": ("Stall", "Duplicate"),
     "copy-in-backoff": ("ApiFaults", "Duplicate"),
     "late-failure": ("Stall", "ApiFaults"),
+    "losses": ("Drop", "Delay"),
 }
+# Kinds that lose a delivery or make it late (a losses group: any one of them).
+LOSS_KINDS = ("Drop", "Delay")
+# The groups that need only one of the kinds GROUP_NEEDS lists.
+ANY_ONE_OF = ("sequence", "losses")
+MAX_LOSSES = 3
 FAULT_FREE_ONE_IN = 8
 MAX_SEQUENCE = 5
 # Settings a scenario may change, each with its choices, the reference's default first.
@@ -132,7 +146,9 @@ SETTING_CHOICES: dict[str, tuple[float, ...]] = {
     "max_attempts": (5, 1, 2, 3, 4),
     "page_lease_seconds": (120, 30, 60, 300),
     "thread_lease_seconds": (60, 20, 120),
-    "emit_grace_seconds": (30, 5, 120),
+    # Below the sweep interval (the sweeper re-sends at every tick) and one to three ticks above
+    # it (a tick must skip a row whose re-send is younger than the grace).
+    "emit_grace_seconds": (30, 5, 90, 120, 180),
 }
 PLACEHOLDER_NAME = "explore"
 
@@ -528,6 +544,57 @@ def _late_failure(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tup
     return (stall, ApiFaults(calls=calls, function=api))
 
 
+def _late_seconds(shape: _Shape, resent: bool) -> tuple[float, ...]:
+    """How late a late delivery of a losses group arrives. The creation webhook (sent at about
+    0): at the sweeper's first re-send (the two race for the claim), just after it (inside the
+    retry wait of a re-send that failed), and past the next tick. A re-send (sent at a tick): a
+    little (inside such a wait), past the next tick (the row still waits there), and past the
+    re-send after that (the reference's next one)."""
+    resend = _resend_tick(shape)
+    if not resent:
+        return (resend, resend + 5.0, resend + SWEEP_INTERVAL + 10.0)
+    return tuple(dict.fromkeys((5.0, SWEEP_INTERVAL + 10.0, max(resend, SWEEP_INTERVAL) + 10.0)))
+
+
+@st.composite
+def _losses(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
+    """Consecutive deliveries of one item lost or late: its creation webhook and the sweeper's
+    re-sends of it. Each loss keeps the row waiting past another sweeper tick (a re-send must
+    then wait out the emit grace again); a late copy can land while an attempt that got through
+    waits out its retry, which the API fails now and then."""
+    lossy = tuple(k for k in kinds if k in LOSS_KINDS)
+    if not lossy:
+        return draw(_single(kinds, shape))
+    function, first = _target(draw, shape)
+    length = draw(st.integers(2, MAX_LOSSES))
+    if function == PAGE_FUNCTION:
+        # Pages run one after another: while a page is lost no later page exists, so the next
+        # page deliveries are its re-sends.
+        occurrences = [first + i for i in range(length)]
+    else:
+        # A thread's re-send comes after the first delivery of every thread of the job.
+        occurrences = [first] + [shape.threads + i for i in range(length - 1)]
+    m: dict[str, Any] = {"function": function}
+    rules: list[Rule] = []
+    for i, occurrence in enumerate(occurrences):
+        if draw(st.sampled_from(lossy)) == "Drop":
+            rules.append(Drop(**m, occurrence=occurrence))
+        else:
+            seconds = draw(st.sampled_from(_late_seconds(shape, resent=i > 0)))
+            rules.append(Delay(**m, occurrence=occurrence, seconds=seconds))
+    if "ApiFaults" in kinds and draw(st.booleans()):
+        # The attempt that gets through fails: pages call the API one attempt at a time (the
+        # page's first call is its index); processors in the schedule's order, so every
+        # first-round call fails.
+        _, kind, retry_after = _api_call(draw, 0)
+        if function == PAGE_FUNCTION:
+            rules.append(ApiFaults(calls=((first, kind, retry_after),)))
+        else:
+            calls = tuple((i, kind, retry_after) for i in range(shape.threads))
+            rules.append(ApiFaults(calls=calls, function=FETCH_THREAD))
+    return tuple(rules)
+
+
 _GROUP_STRATEGIES = {
     "single": _single,
     "sequence": _sequence,
@@ -535,6 +602,7 @@ _GROUP_STRATEGIES = {
     "overlap": _overlap,
     "copy-in-backoff": _copy_in_backoff,
     "late-failure": _late_failure,
+    "losses": _losses,
 }
 
 
@@ -575,8 +643,8 @@ def fault_plans_for(
 
     def group_kinds(group: str) -> tuple[str, ...]:
         need = GROUP_NEEDS[group]
-        if group == "sequence" and any(k in enabled for k in need):
-            need = ()  # a sequence needs one breaking kind, any of them
+        if group in ANY_ONE_OF and any(k in enabled for k in need):
+            need = ()  # a sequence needs one breaking kind, any of them; losses one loss kind
         return tuple(k for k in every_kind if k in enabled or k in need)
 
     member = st.sampled_from(enabled).flatmap(
