@@ -329,6 +329,8 @@ COMBINATIONS: dict[str, str] = {
     "sweep-paused-while-finished": "while a sweep was paused, a worker claimed or finished an item",
     "claim-in-retry-wait": "a webhook tried to claim an item while the item waited out the retry "
     "a failed attempt had scheduled",
+    "re-send-lost-in-grace": "a sweeper tick passed over a waiting row whose re-sent webhook had "
+    "been lost, its emit grace not yet out",
 }
 
 
@@ -439,6 +441,36 @@ def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
     return False
 
 
+def _re_send_lost_in_grace(history: History, deliveries: dict[str, _Delivery]) -> bool:
+    """A re-sent webhook (not a row's first) dropped or delayed, then two sweeper ticks before
+    the row's next webhook and before any claim of it: the first tick passed the row over. With
+    an emit grace at most the sweep interval every tick re-sends a waiting row, so only a longer
+    grace reaches it; a sweep that re-sends at every tick whatever the grace never does."""
+    ticks = [seq for seq, _ in _sweep_counts(history)]
+    claims: dict[tuple[str, Any], list[int]] = {}
+    for d in deliveries.values():
+        seq = _claimed_item(d)[1]
+        if seq is not None:
+            claims.setdefault((d.function, d.record), []).append(seq)
+    sent: dict[tuple[str, Any], list[Event]] = {}
+    for e in history.events:
+        if e.kind == "delivery":
+            key = (str(e.detail.get("function")), e.detail.get("record_id"))
+            sent.setdefault(key, []).append(e)
+    for key, events in sent.items():
+        for i, lost in enumerate(events[1:], start=1):
+            after = events[i + 1] if i + 1 < len(events) else None
+            late = lost.detail.get("outcome") == "queued" and (lost.detail.get("delay") or 0) > 0
+            if lost.detail.get("outcome") != "dropped" and not late:
+                continue
+            end = min([s for s in claims.get(key, []) if s > lost.seq], default=None)
+            if after is not None:
+                end = after.seq if end is None else min(end, after.seq)
+            if sum(lost.seq < t and (end is None or t < end) for t in ticks) >= 2:
+                return True
+    return False
+
+
 # The names race_features gives a run that reached a whole race of each kind.
 ITEM_RACE = "resumed:item"
 SWEEP_RACE = "resumed:sweep"
@@ -504,6 +536,8 @@ def combinations(history: History) -> frozenset[str]:
         found.add("sweep-paused-while-finished")
     if _claim_in_retry_wait(deliveries):
         found.add("claim-in-retry-wait")
+    if _re_send_lost_in_grace(history, deliveries):
+        found.add("re-send-lost-in-grace")
     return frozenset(found)
 
 

@@ -199,6 +199,10 @@ def datasets(draw: st.DrawFn, max_threads: int = 12) -> Dataset:
 # so that a fault or two dead-letters an item through its handler's fail_* path.
 FEW_ATTEMPTS_ONE_IN = 4
 FEW_ATTEMPTS = (1, 2, 3)
+# Likewise one in LONG_GRACE_ONE_IN has an emit grace above the sweep interval: with a grace at
+# most the interval every tick re-sends a waiting row, so how a sweep spaces its re-sends (and a
+# row's emit_after) is never put to the test. About half the scenarios then have one.
+LONG_GRACE_ONE_IN = 4
 
 
 @st.composite
@@ -212,7 +216,14 @@ def scenario_settings(draw: st.DrawFn) -> dict[str, float]:
             out[name] = value
     if draw(st.integers(0, FEW_ATTEMPTS_ONE_IN - 1)) == FEW_ATTEMPTS_ONE_IN - 1:
         out["max_attempts"] = draw(st.sampled_from(FEW_ATTEMPTS))
+    if draw(st.integers(0, LONG_GRACE_ONE_IN - 1)) == LONG_GRACE_ONE_IN - 1:
+        out["emit_grace_seconds"] = draw(st.sampled_from(_long_graces()))
     return out
+
+
+def _long_graces() -> tuple[float, ...]:
+    """The emit grace choices above the sweep interval."""
+    return tuple(g for g in SETTING_CHOICES["emit_grace_seconds"] if g > SWEEP_INTERVAL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -560,17 +571,21 @@ def _late_seconds(shape: _Shape, resent: bool) -> tuple[float, ...]:
 def _losses(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
     """Consecutive deliveries of one item lost or late: its creation webhook and the sweeper's
     re-sends of it. Each loss keeps the row waiting past another sweeper tick (a re-send must
-    then wait out the emit grace again); a late copy can land while an attempt that got through
-    waits out its retry, which the API fails now and then."""
+    then wait out the emit grace again). Now and then the API fails an attempt of the item: the
+    one that gets through (a late copy then lands while it waits out its retry), or, for a page,
+    its first one (the re-sends of its retry are the ones lost)."""
     lossy = tuple(k for k in kinds if k in LOSS_KINDS)
     if not lossy:
         return draw(_single(kinds, shape))
     function, first = _target(draw, shape)
     length = draw(st.integers(2, MAX_LOSSES))
+    api = "ApiFaults" in kinds and draw(st.booleans())
+    failed_first = api and function == PAGE_FUNCTION and draw(st.booleans())
     if function == PAGE_FUNCTION:
-        # Pages run one after another: while a page is lost no later page exists, so the next
-        # page deliveries are its re-sends.
-        occurrences = [first + i for i in range(length)]
+        # Pages run one after another: while a page is lost (or waits for its retry) no later
+        # page exists, so the next page deliveries are its re-sends.
+        start = first + 1 if failed_first else first
+        occurrences = [start + i for i in range(length)]
     else:
         # A thread's re-send comes after the first delivery of every thread of the job.
         occurrences = [first] + [shape.threads + i for i in range(length - 1)]
@@ -580,12 +595,12 @@ def _losses(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rul
         if draw(st.sampled_from(lossy)) == "Drop":
             rules.append(Drop(**m, occurrence=occurrence))
         else:
-            seconds = draw(st.sampled_from(_late_seconds(shape, resent=i > 0)))
+            seconds = draw(st.sampled_from(_late_seconds(shape, resent=failed_first or i > 0)))
             rules.append(Delay(**m, occurrence=occurrence, seconds=seconds))
-    if "ApiFaults" in kinds and draw(st.booleans()):
-        # The attempt that gets through fails: pages call the API one attempt at a time (the
-        # page's first call is its index); processors in the schedule's order, so every
-        # first-round call fails.
+    if api:
+        # Pages call the API one attempt at a time, so the page's first attempt (the first
+        # delivery, or the first to get through) makes call `first`; processors call in the
+        # schedule's order, so every first-round call fails.
         _, kind, retry_after = _api_call(draw, 0)
         if function == PAGE_FUNCTION:
             rules.append(ApiFaults(calls=((first, kind, retry_after),)))
@@ -853,6 +868,9 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
         return draw(_copy_in_backoff(GROUP_NEEDS["copy-in-backoff"], shape))
     if name == "restart-lost-requests" and shape.restart:
         return (RestartServer(after_delivery=draw(st.integers(1, shape.pages + shape.threads))),)
+    if name == "re-send-lost-in-grace":
+        # Reached only where the scenario's emit grace is above the sweep interval.
+        return draw(_losses((*LOSS_KINDS, "ApiFaults"), shape))
     return ()
 
 
@@ -867,6 +885,7 @@ RECIPES = (
     "paused-while-item-raced",
     "sweep-paused-while-finished",
     "claim-in-retry-wait",
+    "re-send-lost-in-grace",
 )
 # Recipes that need a second item: another processor to wait, a page after the paused one.
 TWO_ITEM_RECIPES = ("blocked-on-lock", "paused-while-item-raced", "sweep-paused-while-finished")
