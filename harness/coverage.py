@@ -409,7 +409,9 @@ def _sweep_paused_while_finished(history: History, deliveries: dict[str, _Delive
     return False
 
 
-def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
+def _claims_in_retry_wait(deliveries: dict[str, _Delivery]) -> frozenset[str]:
+    """The functions (named from their SQL) of the claims made while their item waited out the
+    retry a recorded failure had scheduled."""
     waits: list[tuple[Item, int, float]] = []  # (item, seq of the failure, when its retry is due)
     for d in deliveries.values():
         for e in d.events:
@@ -429,6 +431,7 @@ def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
                     )
                 ):
                     waits.append((item, e.seq, due))
+    found: set[str] = set()
     for d in deliveries.values():
         for e in d.events:
             match = _CLAIM.search(_sql(e))
@@ -437,8 +440,31 @@ def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
                 item == waiting and failed < e.seq and e.time < due
                 for waiting, failed, due in waits
             ):
-                return True
-    return False
+                found.add(called(_sql(e)))
+    return frozenset(found)
+
+
+def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
+    return bool(_claims_in_retry_wait(deliveries))
+
+
+# The prefixes of wait_features' names: a claim function called, and called inside a retry wait.
+CLAIMS, WAITED = "claims:", "waited:"
+
+
+def wait_features(history: History) -> frozenset[str]:
+    """Finer than the claim-in-retry-wait combination, for the search's corpus and recipes: each
+    claim function the run called (`claims:claim_page`) and each one called while its item waited
+    out a retry (`waited:claim_page`). A page's claim and a thread's are different code, and a
+    run reaching the combination through one says nothing of the other."""
+    deliveries = _deliveries(history)
+    called_claims = {
+        called(_sql(e)) for d in deliveries.values() for e in d.events if _CLAIM.search(_sql(e))
+    }
+    return frozenset(
+        [CLAIMS + f for f in called_claims]
+        + [WAITED + f for f in _claims_in_retry_wait(deliveries)]
+    )
 
 
 def _re_send_lost_in_grace(history: History, deliveries: dict[str, _Delivery]) -> bool:
@@ -521,7 +547,7 @@ def race_features(history: History) -> frozenset[str]:
                 found.add(f"resumed:{name}")
                 # Any such race at all, for aiming recipes at the class as a whole.
                 found.add(SWEEP_RACE if actor in sweepers else ITEM_RACE)
-    return frozenset(found)
+    return frozenset(found) | wait_features(history)
 
 
 def combinations(history: History) -> frozenset[str]:
@@ -647,4 +673,5 @@ __all__ = [
     "reached",
     "table",
     "table_of_run",
+    "wait_features",
 ]

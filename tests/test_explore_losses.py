@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis.errors import NoSuchExample
 
-from harness.coverage import COMBINATIONS, combinations
+from harness.coverage import COMBINATIONS, combinations, wait_features
 from harness.engine.faults import ApiFaults, Delay, Drop, Rule
 from harness.explore.strategies import (
     MAX_LOSSES,
@@ -22,6 +22,7 @@ from harness.explore.strategies import (
     RECIPES,
     SETTING_CHOICES,
     SWEEP_INTERVAL,
+    _aimed_count,
     _late_seconds,
     _losses,
     _recipe,
@@ -154,3 +155,15 @@ def test_a_recipe_aims_at_a_lost_re_send() -> None:
         random=Random(0),
     )
     assert all(isinstance(r, (Drop, Delay, ApiFaults)) for r in rules)
+
+
+def test_a_claim_in_a_retry_wait_is_told_apart_by_its_claim_function(bench: Workbench) -> None:
+    """A thread's copy in its backoff reaches the combination through claim_thread only; until a
+    page's claim has been seen in a wait too, the recipe aimed at it keeps its weight."""
+    run = run_scenario(bench, load(SCENARIOS / "reference/duplicate-processor-during-backoff.json"))
+    features = wait_features(run.result.history)
+    assert {"claims:claim_page", "claims:claim_thread", "waited:claim_thread"} <= features
+    assert "waited:claim_page" not in features
+    counts = {f: 3 for f in features} | {"claim-in-retry-wait": 3}
+    assert _aimed_count("claim-in-retry-wait", counts) == 0
+    assert _aimed_count("claim-in-retry-wait", counts | {"waited:claim_page": 1}) == 3

@@ -924,7 +924,20 @@ def _aimed_count(recipe: str, counts: Mapping[str, int]) -> int:
                 and not counts.get("resumed:" + site)
             ):
                 return 0
+    if name == "claim-in-retry-wait" and _claim_not_waited(counts):
+        return 0
     return counts.get(name, 0)
+
+
+def _claim_not_waited(counts: Mapping[str, int]) -> bool:
+    """Whether some claim function the runs called (coverage.wait_features' `claims:f`) was
+    never called while its item waited out a retry (`waited:f`): a wait reached through a
+    thread's claim must not take the weight from a page's."""
+    return any(
+        f.startswith(coverage.CLAIMS)
+        and not counts.get(coverage.WAITED + f.removeprefix(coverage.CLAIMS))
+        for f in counts
+    )
 
 
 WEIGHTED_RANGE = 2**24  # far more than the weights add up to, so the modulo spreads evenly
