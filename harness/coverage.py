@@ -410,8 +410,8 @@ def _sweep_paused_while_finished(history: History, deliveries: dict[str, _Delive
 
 
 def _claims_in_retry_wait(deliveries: dict[str, _Delivery]) -> frozenset[str]:
-    """The functions (named from their SQL) of the claims made while their item waited out the
-    retry a recorded failure had scheduled."""
+    """The functions (the Edge Functions, as their deliveries name them) whose claims were made
+    while their item waited out the retry a recorded failure had scheduled."""
     waits: list[tuple[Item, int, float]] = []  # (item, seq of the failure, when its retry is due)
     for d in deliveries.values():
         for e in d.events:
@@ -440,7 +440,7 @@ def _claims_in_retry_wait(deliveries: dict[str, _Delivery]) -> frozenset[str]:
                 item == waiting and failed < e.seq and e.time < due
                 for waiting, failed, due in waits
             ):
-                found.add(called(_sql(e)))
+                found.add(d.function)
     return frozenset(found)
 
 
@@ -454,12 +454,13 @@ CLAIMS, WAITED = "claims:", "waited:"
 
 def wait_features(history: History) -> frozenset[str]:
     """Finer than the claim-in-retry-wait combination, for the search's corpus and recipes: each
-    claim function the run called (`claims:claim_page`) and each one called while its item waited
-    out a retry (`waited:claim_page`). A page's claim and a thread's are different code, and a
-    run reaching the combination through one says nothing of the other."""
+    function whose deliveries claimed (`claims:<Edge Function>`) and each one whose delivery
+    claimed while its item waited out a retry (`waited:<Edge Function>`). A page's claim and a
+    thread's are different code, and a run reaching the combination through one says nothing of
+    the other."""
     deliveries = _deliveries(history)
     called_claims = {
-        called(_sql(e)) for d in deliveries.values() for e in d.events if _CLAIM.search(_sql(e))
+        d.function for d in deliveries.values() for e in d.events if _CLAIM.search(_sql(e))
     }
     return frozenset(
         [CLAIMS + f for f in called_claims]

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis.errors import NoSuchExample
 
 from harness.coverage import COMBINATIONS, combinations, wait_features
-from harness.engine.faults import ApiFaults, Delay, Drop, Rule
+from harness.engine.faults import ApiFaults, Delay, Drop, Duplicate, Rule
 from harness.explore.strategies import (
     MAX_LOSSES,
     PAGE_FUNCTION,
@@ -29,7 +29,7 @@ from harness.explore.strategies import (
     _Shape,
     scenarios,
 )
-from harness.fakeapi import FETCH_THREAD
+from harness.fakeapi import FETCH_PAGE, FETCH_THREAD
 from harness.postgres import Server
 from harness.replay import Workbench, run_scenario
 from harness.scenario import Scenario, load
@@ -157,13 +157,25 @@ def test_a_recipe_aims_at_a_lost_re_send() -> None:
     assert all(isinstance(r, (Drop, Delay, ApiFaults)) for r in rules)
 
 
-def test_a_claim_in_a_retry_wait_is_told_apart_by_its_claim_function(bench: Workbench) -> None:
-    """A thread's copy in its backoff reaches the combination through claim_thread only; until a
-    page's claim has been seen in a wait too, the recipe aimed at it keeps its weight."""
+def test_a_claim_in_a_retry_wait_is_told_apart_by_its_function(bench: Workbench) -> None:
+    """A thread's copy in its backoff reaches the combination through the processor only; until
+    a page worker has claimed in a wait too, the recipe aimed at it keeps its weight and aims
+    its copy at a page."""
     run = run_scenario(bench, load(SCENARIOS / "reference/duplicate-processor-during-backoff.json"))
     features = wait_features(run.result.history)
-    assert {"claims:claim_page", "claims:claim_thread", "waited:claim_thread"} <= features
-    assert "waited:claim_page" not in features
+    page, processor = (f"claims:{PAGE_FUNCTION}", f"claims:{PROCESSOR_FUNCTION}")
+    assert {page, processor, f"waited:{PROCESSOR_FUNCTION}"} <= features
+    assert f"waited:{PAGE_FUNCTION}" not in features
     counts = {f: 3 for f in features} | {"claim-in-retry-wait": 3}
     assert _aimed_count("claim-in-retry-wait", counts) == 0
-    assert _aimed_count("claim-in-retry-wait", counts | {"waited:claim_page": 1}) == 3
+    waited = counts | {f"waited:{PAGE_FUNCTION}": 1}
+    assert _aimed_count("claim-in-retry-wait", waited) == 3
+
+    @settings(max_examples=50, database=None, deadline=None)
+    @given(_recipe("claim-in-retry-wait", _Shape(8, 4, False, counts=counts), False))
+    def aimed_at_a_page(rules: tuple[Rule, ...]) -> None:
+        api, copy = rules
+        assert isinstance(copy, Duplicate) and copy.function == PAGE_FUNCTION
+        assert isinstance(api, ApiFaults) and api.function == FETCH_PAGE
+
+    aimed_at_a_page()

@@ -504,6 +504,14 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
     if "ApiFaults" not in kinds or "Duplicate" not in kinds:
         return draw(_single(kinds, shape))
     function, occurrence = _target(draw, shape)
+    return draw(_copy_in_wait(function, occurrence, shape))
+
+
+@st.composite
+def _copy_in_wait(
+    draw: st.DrawFn, function: str, occurrence: int, shape: _Shape
+) -> tuple[Rule, ...]:
+    """The copy-in-backoff group's rules for the `occurrence`-th delivery of `function`."""
     if function == PROCESSOR_FUNCTION:
         # Processors call the API in the schedule's order, not in delivery order: every
         # first-round call fails, so the attempt the copy belongs to is sure to wait.
@@ -530,6 +538,23 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
         ),
     )
     return (api, copy)
+
+
+@st.composite
+def _copy_in_unwaited(draw: st.DrawFn, shape: _Shape) -> tuple[Rule, ...]:
+    """The copy-in-backoff group aimed at a function whose deliveries claimed in earlier runs
+    but never while their item waited out a retry (coverage.wait_features), else at any: a wait
+    reached through one function's claim says nothing of another's. Drawn as numbers in fixed
+    ranges, whatever was learned."""
+    unwaited = tuple(
+        f
+        for f in shape.functions
+        if shape.counts.get(coverage.CLAIMS + f) and not shape.counts.get(coverage.WAITED + f)
+    )
+    functions = unwaited or shape.functions
+    function = functions[_learned_index(draw, len(functions))]
+    occurrence = _learned_index(draw, max(1, shape.deliveries[function]))
+    return draw(_copy_in_wait(function, occurrence, shape))
 
 
 @st.composite
@@ -865,7 +890,7 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
     if name == "claim-refused-held":
         return draw(_overlap(("Duplicate", "Stall"), shape))
     if name == "claim-in-retry-wait":
-        return draw(_copy_in_backoff(GROUP_NEEDS["copy-in-backoff"], shape))
+        return draw(_copy_in_unwaited(shape))
     if name == "restart-lost-requests" and shape.restart:
         return (RestartServer(after_delivery=draw(st.integers(1, shape.pages + shape.threads))),)
     if name == "re-send-lost-in-grace":
@@ -930,8 +955,8 @@ def _aimed_count(recipe: str, counts: Mapping[str, int]) -> int:
 
 
 def _claim_not_waited(counts: Mapping[str, int]) -> bool:
-    """Whether some claim function the runs called (coverage.wait_features' `claims:f`) was
-    never called while its item waited out a retry (`waited:f`): a wait reached through a
+    """Whether some function whose deliveries claimed (coverage.wait_features' `claims:f`)
+    never claimed while its item waited out a retry (`waited:f`): a wait reached through a
     thread's claim must not take the weight from a page's."""
     return any(
         f.startswith(coverage.CLAIMS)
