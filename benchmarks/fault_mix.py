@@ -21,12 +21,22 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
-from harness.engine.faults import ApiFaults, Crash, KillConnection, RestartServer, Stall
+from harness.engine.faults import (
+    ApiFaults,
+    Crash,
+    Delay,
+    Drop,
+    KillConnection,
+    RestartServer,
+    Stall,
+)
 from harness.scenario import Scenario
 
 PAGE = "sync-threads-page-worker"
 BREAKS = (Crash, KillConnection)
 LEASE = 120.0
+GRACE = 30.0
+SWEEP_INTERVAL = 60.0
 
 
 def draw(strategy: Any, n: int, seed: int) -> list[Scenario]:
@@ -75,6 +85,23 @@ def _page_attempts_broken(s: Scenario) -> int:
     return best
 
 
+def _page_lost_twice(s: Scenario) -> bool:
+    """Two consecutive page deliveries dropped or late: while a page is lost no later page
+    exists, so they are one page's creation webhook and its first re-send (or two re-sends)."""
+    lost = {
+        r.occurrence
+        for r in s.faults.rules
+        if isinstance(r, (Drop, Delay)) and r.function == PAGE and r.occurrence is not None
+    }
+    return any(o + 1 in lost for o in lost)
+
+
+def _long_grace(s: Scenario) -> bool:
+    """An emit grace above the sweep interval: a tick must skip a row re-sent less than the
+    grace ago (with a shorter one every tick may re-send)."""
+    return float(s.settings.get("emit_grace_seconds", GRACE)) > SWEEP_INTERVAL
+
+
 def measure(scenarios: list[Scenario]) -> dict[str, Any]:
     kinds: Counter[str] = Counter()
     for s in scenarios:
@@ -87,6 +114,16 @@ def measure(scenarios: list[Scenario]) -> dict[str, Any]:
         "three_broken_page_attempts": sum(_page_attempts_broken(s) >= 3 for s in scenarios),
         "page_crash_step_3": sum(
             any(isinstance(r, Crash) and r.function == PAGE and r.at_step == 3 for r in s.faults)
+            for s in scenarios
+        ),
+        "long_grace": sum(_long_grace(s) for s in scenarios),
+        "page_lost_twice": sum(_page_lost_twice(s) for s in scenarios),
+        "page_lost_twice_long_grace": sum(
+            _page_lost_twice(s) and _long_grace(s) for s in scenarios
+        ),
+        "lost_with_api_fault": sum(
+            any(isinstance(r, (Drop, Delay)) for r in s.faults)
+            and any(isinstance(r, ApiFaults) for r in s.faults)
             for s in scenarios
         ),
         "restart": sum(any(isinstance(r, RestartServer) for r in s.faults) for s in scenarios),

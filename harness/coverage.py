@@ -329,6 +329,8 @@ COMBINATIONS: dict[str, str] = {
     "sweep-paused-while-finished": "while a sweep was paused, a worker claimed or finished an item",
     "claim-in-retry-wait": "a webhook tried to claim an item while the item waited out the retry "
     "a failed attempt had scheduled",
+    "re-send-lost-in-grace": "a sweeper tick passed over a waiting row whose re-sent webhook had "
+    "been lost, its emit grace not yet out",
 }
 
 
@@ -407,7 +409,9 @@ def _sweep_paused_while_finished(history: History, deliveries: dict[str, _Delive
     return False
 
 
-def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
+def _claims_in_retry_wait(deliveries: dict[str, _Delivery]) -> frozenset[str]:
+    """The functions (the Edge Functions, as their deliveries name them) whose claims were made
+    while their item waited out the retry a recorded failure had scheduled."""
     waits: list[tuple[Item, int, float]] = []  # (item, seq of the failure, when its retry is due)
     for d in deliveries.values():
         for e in d.events:
@@ -427,6 +431,7 @@ def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
                     )
                 ):
                     waits.append((item, e.seq, due))
+    found: set[str] = set()
     for d in deliveries.values():
         for e in d.events:
             match = _CLAIM.search(_sql(e))
@@ -435,6 +440,60 @@ def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
                 item == waiting and failed < e.seq and e.time < due
                 for waiting, failed, due in waits
             ):
+                found.add(d.function)
+    return frozenset(found)
+
+
+def _claim_in_retry_wait(deliveries: dict[str, _Delivery]) -> bool:
+    return bool(_claims_in_retry_wait(deliveries))
+
+
+# The prefixes of wait_features' names: a claim function called, and called inside a retry wait.
+CLAIMS, WAITED = "claims:", "waited:"
+
+
+def wait_features(history: History) -> frozenset[str]:
+    """Finer than the claim-in-retry-wait combination, for the search's corpus and recipes: each
+    function whose deliveries claimed (`claims:<Edge Function>`) and each one whose delivery
+    claimed while its item waited out a retry (`waited:<Edge Function>`). A page's claim and a
+    thread's are different code, and a run reaching the combination through one says nothing of
+    the other."""
+    deliveries = _deliveries(history)
+    called_claims = {
+        d.function for d in deliveries.values() for e in d.events if _CLAIM.search(_sql(e))
+    }
+    return frozenset(
+        [CLAIMS + f for f in called_claims]
+        + [WAITED + f for f in _claims_in_retry_wait(deliveries)]
+    )
+
+
+def _re_send_lost_in_grace(history: History, deliveries: dict[str, _Delivery]) -> bool:
+    """A re-sent webhook (not a row's first) dropped or delayed, then two sweeper ticks before
+    the row's next webhook and before any claim of it: the first tick passed the row over. With
+    an emit grace at most the sweep interval every tick re-sends a waiting row, so only a longer
+    grace reaches it; a sweep that re-sends at every tick whatever the grace never does."""
+    ticks = [seq for seq, _ in _sweep_counts(history)]
+    claims: dict[tuple[str, Any], list[int]] = {}
+    for d in deliveries.values():
+        seq = _claimed_item(d)[1]
+        if seq is not None:
+            claims.setdefault((d.function, d.record), []).append(seq)
+    sent: dict[tuple[str, Any], list[Event]] = {}
+    for e in history.events:
+        if e.kind == "delivery":
+            key = (str(e.detail.get("function")), e.detail.get("record_id"))
+            sent.setdefault(key, []).append(e)
+    for key, events in sent.items():
+        for i, lost in enumerate(events[1:], start=1):
+            after = events[i + 1] if i + 1 < len(events) else None
+            late = lost.detail.get("outcome") == "queued" and (lost.detail.get("delay") or 0) > 0
+            if lost.detail.get("outcome") != "dropped" and not late:
+                continue
+            end = min([s for s in claims.get(key, []) if s > lost.seq], default=None)
+            if after is not None:
+                end = after.seq if end is None else min(end, after.seq)
+            if sum(lost.seq < t and (end is None or t < end) for t in ticks) >= 2:
                 return True
     return False
 
@@ -489,7 +548,7 @@ def race_features(history: History) -> frozenset[str]:
                 found.add(f"resumed:{name}")
                 # Any such race at all, for aiming recipes at the class as a whole.
                 found.add(SWEEP_RACE if actor in sweepers else ITEM_RACE)
-    return frozenset(found)
+    return frozenset(found) | wait_features(history)
 
 
 def combinations(history: History) -> frozenset[str]:
@@ -504,6 +563,8 @@ def combinations(history: History) -> frozenset[str]:
         found.add("sweep-paused-while-finished")
     if _claim_in_retry_wait(deliveries):
         found.add("claim-in-retry-wait")
+    if _re_send_lost_in_grace(history, deliveries):
+        found.add("re-send-lost-in-grace")
     return frozenset(found)
 
 
@@ -613,4 +674,5 @@ __all__ = [
     "reached",
     "table",
     "table_of_run",
+    "wait_features",
 ]

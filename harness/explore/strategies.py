@@ -9,8 +9,8 @@ the scenario's lease or emit grace. Besides single rules the plan holds groups t
 almost never assembles: a sequence of broken attempts on one item (long enough to use up
 `max_attempts`), correlated faults on neighbouring items, a duplicate meeting its original
 mid-handler, a copy arriving during a retry wait, a worker stalled until its item is rescued whose
-API call then fails. Each group is a member of the swarm with the
-weight of one kind.
+API call then fails, an item whose webhook is lost or late several times in a row (its creation
+and the sweeper's re-sends). Each group is a member of the swarm with the weight of one kind.
 
 Some draws follow what the search has learned (explore() passes it in): a Pause's step and point
 range over the statements and pause points earlier runs showed (harness.explore.points), a
@@ -115,7 +115,15 @@ PAUSE_AFTER_STEPS = (None, 2, 4, 8, 16)  # None: the schedule chooses when it go
 SWEEP_RUNS = 6  # the sweeper runs a Pause may aim at
 # Kinds that end an attempt (a sequence of them on one item exhausts its attempts).
 BREAKING_KINDS = ("Crash", "Stall", "KillConnection", "ApiFaults")
-GROUPS = ("single", "sequence", "neighbours", "overlap", "copy-in-backoff", "late-failure")
+GROUPS = (
+    "single",
+    "sequence",
+    "neighbours",
+    "overlap",
+    "copy-in-backoff",
+    "late-failure",
+    "losses",
+)
 COMBINATIONS = GROUPS[1:]  # the groups of more than one rule
 # The kinds each combination needs (a sequence: any one of them).
 GROUP_NEEDS = {
@@ -124,7 +132,13 @@ GROUP_NEEDS = {
     "overlap": ("Stall", "Duplicate"),
     "copy-in-backoff": ("ApiFaults", "Duplicate"),
     "late-failure": ("Stall", "ApiFaults"),
+    "losses": ("Drop", "Delay"),
 }
+# Kinds that lose a delivery or make it late (a losses group: any one of them).
+LOSS_KINDS = ("Drop", "Delay")
+# The groups that need only one of the kinds GROUP_NEEDS lists.
+ANY_ONE_OF = ("sequence", "losses")
+MAX_LOSSES = 3
 FAULT_FREE_ONE_IN = 8
 MAX_SEQUENCE = 5
 # Settings a scenario may change, each with its choices, the reference's default first.
@@ -132,7 +146,9 @@ SETTING_CHOICES: dict[str, tuple[float, ...]] = {
     "max_attempts": (5, 1, 2, 3, 4),
     "page_lease_seconds": (120, 30, 60, 300),
     "thread_lease_seconds": (60, 20, 120),
-    "emit_grace_seconds": (30, 5, 120),
+    # Below the sweep interval (the sweeper re-sends at every tick) and one to three ticks above
+    # it (a tick must skip a row whose re-send is younger than the grace).
+    "emit_grace_seconds": (30, 5, 90, 120, 180),
 }
 PLACEHOLDER_NAME = "explore"
 
@@ -183,6 +199,10 @@ def datasets(draw: st.DrawFn, max_threads: int = 12) -> Dataset:
 # so that a fault or two dead-letters an item through its handler's fail_* path.
 FEW_ATTEMPTS_ONE_IN = 4
 FEW_ATTEMPTS = (1, 2, 3)
+# Likewise one in LONG_GRACE_ONE_IN has an emit grace above the sweep interval: with a grace at
+# most the interval every tick re-sends a waiting row, so how a sweep spaces its re-sends (and a
+# row's emit_after) is never put to the test. About half the scenarios then have one.
+LONG_GRACE_ONE_IN = 4
 
 
 @st.composite
@@ -196,7 +216,14 @@ def scenario_settings(draw: st.DrawFn) -> dict[str, float]:
             out[name] = value
     if draw(st.integers(0, FEW_ATTEMPTS_ONE_IN - 1)) == FEW_ATTEMPTS_ONE_IN - 1:
         out["max_attempts"] = draw(st.sampled_from(FEW_ATTEMPTS))
+    if draw(st.integers(0, LONG_GRACE_ONE_IN - 1)) == LONG_GRACE_ONE_IN - 1:
+        out["emit_grace_seconds"] = draw(st.sampled_from(_long_graces()))
     return out
+
+
+def _long_graces() -> tuple[float, ...]:
+    """The emit grace choices above the sweep interval."""
+    return tuple(g for g in SETTING_CHOICES["emit_grace_seconds"] if g > SWEEP_INTERVAL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,6 +504,14 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
     if "ApiFaults" not in kinds or "Duplicate" not in kinds:
         return draw(_single(kinds, shape))
     function, occurrence = _target(draw, shape)
+    return draw(_copy_in_wait(function, occurrence, shape))
+
+
+@st.composite
+def _copy_in_wait(
+    draw: st.DrawFn, function: str, occurrence: int, shape: _Shape
+) -> tuple[Rule, ...]:
+    """The copy-in-backoff group's rules for the `occurrence`-th delivery of `function`."""
     if function == PROCESSOR_FUNCTION:
         # Processors call the API in the schedule's order, not in delivery order: every
         # first-round call fails, so the attempt the copy belongs to is sure to wait.
@@ -506,6 +541,23 @@ def _copy_in_backoff(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> 
 
 
 @st.composite
+def _copy_in_unwaited(draw: st.DrawFn, shape: _Shape) -> tuple[Rule, ...]:
+    """The copy-in-backoff group aimed at a function whose deliveries claimed in earlier runs
+    but never while their item waited out a retry (coverage.wait_features), else at any: a wait
+    reached through one function's claim says nothing of another's. Drawn as numbers in fixed
+    ranges, whatever was learned."""
+    unwaited = tuple(
+        f
+        for f in shape.functions
+        if shape.counts.get(coverage.CLAIMS + f) and not shape.counts.get(coverage.WAITED + f)
+    )
+    functions = unwaited or shape.functions
+    function = functions[_learned_index(draw, len(functions))]
+    occurrence = _learned_index(draw, max(1, shape.deliveries[function]))
+    return draw(_copy_in_wait(function, occurrence, shape))
+
+
+@st.composite
 def _late_failure(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
     """A worker stalled before its API call until the sweeper tick that rescues its item, whose
     call then fails: its failure report meets the item claimed again by the webhook that sweep
@@ -528,6 +580,61 @@ def _late_failure(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tup
     return (stall, ApiFaults(calls=calls, function=api))
 
 
+def _late_seconds(shape: _Shape, resent: bool) -> tuple[float, ...]:
+    """How late a late delivery of a losses group arrives. The creation webhook (sent at about
+    0): at the sweeper's first re-send (the two race for the claim), just after it (inside the
+    retry wait of a re-send that failed), and past the next tick. A re-send (sent at a tick): a
+    little (inside such a wait), past the next tick (the row still waits there), and past the
+    re-send after that (the reference's next one)."""
+    resend = _resend_tick(shape)
+    if not resent:
+        return (resend, resend + 5.0, resend + SWEEP_INTERVAL + 10.0)
+    return tuple(dict.fromkeys((5.0, SWEEP_INTERVAL + 10.0, max(resend, SWEEP_INTERVAL) + 10.0)))
+
+
+@st.composite
+def _losses(draw: st.DrawFn, kinds: tuple[str, ...], shape: _Shape) -> tuple[Rule, ...]:
+    """Consecutive deliveries of one item lost or late: its creation webhook and the sweeper's
+    re-sends of it. Each loss keeps the row waiting past another sweeper tick (a re-send must
+    then wait out the emit grace again). Now and then the API fails an attempt of the item: the
+    one that gets through (a late copy then lands while it waits out its retry), or, for a page,
+    its first one (the re-sends of its retry are the ones lost)."""
+    lossy = tuple(k for k in kinds if k in LOSS_KINDS)
+    if not lossy:
+        return draw(_single(kinds, shape))
+    function, first = _target(draw, shape)
+    length = draw(st.integers(2, MAX_LOSSES))
+    api = "ApiFaults" in kinds and draw(st.booleans())
+    failed_first = api and function == PAGE_FUNCTION and draw(st.booleans())
+    if function == PAGE_FUNCTION:
+        # Pages run one after another: while a page is lost (or waits for its retry) no later
+        # page exists, so the next page deliveries are its re-sends.
+        start = first + 1 if failed_first else first
+        occurrences = [start + i for i in range(length)]
+    else:
+        # A thread's re-send comes after the first delivery of every thread of the job.
+        occurrences = [first] + [shape.threads + i for i in range(length - 1)]
+    m: dict[str, Any] = {"function": function}
+    rules: list[Rule] = []
+    for i, occurrence in enumerate(occurrences):
+        if draw(st.sampled_from(lossy)) == "Drop":
+            rules.append(Drop(**m, occurrence=occurrence))
+        else:
+            seconds = draw(st.sampled_from(_late_seconds(shape, resent=failed_first or i > 0)))
+            rules.append(Delay(**m, occurrence=occurrence, seconds=seconds))
+    if api:
+        # Pages call the API one attempt at a time, so the page's first attempt (the first
+        # delivery, or the first to get through) makes call `first`; processors call in the
+        # schedule's order, so every first-round call fails.
+        _, kind, retry_after = _api_call(draw, 0)
+        if function == PAGE_FUNCTION:
+            rules.append(ApiFaults(calls=((first, kind, retry_after),)))
+        else:
+            calls = tuple((i, kind, retry_after) for i in range(shape.threads))
+            rules.append(ApiFaults(calls=calls, function=FETCH_THREAD))
+    return tuple(rules)
+
+
 _GROUP_STRATEGIES = {
     "single": _single,
     "sequence": _sequence,
@@ -535,6 +642,7 @@ _GROUP_STRATEGIES = {
     "overlap": _overlap,
     "copy-in-backoff": _copy_in_backoff,
     "late-failure": _late_failure,
+    "losses": _losses,
 }
 
 
@@ -575,8 +683,8 @@ def fault_plans_for(
 
     def group_kinds(group: str) -> tuple[str, ...]:
         need = GROUP_NEEDS[group]
-        if group == "sequence" and any(k in enabled for k in need):
-            need = ()  # a sequence needs one breaking kind, any of them
+        if group in ANY_ONE_OF and any(k in enabled for k in need):
+            need = ()  # a sequence needs one breaking kind, any of them; losses one loss kind
         return tuple(k for k in every_kind if k in enabled or k in need)
 
     member = st.sampled_from(enabled).flatmap(
@@ -782,9 +890,12 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
     if name == "claim-refused-held":
         return draw(_overlap(("Duplicate", "Stall"), shape))
     if name == "claim-in-retry-wait":
-        return draw(_copy_in_backoff(GROUP_NEEDS["copy-in-backoff"], shape))
+        return draw(_copy_in_unwaited(shape))
     if name == "restart-lost-requests" and shape.restart:
         return (RestartServer(after_delivery=draw(st.integers(1, shape.pages + shape.threads))),)
+    if name == "re-send-lost-in-grace":
+        # Reached only where the scenario's emit grace is above the sweep interval.
+        return draw(_losses((*LOSS_KINDS, "ApiFaults"), shape))
     return ()
 
 
@@ -799,6 +910,7 @@ RECIPES = (
     "paused-while-item-raced",
     "sweep-paused-while-finished",
     "claim-in-retry-wait",
+    "re-send-lost-in-grace",
 )
 # Recipes that need a second item: another processor to wait, a page after the paused one.
 TWO_ITEM_RECIPES = ("blocked-on-lock", "paused-while-item-raced", "sweep-paused-while-finished")
@@ -837,7 +949,20 @@ def _aimed_count(recipe: str, counts: Mapping[str, int]) -> int:
                 and not counts.get("resumed:" + site)
             ):
                 return 0
+    if name == "claim-in-retry-wait" and _claim_not_waited(counts):
+        return 0
     return counts.get(name, 0)
+
+
+def _claim_not_waited(counts: Mapping[str, int]) -> bool:
+    """Whether some function whose deliveries claimed (coverage.wait_features' `claims:f`)
+    never claimed while its item waited out a retry (`waited:f`): a wait reached through a
+    thread's claim must not take the weight from a page's."""
+    return any(
+        f.startswith(coverage.CLAIMS)
+        and not counts.get(coverage.WAITED + f.removeprefix(coverage.CLAIMS))
+        for f in counts
+    )
 
 
 WEIGHTED_RANGE = 2**24  # far more than the weights add up to, so the modulo spreads evenly
