@@ -33,6 +33,7 @@ from harness.explore.strategies import (
     _past_lease,
     _pause,
     _race_seconds,
+    _rarest_statement,
     _recipe,
     _Shape,
     fault_plans_for,
@@ -268,3 +269,33 @@ def test_a_race_lasts_to_the_rescue_tick_or_one_interval_more_and_races_two_func
         thread,
         thread + SWEEP_INTERVAL,
     }
+
+
+def test_a_race_aims_at_the_statement_paused_least() -> None:
+    """A step that runs a completion on one path and a failure on another: once the completion
+    has been paused in many runs and the failure in none, most races draw within the
+    failure's points; both statements, and both together, are still drawn."""
+    points = PausePoints(
+        reached={(PAGE_FUNCTION, 2): 9},
+        paths={(PAGE_FUNCTION, 2): {"complete_page": 9}},
+        path_ended={(PAGE_FUNCTION, 2): {"fail_page": {2}}},
+    )
+    assert PausePoints.paused("complete_page", {"paused:complete_page@3": 30}) == 30
+    counts = {"paused:complete_page@1": 20, "paused:complete_page@4": 20, "paused:claim_page@0": 9}
+    shape = _Shape(8, 4, restart=False, points=points, counts=counts)
+    drawn: list[int] = []
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(st.data())
+    def draw(data: st.DataObject) -> None:
+        drawn.append(
+            data.draw(
+                st.composite(
+                    lambda d: _rarest_statement(d, shape, ("complete_page", "fail_page"))
+                )()
+            )
+        )
+
+    draw()
+    assert set(drawn) == {0, 1, 2}
+    assert drawn.count(1) > 0.7 * len(drawn)

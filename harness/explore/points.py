@@ -154,6 +154,13 @@ class PausePoints:
             return max(seen + 1, self.known(function, step))
         return max(1, min(upper, seen + MARGIN))
 
+    @staticmethod
+    def paused(name: str, counts: Mapping[str, int]) -> int:
+        """How many runs paused statement `name` at any point (coverage.race_features'
+        `paused:<name>@<point>`, summed over its points)."""
+        prefix = f"paused:{name}@"
+        return sum(n for feature, n in counts.items() if feature.startswith(prefix))
+
     def raced(self, function: str, step: int, point: int, counts: Mapping[str, int]) -> int:
         """How many runs went through a whole race (coverage.race_features' `resumed:`) at this
         point of any statement seen to stop at this step."""

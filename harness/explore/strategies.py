@@ -322,6 +322,27 @@ def _learned_index(draw: st.DrawFn, n: int) -> int:
     return (raw * SCRAMBLE) % LEARNED_RANGE % max(1, n)
 
 
+def _rarest_statement(draw: st.DrawFn, shape: _Shape, statements: tuple[str, ...]) -> int:
+    """Which of the statements a step was seen to run a race aims at (len(statements): all of
+    them together), weighted by 1 / (1 + runs that paused it): a statement only some runs
+    reach (a failure path, after the API failed) was drawn as often as the usual one, with
+    the usual one's long range, so its few points were mostly missed and it was rarely ever
+    paused (per-run logs: a thread's failure path never paused in 150 runs). Together, as
+    often as the least paused one. One number in a fixed range; 0 maps to the first."""
+    weights = [
+        max(1, LEARNED_RANGE // (1 + shape.points.paused(name, shape.counts)))
+        for name in statements
+    ]
+    weights.append(min(weights, default=LEARNED_RANGE))
+    x = (draw(st.integers(0, LEARNED_RANGE - 1)) * SCRAMBLE) % LEARNED_RANGE * sum(weights)
+    x //= LEARNED_RANGE  # scaled, not a modulo: the sum may pass the range
+    for i, w in enumerate(weights):
+        if x < w:
+            return i
+        x -= w
+    return len(statements)
+
+
 def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> int:
     """A point that must stop (PausePoints.known), weighted by 1 / (1 + runs that went through
     a whole race there): once a point's race has been run through (usually the first point,
@@ -334,7 +355,7 @@ def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> 
     another (a completion, or a failure after the API failed) would otherwise draw the short
     one's points past its end most of the time."""
     statements = shape.points.statements(function, step)
-    which = _learned_index(draw, len(statements) + 1)
+    which = _rarest_statement(draw, shape, statements)
     if which < len(statements):
         n = shape.points.path_points(function, step, statements[which])
     else:
