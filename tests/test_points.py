@@ -33,6 +33,7 @@ from harness.explore.strategies import (
     _past_lease,
     _pause,
     _race_seconds,
+    _race_steps,
     _rarest_statement,
     _recipe,
     _Shape,
@@ -88,11 +89,21 @@ def test_a_step_without_a_statement_is_learned(bench: Workbench) -> None:
     assert points.steps(PAGE_FUNCTION, STEPS[PAGE_FUNCTION]) == (0, 2, 3)
 
 
-def test_a_scenario_without_pauses_teaches_nothing(bench: Workbench) -> None:
+def test_a_scenario_without_pauses_teaches_only_the_steps_that_ran_a_statement(
+    bench: Workbench,
+) -> None:
+    """No pause points from a run without Pause rules; only where its deliveries ran a
+    statement: each worker's claim (step 0) and its finish (step 2), after its API call."""
     points = PausePoints()
     scenario = Scenario(name="plain", dataset=Dataset(0, 4, 4))
     points.learn(scenario, run_scenario(bench, scenario).result.history)
-    assert points == PausePoints()
+    assert points.ran == {(f, s) for f in (PAGE_FUNCTION, PROCESSOR_FUNCTION) for s in (0, 2)}
+    assert points == PausePoints(ran=points.ran)
+    # A race aims at the finish before any pause has stopped there, and never at the API call,
+    # the commit or the claim.
+    shape = _Shape(4, 4, restart=False, points=points)
+    assert _race_steps(shape, PAGE_FUNCTION) == (2,)
+    assert _race_steps(_Shape(4, 4, restart=False), PAGE_FUNCTION) == (1, 2, 3)
 
 
 LEARNED = PausePoints(

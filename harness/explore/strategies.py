@@ -735,13 +735,17 @@ def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
 def _race_steps(shape: _Shape, function: str) -> tuple[int, ...] | None:
     """The steps after the claim a race pauses at: those where a pause has stopped once one
     has (a step that only may have a statement, such as a commit that only some deliveries
-    make, is for the plain Pause rules to try), else every step after the claim not known to
-    lack a statement, else every step after the claim (a delivery whose claim was refused
-    ends there, so a Pause aimed past it marks later steps as lacking one: the per-run logs
-    showed races of a worker drawn at its claim, where nothing can rescue its item)."""
+    make, is for the plain Pause rules to try); before that, those at which some run's
+    deliveries ran a statement (the per-run logs showed races aimed at an API call, or at a
+    commit only early deliveries make, for the first 50 to 80 runs of an exploration); else
+    those not known to lack a statement; else every step after the claim (a delivery whose
+    claim was refused ends there, so a Pause aimed past it marks later steps as lacking one:
+    the logs showed races drawn at the claim itself, where nothing can rescue the item)."""
+    every = tuple(range(1, STEPS[function]))
     after_claim = tuple(s for s in shape.points.steps(function, STEPS[function]) if s > 0)
     stopped = tuple(s for s in after_claim if shape.points.reached.get((function, s)))
-    return stopped or after_claim or tuple(range(1, STEPS[function])) or None
+    ran = tuple(s for s in every if (function, s) in shape.points.ran)
+    return stopped or ran or after_claim or every or None
 
 
 def _clear_way(race: tuple[Rule, ...], others: tuple[Rule, ...]) -> tuple[Rule, ...]:
