@@ -12,9 +12,33 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.engine.faults import SWEEPER, ApiFaults, FaultPlan, Pause
+from harness.engine.faults import (
+    SWEEPER,
+    ApiFaults,
+    Crash,
+    Drop,
+    FaultPlan,
+    KillConnection,
+    Pause,
+    Rule,
+    SlowSteps,
+)
 from harness.explore.points import MARGIN, PRIOR_POINTS, PausePoints
-from harness.explore.strategies import PAGE_FUNCTION, STEPS, _pause, _Shape, fault_plans_for
+from harness.explore.strategies import (
+    PAGE_FUNCTION,
+    PROCESSOR_FUNCTION,
+    STEPS,
+    SWEEP_INTERVAL,
+    _clear_way,
+    _past_lease,
+    _pause,
+    _race_seconds,
+    _race_steps,
+    _rarest_statement,
+    _recipe,
+    _Shape,
+    fault_plans_for,
+)
 from harness.postgres import Server
 from harness.replay import Workbench, run_scenario
 from harness.scenario import Dataset, Scenario, load
@@ -65,11 +89,21 @@ def test_a_step_without_a_statement_is_learned(bench: Workbench) -> None:
     assert points.steps(PAGE_FUNCTION, STEPS[PAGE_FUNCTION]) == (0, 2, 3)
 
 
-def test_a_scenario_without_pauses_teaches_nothing(bench: Workbench) -> None:
+def test_a_scenario_without_pauses_teaches_only_the_steps_that_ran_a_statement(
+    bench: Workbench,
+) -> None:
+    """No pause points from a run without Pause rules; only where its deliveries ran a
+    statement: each worker's claim (step 0) and its finish (step 2), after its API call."""
     points = PausePoints()
     scenario = Scenario(name="plain", dataset=Dataset(0, 4, 4))
     points.learn(scenario, run_scenario(bench, scenario).result.history)
-    assert points == PausePoints()
+    assert points.ran == {(f, s) for f in (PAGE_FUNCTION, PROCESSOR_FUNCTION) for s in (0, 2)}
+    assert points == PausePoints(ran=points.ran)
+    # A race aims at the finish before any pause has stopped there, and never at the API call,
+    # the commit or the claim.
+    shape = _Shape(4, 4, restart=False, points=points)
+    assert _race_steps(shape, PAGE_FUNCTION) == (2,)
+    assert _race_steps(_Shape(4, 4, restart=False), PAGE_FUNCTION) == (1, 2, 3)
 
 
 LEARNED = PausePoints(
@@ -193,3 +227,86 @@ def test_a_race_goes_to_the_points_not_yet_raced_whole() -> None:
     # Drawn uniformly over 12 points, point 1 would get 1 draw in 12 and point 0 as many.
     assert drawn.count(1) > len(drawn) / 6
     assert drawn.count(0) < len(drawn) / 12
+
+
+def test_a_race_recipe_clears_its_delivery_of_other_rules() -> None:
+    """Rules of the swarm that could match the delivery a race pauses (a crash, a cut
+    connection, another Pause at the same step) are left out of its scenario; rules aimed at
+    other deliveries, the sweeper or the API stay."""
+    race = (Pause(function=PAGE_FUNCTION, occurrence=1, at_step=2, at_point=3, seconds=180.0),)
+    kept = (
+        Crash(function=PAGE_FUNCTION, occurrence=0, at_step=2),
+        Crash(function=PROCESSOR_FUNCTION, occurrence=1, at_step=2),
+        Pause(function=SWEEPER, occurrence=1),
+        ApiFaults(calls=((1, "server_error", 0.0),)),
+        SlowSteps(times=2),
+    )
+    dropped = (
+        Crash(function=PAGE_FUNCTION, occurrence=1, at_step=2),
+        KillConnection(function=PAGE_FUNCTION, at_step=1),
+        Pause(function=PAGE_FUNCTION, occurrence=1, at_step=2, at_point=0, seconds=60.0),
+        Drop(),
+    )
+    assert _clear_way(race, kept + dropped) == kept
+    assert _clear_way((), kept + dropped) == kept + dropped
+
+
+def test_a_race_lasts_to_the_rescue_tick_or_one_interval_more_and_races_two_functions() -> None:
+    """An item race pauses its worker until the tick that rescues its item (its lease plus one
+    sweep interval) or one interval more, and in some scenarios a worker of the other function
+    races too, on an item of its own; shrinking ends at one race."""
+    shape = _Shape(8, 4, restart=False, points=LEARNED)
+    page = _past_lease(shape, PAGE_FUNCTION)
+    thread = _past_lease(shape, PROCESSOR_FUNCTION)
+    assert _race_seconds(shape, PAGE_FUNCTION) == (page, page + SWEEP_INTERVAL)
+    races: list[tuple[Pause, ...]] = []
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(_recipe("paused-while-item-raced", shape, False))
+    def draw(rules: tuple[Rule, ...]) -> None:
+        pauses = tuple(r for r in rules if isinstance(r, Pause))
+        races.append(pauses)
+        assert 1 <= len(pauses) <= 2
+        assert len({p.function for p in pauses}) == len(pauses)
+        for p in pauses:
+            past = page if p.function == PAGE_FUNCTION else thread
+            assert p.seconds in (past, past + SWEEP_INTERVAL) and p.at_step > 0
+
+    draw()
+    assert any(len(p) == 2 for p in races) and any(len(p) == 1 for p in races)
+    assert {p.seconds for r in races for p in r} == {
+        page,
+        page + SWEEP_INTERVAL,
+        thread,
+        thread + SWEEP_INTERVAL,
+    }
+
+
+def test_a_race_aims_at_the_statement_paused_least() -> None:
+    """A step that runs a completion on one path and a failure on another: once the completion
+    has been paused in many runs and the failure in none, most races draw within the
+    failure's points; both statements, and both together, are still drawn."""
+    points = PausePoints(
+        reached={(PAGE_FUNCTION, 2): 9},
+        paths={(PAGE_FUNCTION, 2): {"complete_page": 9}},
+        path_ended={(PAGE_FUNCTION, 2): {"fail_page": {2}}},
+    )
+    assert PausePoints.paused("complete_page", {"paused:complete_page@3": 30}) == 30
+    counts = {"paused:complete_page@1": 20, "paused:complete_page@4": 20, "paused:claim_page@0": 9}
+    shape = _Shape(8, 4, restart=False, points=points, counts=counts)
+    drawn: list[int] = []
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(st.data())
+    def draw(data: st.DataObject) -> None:
+        drawn.append(
+            data.draw(
+                st.composite(
+                    lambda d: _rarest_statement(d, shape, ("complete_page", "fail_page"))
+                )()
+            )
+        )
+
+    draw()
+    assert set(drawn) == {0, 1, 2}
+    assert drawn.count(1) > 0.7 * len(drawn)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from harness.coverage import called
+from harness.coverage import DELIVERY_ROLES, called
 from harness.engine.faults import SWEEPER, Pause
 from harness.history import History
 from harness.scenario import Scenario
@@ -27,6 +27,8 @@ PRIOR_POINTS = 8
 MARGIN = 4
 
 Key = tuple[str, int]  # (function or SWEEPER, at_step)
+# The history's events that are a delivery's steps (harness.engine.actor's step kinds but invoke).
+_STEP_EVENTS = frozenset({"statement", "api", "begin", "commit", "rollback"})
 
 
 @dataclass(repr=False)
@@ -44,6 +46,9 @@ class PausePoints:
     paths: dict[Key, dict[str, int]] = field(default_factory=dict)
     path_ended: dict[Key, dict[str, set[int]]] = field(default_factory=dict)
     runs: int = 0
+    # Steps some delivery ran a statement at, read from every run (with or without a Pause):
+    # where a race may pause before any pause has stopped there.
+    ran: set[Key] = field(default_factory=set)
 
     def __repr__(self) -> str:  # short: Hypothesis shows it in the strategy's repr
         return f"PausePoints({len(self.reached)} statements seen, {self.runs} runs)"
@@ -77,8 +82,25 @@ class PausePoints:
             if (function, s) in had or (function, s) not in self.no_statement
         ) or (0,)
 
+    def learn_steps(self, history: History) -> None:
+        """Read, from any run, at which steps each function's deliveries ran a statement: a
+        delivery's n-th step after its invoke is its n-th step event (a statement, an API call,
+        a transaction's begin or end; a pause, a lock wait and a fault are not steps)."""
+        functions: dict[str, str] = {}
+        steps: dict[str, int] = {}
+        for e in history.events:
+            if e.kind == "invoke" and e.role in DELIVERY_ROLES:
+                functions[e.actor] = str(e.detail.get("function"))
+                steps[e.actor] = 0
+            elif e.actor in steps and e.kind in _STEP_EVENTS:
+                if e.kind == "statement":
+                    self.ran.add((functions[e.actor], steps[e.actor]))
+                steps[e.actor] += 1
+
     def learn(self, scenario: Scenario, history: History) -> None:
-        """Read which of the scenario's Pause rules stopped, and which ended before their point."""
+        """Read which of the scenario's Pause rules stopped, and which ended before their point
+        (and, from every run, the steps that ran a statement)."""
+        self.learn_steps(history)
         rules = [r for r in scenario.faults.rules if isinstance(r, Pause)]
         if not rules:
             return
@@ -153,6 +175,13 @@ class PausePoints:
             # its first points must not confine the draw to them, as known() says).
             return max(seen + 1, self.known(function, step))
         return max(1, min(upper, seen + MARGIN))
+
+    @staticmethod
+    def paused(name: str, counts: Mapping[str, int]) -> int:
+        """How many runs paused statement `name` at any point (coverage.race_features'
+        `paused:<name>@<point>`, summed over its points)."""
+        prefix = f"paused:{name}@"
+        return sum(n for feature, n in counts.items() if feature.startswith(prefix))
 
     def raced(self, function: str, step: int, point: int, counts: Mapping[str, int]) -> int:
         """How many runs went through a whole race (coverage.race_features' `resumed:`) at this

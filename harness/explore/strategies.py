@@ -349,6 +349,27 @@ def _learned_index(draw: st.DrawFn, n: int) -> int:
     return (raw * SCRAMBLE) % LEARNED_RANGE % max(1, n)
 
 
+def _rarest_statement(draw: st.DrawFn, shape: _Shape, statements: tuple[str, ...]) -> int:
+    """Which of the statements a step was seen to run a race aims at (len(statements): all of
+    them together), weighted by 1 / (1 + runs that paused it): a statement only some runs
+    reach (a failure path, after the API failed) was drawn as often as the usual one, with
+    the usual one's long range, so its few points were mostly missed and it was rarely ever
+    paused (per-run logs: a thread's failure path never paused in 150 runs). Together, as
+    often as the least paused one. One number in a fixed range; 0 maps to the first."""
+    weights = [
+        max(1, LEARNED_RANGE // (1 + shape.points.paused(name, shape.counts)))
+        for name in statements
+    ]
+    weights.append(min(weights, default=LEARNED_RANGE))
+    x = (draw(st.integers(0, LEARNED_RANGE - 1)) * SCRAMBLE) % LEARNED_RANGE * sum(weights)
+    x //= LEARNED_RANGE  # scaled, not a modulo: the sum may pass the range
+    for i, w in enumerate(weights):
+        if x < w:
+            return i
+        x -= w
+    return len(statements)
+
+
 def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> int:
     """A point that must stop (PausePoints.known), weighted by 1 / (1 + runs that went through
     a whole race there): once a point's race has been run through (usually the first point,
@@ -361,7 +382,7 @@ def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> 
     another (a completion, or a failure after the API failed) would otherwise draw the short
     one's points past its end most of the time."""
     statements = shape.points.statements(function, step)
-    which = _learned_index(draw, len(statements) + 1)
+    which = _rarest_statement(draw, shape, statements)
     if which < len(statements):
         n = shape.points.path_points(function, step, statements[which])
     else:
@@ -802,6 +823,16 @@ def _delay_seconds(shape: _Shape) -> tuple[float, ...]:
     return (5.0, 45.0, resend, resend + SWEEP_INTERVAL + 10.0)
 
 
+def _race_seconds(shape: _Shape, function: str) -> tuple[float, ...]:
+    """How long a race recipe's pause lasts: to the tick that rescues the item (the worker goes
+    on amid what that tick sets off: the re-sent webhook's claim, its fetch, its finish), or one
+    interval more (the re-sent webhook has been delivered, claimed and finished by then, so the
+    worker goes on only after the other finish: at the rescue tick alone it mostly went on
+    before the re-claim had finished)."""
+    past = _past_lease(shape, function)
+    return (past, past + SWEEP_INTERVAL)
+
+
 def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
     """The sweeper runs (0-based, one a sweep interval) at which a lease of `function` taken in
     the first intervals has run out: the runs that rescue it."""
@@ -812,11 +843,69 @@ def _rescuing_sweeps(shape: _Shape, function: str) -> tuple[int, ...]:
 def _race_steps(shape: _Shape, function: str) -> tuple[int, ...] | None:
     """The steps after the claim a race pauses at: those where a pause has stopped once one
     has (a step that only may have a statement, such as a commit that only some deliveries
-    make, is for the plain Pause rules to try), else every step after the claim not known to
-    lack a statement (None: there is none, draw from all)."""
+    make, is for the plain Pause rules to try); before that, those at which some run's
+    deliveries ran a statement (the per-run logs showed races aimed at an API call, or at a
+    commit only early deliveries make, for the first 50 to 80 runs of an exploration); else
+    those not known to lack a statement; else every step after the claim (a delivery whose
+    claim was refused ends there, so a Pause aimed past it marks later steps as lacking one:
+    the logs showed races drawn at the claim itself, where nothing can rescue the item)."""
+    every = tuple(range(1, STEPS[function]))
     after_claim = tuple(s for s in shape.points.steps(function, STEPS[function]) if s > 0)
     stopped = tuple(s for s in after_claim if shape.points.reached.get((function, s)))
-    return stopped or after_claim or None
+    ran = tuple(s for s in every if (function, s) in shape.points.ran)
+    return stopped or ran or after_claim or every or None
+
+
+def _clear_way(race: tuple[Rule, ...], others: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """The swarm's rules a race recipe's rules are joined with: those that could also match a
+    delivery the race aims at are left out. Per-run logs of explorations showed a race's
+    worker crashed, cut off or stopped by another Pause at the same step before it reached the
+    statement the race pauses, in most of the few runs that drew a race of a worker."""
+    aimed = {
+        (r.function, r.occurrence)
+        for r in race
+        if isinstance(r, (Pause, Stall)) and r.function not in (None, SWEEPER)
+    }
+
+    def hits(rule: Rule) -> bool:
+        function = getattr(rule, "function", "")
+        occurrence = getattr(rule, "occurrence", -1)
+        if not hasattr(rule, "matches") or function == SWEEPER:
+            return False
+        return any(function in (None, f) and occurrence in (None, o) for f, o in aimed)
+
+    return tuple(r for r in others if not hits(r))
+
+
+def _item_race(draw: st.DrawFn, shape: _Shape, function: str, occurrence: int) -> tuple[Rule, ...]:
+    """A worker stopped inside a statement past its lease (between what it read and what it
+    writes): the sweeper rescues the item and another worker claims it while the first one
+    goes on from what it read; in its completion, or in its failure path."""
+    pause = _pause(
+        draw,
+        shape,
+        function,
+        occurrence,
+        seconds=draw(st.sampled_from(_race_seconds(shape, function))),
+        after=PAST_LEASE_AFTER_STEPS,
+        steps=_race_steps(shape, function),
+        # A race needs the pause to stop: the margin past the points seen is for the
+        # plain Pause rules to explore.
+        known=True,
+    )
+    if not draw(st.booleans()):
+        return (pause,)
+    # Or inside its failure path: its API call fails first. Pages run one after another,
+    # so the n-th page delivery's first attempt makes the n-th call of a fault-free run;
+    # processors run at once and call in the schedule's order, so every first-round
+    # call fails (aiming at the n-th call would mostly hit another thread's).
+    kind = draw(st.sampled_from(API_KINDS))
+    calls: tuple[tuple[int, str, float], ...]
+    if function == PAGE_FUNCTION:
+        api, calls = FETCH_PAGE, ((occurrence, kind, 0.0),)
+    else:
+        api, calls = FETCH_THREAD, tuple((i, kind, 0.0) for i in range(shape.threads))
+    return (pause, ApiFaults(calls=calls, function=api))
 
 
 @st.composite
@@ -839,36 +928,22 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
             # Not the last page: a page completed twice then leaves the job's counters wrong
             # for the pages after it, instead of failing their CHECK at once.
             occurrence = min(occurrence, shape.pages - 2)
-        seconds = _past_lease(shape, function)
         if name == "paused-while-item-raced":
-            # A worker stopped inside a statement past its lease (between what it read and what
-            # it writes): the sweeper rescues the item and another worker claims it while the
-            # first one goes on from what it read.
-            pause = _pause(
-                draw,
-                shape,
-                function,
-                occurrence,
-                seconds=seconds,
-                after=PAST_LEASE_AFTER_STEPS,
-                steps=_race_steps(shape, function),
-                # A race needs the pause to stop: the margin past the points seen is for the
-                # plain Pause rules to explore.
-                known=True,
-            )
-            if not draw(st.booleans()):
-                return (pause,)
-            # Or inside its failure path: its API call fails first. Pages run one after another,
-            # so the n-th page delivery's first attempt makes the n-th call of a fault-free run;
-            # processors run at once and call in the schedule's order, so every first-round
-            # call fails (aiming at the n-th call would mostly hit another thread's).
-            kind = draw(st.sampled_from(API_KINDS))
-            calls: tuple[tuple[int, str, float], ...]
-            if function == PAGE_FUNCTION:
-                api, calls = FETCH_PAGE, ((occurrence, kind, 0.0),)
-            else:
-                api, calls = FETCH_THREAD, tuple((i, kind, 0.0) for i in range(shape.threads))
-            return (pause, ApiFaults(calls=calls, function=api))
+            rules: tuple[Rule, ...] = _item_race(draw, shape, function, occurrence)
+            # Now and then a worker of the other function races too, on an item of its own:
+            # a race recipe was drawn in about one scenario in ten, and each run raced one of
+            # four shapes (a page or a thread, completing or failing); racing two at once
+            # gives each shape more runs without taking runs from the other recipes. Last,
+            # so shrinking drops it.
+            second = tuple(f for f in shape.functions if f != function)
+            both: bool = bool(second) and draw(st.booleans())
+            if both:
+                other = second[0]
+                nth = draw(st.integers(0, max(1, shape.deliveries[other]) - 1))
+                if other == PAGE_FUNCTION and shape.pages > 1:
+                    nth = min(nth, shape.pages - 2)
+                rules += _item_race(draw, shape, other, nth)
+            return rules
         # A worker stalled past its lease, and a sweep of a tick it may wake at stopped between
         # its snapshot and its writes while the worker completes.
         sweep = draw(st.sampled_from(_rescuing_sweeps(shape, function)))
@@ -877,7 +952,7 @@ def _recipe(draw: st.DrawFn, name: str, shape: _Shape, early: bool) -> tuple[Rul
                 function=function,
                 occurrence=occurrence,
                 at_step=draw(st.integers(1, STEPS[function] - 1)),
-                seconds=seconds,
+                seconds=_past_lease(shape, function),
             ),
             _pause(draw, shape, SWEEPER, sweep, seconds=0.0, after=PAUSE_AFTER_STEPS),
         )
@@ -1045,7 +1120,8 @@ def scenarios(
             drawn[recipe] = (ds, draw(_recipe(recipe, shape, early)))
         name = _recipe_name(draw, recipes, counts)
         dataset, rules = drawn[name]
-        faults = FaultPlan(rules + faults.rules)
+        others = _clear_way(rules, faults.rules) if name in RECIPE_AIMS else faults.rules
+        faults = FaultPlan(rules + others)
     schedule = draw(schedules(max_choices))
     syncs = draw(resyncs(dataset.threads))
     # Undated threads matter when a later sync rewrites them: half the time, one more sync then.
