@@ -907,13 +907,16 @@ def _item_race(draw: st.DrawFn, shape: _Shape, function: str, occurrence: int) -
         # plain Pause rules to explore.
         known=True,
     )
-    if not _failure_path(draw, shape, function):
+    failed = _failure_path(draw, shape, function)
+    # Drawn on either path: which path is taken depends on what was learned, and the same
+    # choices must make the same draws (Hypothesis requires it).
+    kind = draw(st.sampled_from(API_KINDS))
+    if not failed:
         return (pause,)
     # Or inside its failure path: its API call fails first. Pages run one after another,
     # so the n-th page delivery's first attempt makes the n-th call of a fault-free run;
     # processors run at once and call in the schedule's order, so every first-round
     # call fails (aiming at the n-th call would mostly hit another thread's).
-    kind = draw(st.sampled_from(API_KINDS))
     calls: tuple[tuple[int, str, float], ...]
     if function == PAGE_FUNCTION:
         api, calls = FETCH_PAGE, ((occurrence, kind, 0.0),)
