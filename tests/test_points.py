@@ -30,7 +30,6 @@ from harness.explore.strategies import (
     STEPS,
     SWEEP_INTERVAL,
     _clear_way,
-    _failure_path,
     _past_lease,
     _pause,
     _race_seconds,
@@ -196,9 +195,6 @@ def test_each_statement_a_step_runs_is_learned_apart(bench: Workbench) -> None:
     assert points.path_points(PAGE_FUNCTION, 2, "complete_page") == PRIOR_POINTS
     # Together, as before: the most points seen and a margin.
     assert points.bound(PAGE_FUNCTION, 2) == 4 + MARGIN
-    # Which path each stopped pause was on, by whether the delivery's API call had failed (the
-    # third run's pause ended before its point: not counted).
-    assert points.failed_first == {(PAGE_FUNCTION, False): 1, (PAGE_FUNCTION, True): 1}
 
 
 def test_a_race_goes_to_the_points_not_yet_raced_whole() -> None:
@@ -314,32 +310,3 @@ def test_a_race_aims_at_the_statement_paused_least() -> None:
     draw()
     assert set(drawn) == {0, 1, 2}
     assert drawn.count(1) > 0.7 * len(drawn)
-
-
-def test_a_race_draws_the_path_paused_less() -> None:
-    """A race fails its API call first (its failure path) or not, weighted by the runs whose
-    pause of that function stopped on each path: per-run logs of one seed showed every race of
-    a page drawn on the failure path, so the completion was never paused. Both paths are still
-    drawn, the one paused less more often."""
-
-    def paths(failed_first: dict[tuple[str, bool], int]) -> list[bool]:
-        drawn: list[bool] = []
-
-        @settings(max_examples=300, deadline=None, database=None)
-        @given(st.data())
-        def draw(data: st.DataObject) -> None:
-            points = PausePoints(failed_first=failed_first)
-            shape = _Shape(8, 4, restart=False, points=points)
-            drawn.append(
-                data.draw(st.composite(lambda d: _failure_path(d, shape, PAGE_FUNCTION))())
-            )
-
-        draw()
-        return drawn
-
-    fresh = paths({})
-    assert 0 < fresh.count(True) < len(fresh)
-    failed_often = paths({(PAGE_FUNCTION, True): 20, (PROCESSOR_FUNCTION, False): 20})
-    assert 0 < failed_often.count(True) < len(failed_often) / 6
-    completed_often = paths({(PAGE_FUNCTION, False): 20})
-    assert 0 < completed_often.count(False) < len(completed_often) / 6

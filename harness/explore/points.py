@@ -49,9 +49,6 @@ class PausePoints:
     # Steps some delivery ran a statement at, read from every run (with or without a Pause):
     # where a race may pause before any pause has stopped there.
     ran: set[Key] = field(default_factory=set)
-    # Runs in which a Pause of a function stopped, by whether the paused delivery's API call
-    # had failed before it (its failure path) or not: a race draws the path paused less.
-    failed_first: dict[tuple[str, bool], int] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # short: Hypothesis shows it in the strategy's repr
         return f"PausePoints({len(self.reached)} statements seen, {self.runs} runs)"
@@ -114,13 +111,9 @@ class PausePoints:
         # The statement an armed step ended with (its event comes just before the unfired one).
         ended_in: dict[tuple[str, int, int], str] = {}
         last_sql: dict[str, str] = {}
-        api_failed: set[str] = set()  # deliveries whose API call failed
-        branches: set[tuple[str, bool]] = set()
         for e in history.events:
             if e.kind == "statement":
                 last_sql[e.actor] = str(e.detail.get("sql") or "")
-            if e.kind == "api" and e.detail.get("outcome") == "error":
-                api_failed.add(e.actor)
             if e.kind == "invoke":
                 functions[e.actor] = (
                     SWEEPER if e.role == "sweeper" else str(e.detail.get("function"))
@@ -139,7 +132,6 @@ class PausePoints:
                 continue
             if e.kind == "paused":
                 stopped[(function, point)] = called(str(e.detail.get("sql") or ""))
-                branches.add((function, e.actor in api_failed))
             elif e.kind == "fault" and e.detail.get("fault") == "unfired":
                 step = e.detail.get("at_step")
                 if isinstance(step, int):
@@ -147,8 +139,6 @@ class PausePoints:
                     unfired[(function, step, point)] = "no statement" not in reason
                     if e.actor in last_sql:
                         ended_in[(function, step, point)] = called(last_sql[e.actor])
-        for branch in branches:
-            self.failed_first[branch] = self.failed_first.get(branch, 0) + 1
         for r in rules:
             function = r.function or ""
             key = (function, r.at_step)

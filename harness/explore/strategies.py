@@ -877,20 +877,6 @@ def _clear_way(race: tuple[Rule, ...], others: tuple[Rule, ...]) -> tuple[Rule, 
     return tuple(r for r in others if not hits(r))
 
 
-def _failure_path(draw: st.DrawFn, shape: _Shape, function: str) -> bool:
-    """Whether a race of `function` fails its API call first (its failure path), weighted by
-    1 / (1 + runs whose pause of it stopped on that path): per-run logs of one seed showed
-    every race of a page drawn on the failure path for 365 runs (Hypothesis' draws repeat
-    themselves), so its completion was never paused. One number in a fixed range; 0 maps to
-    the completion, so shrinking ends there."""
-    weights = [
-        max(1, LEARNED_RANGE // (1 + shape.points.failed_first.get((function, failed), 0)))
-        for failed in (False, True)
-    ]
-    x = (draw(st.integers(0, LEARNED_RANGE - 1)) * SCRAMBLE) % LEARNED_RANGE * sum(weights)
-    return x // LEARNED_RANGE >= weights[0]  # scaled, not a modulo: the sum may pass the range
-
-
 def _item_race(draw: st.DrawFn, shape: _Shape, function: str, occurrence: int) -> tuple[Rule, ...]:
     """A worker stopped inside a statement past its lease (between what it read and what it
     writes): the sweeper rescues the item and another worker claims it while the first one
@@ -907,16 +893,13 @@ def _item_race(draw: st.DrawFn, shape: _Shape, function: str, occurrence: int) -
         # plain Pause rules to explore.
         known=True,
     )
-    failed = _failure_path(draw, shape, function)
-    # Drawn on either path: which path is taken depends on what was learned, and the same
-    # choices must make the same draws (Hypothesis requires it).
-    kind = draw(st.sampled_from(API_KINDS))
-    if not failed:
+    if not draw(st.booleans()):
         return (pause,)
     # Or inside its failure path: its API call fails first. Pages run one after another,
     # so the n-th page delivery's first attempt makes the n-th call of a fault-free run;
     # processors run at once and call in the schedule's order, so every first-round
     # call fails (aiming at the n-th call would mostly hit another thread's).
+    kind = draw(st.sampled_from(API_KINDS))
     calls: tuple[tuple[int, str, float], ...]
     if function == PAGE_FUNCTION:
         api, calls = FETCH_PAGE, ((occurrence, kind, 0.0),)
