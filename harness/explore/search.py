@@ -21,8 +21,11 @@ situations were reached before, so Hypothesis' target phase climbs towards the r
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from random import Random
@@ -176,6 +179,7 @@ class _Search:
         self.best: tuple[Scenario, Verdict] | None = None
         self.latest: tuple[Scenario, Verdict] | None = None
         self.stopped = False  # ended early by should_stop (another search found something)
+        self.in_call = False  # inside a call of ours, not Hypothesis's own code
 
     def fails(self, violated: list[str] | None) -> bool:
         if not violated:
@@ -183,9 +187,24 @@ class _Search:
         return self.target is None or self.target in violated
 
     def __call__(self, scenario: Scenario) -> bool:
+        self.in_call = True
+        try:
+            return self._judge(scenario)
+        finally:
+            self.in_call = False
+
+    def over_budget(self, grace_s: float) -> bool:
+        """Whether the search (or its shrinking) has run `grace_s` past its bound."""
+        now = time.monotonic() - grace_s
+        if self.first_at is None:
+            return now >= self.search_deadline
+        return now >= self.shrink_deadline
+
+    def _judge(self, scenario: Scenario) -> bool:
         key = _key(scenario)
-        if key in self.outcomes:  # e.g. Hypothesis's final replay of the shrunk example
-            return self.fails(self.outcomes[key])
+        # The budget is checked before the cache: Hypothesis' target phase can draw scenarios
+        # already run, one after another, for minutes (seen: a 60 s exploration still hill
+        # climbing after 6 minutes, every call answered from the cache).
         now = time.monotonic()
         if self.first_at is None:
             if now >= self.search_deadline or self.result.search_runs >= self.max_runs:
@@ -193,8 +212,12 @@ class _Search:
             if self.should_stop is not None and self.should_stop():
                 self.stopped = True
                 raise _OutOfBudget
-        elif now >= self.shrink_deadline or self.shrink_runs >= self.limits.max_shrink_runs:
+        elif key not in self.outcomes and (  # a cached key: Hypothesis's final replay
+            now >= self.shrink_deadline or self.shrink_runs >= self.limits.max_shrink_runs
+        ):
             raise _OutOfBudget
+        if key in self.outcomes:
+            return self.fails(self.outcomes[key])
         verdict = self._run(scenario)
         violated = None if verdict is None else verdict.violated
         self.outcomes[key] = violated
@@ -309,6 +332,37 @@ class _Search:
             self.progress(line)
 
 
+# How long Hypothesis may go on past the budget in its own code (its target phase can hill climb
+# over scenarios already run, or simulated, for minutes without calling the search), and how
+# often that is looked at.
+OVERRUN_GRACE_S = 2.0
+OVERRUN_CHECK_S = 0.5
+
+
+@contextmanager
+def _ended_at_budget(search: _Search) -> Iterator[None]:
+    """End the search with _OutOfBudget once it runs OVERRUN_GRACE_S past its bound while
+    Hypothesis, not a run of ours, holds the main thread (a SIGALRM timer: only the main thread
+    receives signals, so elsewhere, as in a test's thread, the calls' own checks must do)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
+        yield
+        return
+
+    def check(signum: int, frame: object) -> None:
+        if not search.in_call and search.over_budget(OVERRUN_GRACE_S):
+            raise _OutOfBudget
+
+    previous = signal.signal(signal.SIGALRM, check)
+    signal.setitimer(signal.ITIMER_REAL, OVERRUN_CHECK_S, OVERRUN_CHECK_S)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _size(scenario: Scenario, verdict: Verdict) -> Size:
     return Size(
         actors=len(verdict.result.history.actors()),
@@ -371,12 +425,13 @@ def explore(
     found: Scenario | None = None
     shrink_complete = False
     try:
-        found = find(
-            strategy,
-            search,
-            settings=settings.get_profile(PROFILE_PREFIX + profile),
-            random=Random(seed),
-        )
+        with _ended_at_budget(search):
+            found = find(
+                strategy,
+                search,
+                settings=settings.get_profile(PROFILE_PREFIX + profile),
+                random=Random(seed),
+            )
         shrink_complete = True
     except _OutOfBudget:
         found = search.best[0] if search.best is not None else None
