@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import cast
 
 import pytest
 
 from harness.explore.results import ExploreResult
-from harness.explore.search import PROFILES, _OutOfBudget, _Search
+from harness.explore.search import (
+    OVERRUN_CHECK_S,
+    OVERRUN_GRACE_S,
+    PROFILES,
+    _ended_at_budget,
+    _OutOfBudget,
+    _Search,
+)
 from harness.replay import Workbench
 from harness.scenario import load
 
@@ -50,3 +60,26 @@ def test_shrinking_past_its_bound_still_answers_the_final_replay() -> None:
     other = load(SCENARIO.with_name("api-server-error.json"))
     with pytest.raises(_OutOfBudget):
         search(other)
+
+
+def test_hypothesis_own_code_past_the_budget_is_interrupted() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("SIGALRM reaches only the main thread, and this test runs in another")
+    search = _search(budget_s=0.0)
+    end = time.monotonic() + 30.0
+    with pytest.raises(_OutOfBudget), _ended_at_budget(search):
+        while time.monotonic() < end:  # stands for Hypothesis hill climbing on its own
+            pass
+    assert time.monotonic() < end
+
+
+def test_a_run_of_ours_is_never_interrupted() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("SIGALRM reaches only the main thread, and this test runs in another")
+    search = _search(budget_s=0.0)
+    search.in_call = True
+    with _ended_at_budget(search):
+        busy_until = time.monotonic() + OVERRUN_GRACE_S + 3 * OVERRUN_CHECK_S
+        while time.monotonic() < busy_until:  # a run the alarm must let finish
+            pass
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
