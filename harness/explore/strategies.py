@@ -361,13 +361,19 @@ def _rarest_statement(draw: st.DrawFn, shape: _Shape, statements: tuple[str, ...
         for name in statements
     ]
     weights.append(min(weights, default=LEARNED_RANGE))
+    return _weighted_index(draw, weights)
+
+
+def _weighted_index(draw: st.DrawFn, weights: list[int]) -> int:
+    """An index drawn with these weights (the last one if the draw runs past them all), as one
+    number in a fixed range, scrambled so small draws spread; 0 still maps to the first."""
     x = (draw(st.integers(0, LEARNED_RANGE - 1)) * SCRAMBLE) % LEARNED_RANGE * sum(weights)
     x //= LEARNED_RANGE  # scaled, not a modulo: the sum may pass the range
     for i, w in enumerate(weights):
         if x < w:
             return i
         x -= w
-    return len(statements)
+    return len(weights) - 1
 
 
 def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> int:
@@ -391,13 +397,7 @@ def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> 
         max(1, LEARNED_RANGE // (1 + shape.points.raced(function, step, p, shape.counts)))
         for p in range(n)
     ]
-    x = (draw(st.integers(0, LEARNED_RANGE - 1)) * SCRAMBLE) % LEARNED_RANGE * sum(weights)
-    x //= LEARNED_RANGE  # scaled, not a modulo: the sum may pass the range
-    for p, w in enumerate(weights):
-        if x < w:
-            return p
-        x -= w
-    return n - 1
+    return _weighted_index(draw, weights)
 
 
 def _pause(
