@@ -5,7 +5,7 @@ violates thread-exactly-once (and the 400-for-malformed rule)."""
 
 from __future__ import annotations
 
-from harness.mutants import _first_finish
+from harness.mutants import _first_finish, _reference_text
 from harness.mutants._base import edits, mq, mutant
 from threadsync.pipeline import Context, Reply, Row
 from threadsync.processor import TABLE, process_claimed
@@ -67,10 +67,7 @@ SEED_COMPLETION = edits(
     "complete_thread",
     _first_finish.THREAD[0],
     (
-        "    IF e.status <> 'processing' OR e.claim_token IS DISTINCT FROM p_token THEN\n"
-        "        RETURN QUERY SELECT false, ('lease lost: entry is ' || e.status\n"
-        "                                    || CASE WHEN e.status = 'processing'\n"
-        "                                            THEN ' under another claim' ELSE '' END);\n",
+        _reference_text.ENTRY_FENCE_REFUSAL,
         "    -- THE BUG: p_token is ignored; any worker that set the entry to processing may\n"
         "    -- complete it.\n"
         "    IF e.status <> 'processing' THEN\n"

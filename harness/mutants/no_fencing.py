@@ -4,7 +4,7 @@ its effects too: violates thread-exactly-once and page-exactly-once."""
 
 from __future__ import annotations
 
-from harness.mutants import _first_finish
+from harness.mutants import _first_finish, _reference_text
 from harness.mutants._base import edits, mutant
 
 # SQL only: the handlers pass their token as the reference's do; the functions ignore it.
@@ -15,14 +15,7 @@ pipeline = mutant(
             "complete_page",
             _first_finish.PAGE[0],
             (
-                "    IF q.status <> 'processing' OR q.claim_token IS DISTINCT FROM p_token THEN\n"
-                "        RETURN QUERY SELECT false, ('lease lost: page is ' || q.status\n"
-                "                                    || CASE WHEN q.status = 'processing'\n"
-                "                                            "
-                "THEN ' under another claim' ELSE '' END), 0, 0,\n"
-                "                            NULL::bigint;\n"
-                "        RETURN;\n"
-                "    END IF;\n",
+                _reference_text.PAGE_FENCE,
                 "    -- THE BUG: no fence. Neither the claim token nor the status is checked,\n"
                 "    -- so a worker whose lease expired, and whose page the sweeper re-queued and\n"
                 "    -- another worker claimed, still completes the page, before or after the new\n"
@@ -34,13 +27,7 @@ pipeline = mutant(
             "complete_thread",
             _first_finish.THREAD[0],
             (
-                "    IF e.status <> 'processing' OR e.claim_token IS DISTINCT FROM p_token THEN\n"
-                "        RETURN QUERY SELECT false, ('lease lost: entry is ' || e.status\n"
-                "                                    || CASE WHEN e.status = 'processing'\n"
-                "                                            "
-                "THEN ' under another claim' ELSE '' END);\n"
-                "        RETURN;\n"
-                "    END IF;\n",
+                _reference_text.ENTRY_FENCE,
                 "    -- THE BUG: no fence. Neither the claim token nor the status is checked,\n"
                 "    -- so a worker whose lease expired, and whose entry the sweeper re-queued\n"
                 "    -- and another worker claimed, still writes the thread and completes the\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from harness.mutants import _first_finish
+from harness.mutants import _first_finish, _reference_text
 from harness.mutants._base import edits, mq, mutant
 from threadsync.page_worker import TABLE
 from threadsync.pipeline import Context, Reply, Row
@@ -106,12 +106,7 @@ SEED_COMPLETION = edits(
     "complete_page",
     _first_finish.PAGE[0],
     (
-        "    IF q.status <> 'processing' OR q.claim_token IS DISTINCT FROM p_token THEN\n"
-        "        RETURN QUERY SELECT false, ('lease lost: page is ' || q.status\n"
-        "                                    || CASE WHEN q.status = 'processing'\n"
-        "                                            "
-        "THEN ' under another claim' ELSE '' END), 0, 0,\n"
-        "                            NULL::bigint;\n",
+        _reference_text.PAGE_FENCE_REFUSAL,
         "    -- THE BUG: p_token is ignored; any worker that set the page to processing may\n"
         "    -- complete it.\n"
         "    IF q.status <> 'processing' THEN\n"

@@ -4,6 +4,7 @@ the thread while its entry looks done: violates no-lost-work."""
 
 from __future__ import annotations
 
+from harness.mutants import _reference_text
 from harness.mutants._base import edits, mutant
 
 # The claim is Fix 2's `.update({ processed_at: now }).eq('id', id).is('processed_at', null)`:
@@ -40,14 +41,7 @@ WRITE_ONLY = edits(
     "complete_thread",
     ("WHERE q.id = p_entry_id FOR UPDATE;", "WHERE q.id = p_entry_id;"),
     (
-        "    IF e.status <> 'processing' OR e.claim_token IS DISTINCT FROM p_token THEN\n"
-        "        RETURN QUERY SELECT false, ('lease lost: entry is ' || e.status\n"
-        "                                    || CASE WHEN e.status = 'processing'\n"
-        "                                            "
-        "THEN ' under another claim' ELSE '' END);\n"
-        "        RETURN;\n"
-        "    END IF;\n"
-        "\n",
+        _reference_text.ENTRY_FENCE + "\n",
         "",
     ),
     (

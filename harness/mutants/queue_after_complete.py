@@ -6,6 +6,7 @@ else once every thread has been processed."""
 
 from __future__ import annotations
 
+from harness.mutants import _reference_text
 from harness.mutants._base import edits, mq, mutant
 from threadsync import page_worker
 from threadsync.pipeline import Context, Reply
@@ -32,17 +33,7 @@ STAGE_ONLY = edits(
         "    WITH staged AS (\n",
     ),
     (
-        "    ), queued AS (\n"
-        "        -- Each INSERT fires the processor's Database Webhook.\n"
-        "        INSERT INTO public.thread_processing_queue"
-        " (job_id, thread_stage_id, max_attempts, emit_after)\n"
-        "        SELECT q.job_id, staged.id, s.max_attempts,"
-        " t + make_interval(secs => s.emit_grace_seconds)\n"
-        "          FROM staged ORDER BY staged.id\n"
-        "        RETURNING id\n"
-        "    )\n"
-        "    SELECT (SELECT count(*) FROM staged), (SELECT count(*) FROM queued)"
-        " INTO n_staged, n_queued;\n",
+        _reference_text.QUEUED_CTE,
         "    )\n    SELECT (SELECT count(*) FROM staged), 0 INTO n_staged, n_queued;\n",
     ),
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from harness.mutants import _reference_text
 from harness.mutants._base import edits, mq, mutant
 from threadsync.page_worker import TABLE
 from threadsync.pipeline import Context, Reply
@@ -84,19 +85,7 @@ COMPLETE_ONLY = edits(
         "        -- A thread already staged by this job (the API repeated it)"
         " is not staged again.\n"
         "        ON CONFLICT (job_id, external_id) DO NOTHING\n"
-        "        RETURNING id\n"
-        "    ), queued AS (\n"
-        "        -- Each INSERT fires the processor's Database Webhook.\n"
-        "        INSERT INTO public.thread_processing_queue"
-        " (job_id, thread_stage_id, max_attempts, emit_after)\n"
-        "        SELECT q.job_id, staged.id, s.max_attempts,"
-        " t + make_interval(secs => s.emit_grace_seconds)\n"
-        "          FROM staged ORDER BY staged.id\n"
-        "        RETURNING id\n"
-        "    )\n"
-        "    SELECT (SELECT count(*) FROM staged), (SELECT count(*) FROM queued)"
-        " INTO n_staged, n_queued;\n"
-        "\n",
+        "        RETURNING id\n" + _reference_text.QUEUED_CTE + "\n",
         "",
     ),
     ("thread_count = n_staged,", "thread_count = n_threads,"),
