@@ -8,18 +8,13 @@ rules per kind and the rare shapes a search needs (issue 14's fault-mix figures)
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import math
 import sys
 from collections import Counter
 from pathlib import Path
-from random import Random
 from types import ModuleType
 from typing import Any
-
-from hypothesis import HealthCheck, Phase, find, settings
-from hypothesis.errors import NoSuchExample
 
 from harness.engine.faults import (
     ApiFaults,
@@ -30,6 +25,7 @@ from harness.engine.faults import (
     RestartServer,
     Stall,
 )
+from harness.explore.sample import first_drawn
 from harness.scenario import Scenario
 
 PAGE = "sync-threads-page-worker"
@@ -41,22 +37,7 @@ SWEEP_INTERVAL = 60.0
 
 def draw(strategy: Any, n: int, seed: int) -> list[Scenario]:
     """The first `n` scenarios a search with this seed would draw (generation only)."""
-    out: list[Scenario] = []
-
-    def keep(s: Scenario) -> bool:
-        out.append(s)
-        return False
-
-    quick = settings(
-        max_examples=n,
-        database=None,
-        deadline=None,
-        phases=(Phase.generate,),
-        suppress_health_check=list(HealthCheck),
-    )
-    with contextlib.suppress(NoSuchExample):  # nothing is ever "found": all n are drawn
-        find(strategy, keep, settings=quick, random=Random(seed))
-    return out[:n]
+    return first_drawn(strategy, n, seed)
 
 
 def _breaks_page(r: object, lease: float) -> bool:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -11,10 +10,10 @@ from random import Random
 
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
-from hypothesis.errors import NoSuchExample
 
 from harness.coverage import COMBINATIONS, combinations, wait_features
 from harness.engine.faults import ApiFaults, Delay, Drop, Duplicate, Rule
+from harness.explore.sample import first_drawn
 from harness.explore.strategies import (
     MAX_LOSSES,
     PAGE_FUNCTION,
@@ -82,22 +81,7 @@ def test_a_losses_group_loses_consecutive_deliveries_of_one_item(rules: tuple[Ru
 
 def _drawn(n: int, seed: int) -> list[Scenario]:
     """The first `n` scenarios an exploration with this seed draws (generation only)."""
-    out: list[Scenario] = []
-
-    def keep(s: Scenario) -> bool:
-        out.append(s)
-        return False
-
-    quick = settings(
-        max_examples=n,
-        database=None,
-        deadline=None,
-        phases=(Phase.generate,),
-        suppress_health_check=list(HealthCheck),
-    )
-    with contextlib.suppress(NoSuchExample):  # nothing is ever "found": all n are drawn
-        find(scenarios(), keep, settings=quick, random=Random(seed))
-    return out[:n]
+    return first_drawn(scenarios(), n, seed)
 
 
 def _page_lost_twice(s: Scenario) -> bool:
