@@ -30,6 +30,7 @@ from harness.explore.strategies import (
     STEPS,
     SWEEP_INTERVAL,
     _clear_way,
+    _item_race,
     _past_lease,
     _pause,
     _race_seconds,
@@ -93,12 +94,19 @@ def test_a_scenario_without_pauses_teaches_only_the_steps_that_ran_a_statement(
     bench: Workbench,
 ) -> None:
     """No pause points from a run without Pause rules; only where its deliveries ran a
-    statement: each worker's claim (step 0) and its finish (step 2), after its API call."""
+    statement, and which: each worker's claim (step 0) and its finish (step 2), after its API
+    call."""
     points = PausePoints()
     scenario = Scenario(name="plain", dataset=Dataset(0, 4, 4))
     points.learn(scenario, run_scenario(bench, scenario).result.history)
     assert points.ran == {(f, s) for f in (PAGE_FUNCTION, PROCESSOR_FUNCTION) for s in (0, 2)}
-    assert points == PausePoints(ran=points.ran)
+    assert points.ran_paths == {
+        (PAGE_FUNCTION, 0): {"claim_page": (1, 0)},
+        (PAGE_FUNCTION, 2): {"complete_page": (1, 0)},
+        (PROCESSOR_FUNCTION, 0): {"claim_thread": (4, 0)},
+        (PROCESSOR_FUNCTION, 2): {"complete_thread": (4, 0)},
+    }
+    assert points == PausePoints(ran=points.ran, ran_paths=points.ran_paths)
     # A race aims at the finish before any pause has stopped there, and never at the API call,
     # the commit or the claim.
     shape = _Shape(4, 4, restart=False, points=points)
@@ -195,6 +203,53 @@ def test_each_statement_a_step_runs_is_learned_apart(bench: Workbench) -> None:
     assert points.path_points(PAGE_FUNCTION, 2, "complete_page") == PRIOR_POINTS
     # Together, as before: the most points seen and a margin.
     assert points.bound(PAGE_FUNCTION, 2) == 4 + MARGIN
+
+
+def test_every_run_teaches_which_statements_a_step_runs_and_on_which_path(
+    bench: Workbench,
+) -> None:
+    """No Pause needed: a run whose first page fetch failed shows the page worker's step 2 runs
+    fail_page after a failed API call (that delivery) and complete_page without (the retry)."""
+    points = PausePoints()
+    base = load(REFERENCE / "pause-page-alone.json")
+    failing = replace(base, faults=FaultPlan((ApiFaults(calls=((0, "server_error", 0.0),)),)))
+    points.learn(failing, run_scenario(bench, failing).result.history)
+    assert points.statements(PAGE_FUNCTION, 2) == ("complete_page", "fail_page")
+    assert points.after_failure(PAGE_FUNCTION, 2, "fail_page") is True
+    assert points.after_failure(PAGE_FUNCTION, 2, "complete_page") is False
+    assert points.after_failure(PAGE_FUNCTION, 2, None) is None  # all statements: not known
+    assert points.after_failure(PAGE_FUNCTION, 2, "never_ran") is None
+    assert points.paths == {} and points.runs == 0  # nothing was paused
+
+
+def _failure_share(ran: dict[str, tuple[int, int]]) -> float:
+    """The share of page races drawn with the API fault that sends the worker down its failure
+    path, when step 2 was seen to run these statements (plain runs, runs after a failure)."""
+    points = PausePoints(reached={(PAGE_FUNCTION, 2): 4}, ran_paths={(PAGE_FUNCTION, 2): ran})
+    shape = _Shape(8, 4, restart=False, points=points)
+    failing: list[bool] = []
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(st.composite(lambda d: _item_race(d, shape, PAGE_FUNCTION, 0))())
+    def draw(rules: tuple[Rule, ...]) -> None:
+        assert isinstance(rules[0], Pause) and rules[0].at_step == 2
+        failing.append(any(isinstance(r, ApiFaults) for r in rules))
+
+    draw()
+    return sum(failing) / len(failing)
+
+
+def test_a_race_takes_the_path_of_the_statement_it_aims_at() -> None:
+    """A race aimed at a statement run only without a failed API call (the completion) gets no
+    API fault; at one run only after one (the failure path), gets one; at all of the step's
+    statements together, a coin decides. Before, a coin decided every race, whatever its
+    statement: a search paused only failure paths while no completion was ever paused."""
+    completion_only = _failure_share({"complete_page": (5, 0)})
+    failure_only = _failure_share({"fail_page": (0, 5)})
+    both = _failure_share({"complete_page": (5, 0), "fail_page": (0, 5)})
+    # Aimed at the one statement about half the time, at all of them (a coin) the rest.
+    assert completion_only < 0.4 < 0.6 < failure_only
+    assert 0.3 < both < 0.7
 
 
 def test_a_race_goes_to_the_points_not_yet_raced_whole() -> None:

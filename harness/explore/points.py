@@ -49,6 +49,11 @@ class PausePoints:
     # Steps some delivery ran a statement at, read from every run (with or without a Pause):
     # where a race may pause before any pause has stopped there.
     ran: set[Key] = field(default_factory=set)
+    # Per step, the statements deliveries ran there (by the function each called), read from
+    # every run: how many ran it with no failed API call before it in their delivery, and how
+    # many after one (a failure path). A race aims at a statement no pause has stopped yet too,
+    # and takes the path that statement is run on.
+    ran_paths: dict[Key, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # short: Hypothesis shows it in the strategy's repr
         return f"PausePoints({len(self.reached)} statements seen, {self.runs} runs)"
@@ -88,13 +93,21 @@ class PausePoints:
         a transaction's begin or end; a pause, a lock wait and a fault are not steps)."""
         functions: dict[str, str] = {}
         steps: dict[str, int] = {}
+        failed: set[str] = set()  # deliveries whose API call failed
         for e in history.events:
             if e.kind == "invoke" and e.role in DELIVERY_ROLES:
                 functions[e.actor] = str(e.detail.get("function"))
                 steps[e.actor] = 0
             elif e.actor in steps and e.kind in _STEP_EVENTS:
                 if e.kind == "statement":
-                    self.ran.add((functions[e.actor], steps[e.actor]))
+                    key = (functions[e.actor], steps[e.actor])
+                    self.ran.add(key)
+                    names = self.ran_paths.setdefault(key, {})
+                    name = called(str(e.detail.get("sql") or ""))
+                    plain, after = names.get(name, (0, 0))
+                    names[name] = (plain, after + 1) if e.actor in failed else (plain + 1, after)
+                elif e.kind == "api" and e.detail.get("outcome") == "error":
+                    failed.add(e.actor)
                 steps[e.actor] += 1
 
     def learn(self, scenario: Scenario, history: History) -> None:
@@ -157,9 +170,26 @@ class PausePoints:
                 paths[name] = max(paths.get(name, 0), r.at_point + 1)
 
     def statements(self, function: str, step: int) -> tuple[str, ...]:
-        """The statements this step was seen to stop in, by the function each called, sorted."""
+        """The statements this step was seen to run or stop in, by the function each called,
+        sorted."""
         key = (function, step)
-        return tuple(sorted(set(self.paths.get(key, {})) | set(self.path_ended.get(key, {}))))
+        return tuple(
+            sorted(
+                set(self.paths.get(key, {}))
+                | set(self.path_ended.get(key, {}))
+                | set(self.ran_paths.get(key, {}))
+            )
+        )
+
+    def after_failure(self, function: str, step: int, name: str | None) -> bool | None:
+        """Whether statement `name` runs at this step only after its delivery's API call failed
+        (True), only without (False), or either or not known (None)."""
+        plain, after = self.ran_paths.get((function, step), {}).get(name or "", (0, 0))
+        if plain and not after:
+            return False
+        if after and not plain:
+            return True
+        return None
 
     def path_points(self, function: str, step: int, name: str) -> int:
         """How many points a draw that must stop in statement `name` ranges over: up to a point

@@ -376,7 +376,9 @@ def _weighted_index(draw: st.DrawFn, weights: list[int]) -> int:
     return len(weights) - 1
 
 
-def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> int:
+def _unraced_point(
+    draw: st.DrawFn, shape: _Shape, function: str, step: int
+) -> tuple[int, str | None]:
     """A point that must stop (PausePoints.known), weighted by 1 / (1 + runs that went through
     a whole race there): once a point's race has been run through (usually the first point,
     before the statement has read anything, where the race is harmless), the draws go to the
@@ -386,18 +388,19 @@ def _unraced_point(draw: st.DrawFn, shape: _Shape, function: str, step: int) -> 
     The range is that of one statement the step was seen to stop in (or, as often as any one
     of them, of them all): a step that runs a long statement on one path and a short one on
     another (a completion, or a failure after the API failed) would otherwise draw the short
-    one's points past its end most of the time."""
+    one's points past its end most of the time. Also says which statement (None: all)."""
     statements = shape.points.statements(function, step)
     which = _rarest_statement(draw, shape, statements)
-    if which < len(statements):
-        n = shape.points.path_points(function, step, statements[which])
+    statement = statements[which] if which < len(statements) else None
+    if statement is not None:
+        n = shape.points.path_points(function, step, statement)
     else:
         n = shape.points.known(function, step)
     weights = [
         max(1, LEARNED_RANGE // (1 + shape.points.raced(function, step, p, shape.counts)))
         for p in range(n)
     ]
-    return _weighted_index(draw, weights)
+    return _weighted_index(draw, weights), statement
 
 
 def _pause(
@@ -414,14 +417,33 @@ def _pause(
     """A Pause of `function`'s `occurrence`-th run at a step that has a statement and one of
     that statement's pause points, both as learned so far (the sweeper has one step); with
     `known`, only at points some run stopped at (once one did), not in the margin past them."""
+    pause, _ = _aimed_pause(
+        draw, shape, function, occurrence, seconds=seconds, after=after, steps=steps, known=known
+    )
+    return pause
+
+
+def _aimed_pause(
+    draw: st.DrawFn,
+    shape: _Shape,
+    function: str,
+    occurrence: int,
+    *,
+    seconds: float,
+    after: tuple[int | None, ...],
+    steps: tuple[int, ...] | None = None,
+    known: bool = False,
+) -> tuple[Pause, str | None]:
+    """_pause, and the statement its point was drawn for when `known` (None: any of them)."""
     if steps is None:
         steps = (0,) if function == SWEEPER else shape.points.steps(function, STEPS[function])
     at_step = steps[_learned_index(draw, len(steps))]
+    statement = None
     if known:
-        at_point = _unraced_point(draw, shape, function, at_step)
+        at_point, statement = _unraced_point(draw, shape, function, at_step)
     else:
         at_point = _learned_index(draw, shape.points.bound(function, at_step))
-    return Pause(
+    pause = Pause(
         function=function,
         occurrence=occurrence,
         at_step=at_step,
@@ -429,6 +451,7 @@ def _pause(
         resume_after_steps=draw(st.sampled_from(after)),
         seconds=seconds,
     )
+    return pause, statement
 
 
 def _target(draw: st.DrawFn, shape: _Shape) -> tuple[str, int]:
@@ -756,8 +779,7 @@ def schedules(max_choices: int = 60) -> st.SearchStrategy[Schedule]:
 # ---------------------------------------------------------------------------------------------
 # The corpus: small fault plans known to reach the rarest situations, mixed into a share of the
 # scenarios (on top of their swarm plan) so a short exploration reaches them too. Static, so the
-# draws stay deterministic and shrinkable (Hypothesis' own target phase starts only after a few
-# hundred runs, more than a short exploration makes).
+# draws stay deterministic and shrinkable.
 
 RECIPE_ONE_IN = 3
 # A share of the scenarios are variations of a run the search kept (harness.explore.corpus).
@@ -880,8 +902,12 @@ def _clear_way(race: tuple[Rule, ...], others: tuple[Rule, ...]) -> tuple[Rule, 
 def _item_race(draw: st.DrawFn, shape: _Shape, function: str, occurrence: int) -> tuple[Rule, ...]:
     """A worker stopped inside a statement past its lease (between what it read and what it
     writes): the sweeper rescues the item and another worker claims it while the first one
-    goes on from what it read; in its completion, or in its failure path."""
-    pause = _pause(
+    goes on from what it read; in its completion, or in its failure path: the path the
+    statement drawn is run on, when the runs showed it (a coin otherwise). The path was a coin
+    alone, whatever statement the point was drawn for: per-run logs of a search (session 8's
+    "one seed's rut") showed every page race of 365 runs on the failure path, with
+    no page completion ever paused."""
+    pause, statement = _aimed_pause(
         draw,
         shape,
         function,
@@ -893,13 +919,16 @@ def _item_race(draw: st.DrawFn, shape: _Shape, function: str, occurrence: int) -
         # plain Pause rules to explore.
         known=True,
     )
-    if not draw(st.booleans()):
+    # Both drawn whatever was learned: the same choices must make the same draws.
+    coin = draw(st.booleans())
+    kind = draw(st.sampled_from(API_KINDS))
+    failure = shape.points.after_failure(function, pause.at_step, statement)
+    if not (coin if failure is None else failure):
         return (pause,)
-    # Or inside its failure path: its API call fails first. Pages run one after another,
+    # Inside its failure path: its API call fails first. Pages run one after another,
     # so the n-th page delivery's first attempt makes the n-th call of a fault-free run;
     # processors run at once and call in the schedule's order, so every first-round
     # call fails (aiming at the n-th call would mostly hit another thread's).
-    kind = draw(st.sampled_from(API_KINDS))
     calls: tuple[tuple[int, str, float], ...]
     if function == PAGE_FUNCTION:
         api, calls = FETCH_PAGE, ((occurrence, kind, 0.0),)
