@@ -596,10 +596,6 @@ class Tally:
     def never(self) -> list[str]:
         return [name for name in SITUATIONS if self.counts.get(name, 0) == 0]
 
-    def rarity(self, names: Iterable[str]) -> float:
-        """A score for steering the search: reaching a rarely reached situation scores high."""
-        return sum(1.0 / (1 + self.counts.get(name, 0)) for name in names)
-
 
 def impossible(kinds: Iterable[str]) -> list[str]:
     """The situations a search drawing only these fault kinds cannot reach (see NEEDS)."""

@@ -15,8 +15,11 @@ its run actually made (`Verdict.recorded()`), and is replayed twice before it is
 replay gives another verdict it is reported as flaky, with every verdict, instead.
 
 Every judged run is also read for the rare situations it reached (harness.coverage): the counts
-become `ExploreResult.coverage`, and `hypothesis.target` scores each run by how rarely its
-situations were reached before, so Hypothesis' target phase climbs towards the rarest ones.
+become `ExploreResult.coverage`, and the search's own corpus (harness.explore.corpus) keeps the
+runs that reached the rarest ones, to vary them. Hypothesis' target phase is left out: from about
+200 valid examples on (Hypothesis 6.170) it spent up to 625 runs hill climbing one score over
+mutations of a single run, the second half of a 60 s exploration (docs/exploration.md,
+"Session 9").
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from random import Random
 
-from hypothesis import HealthCheck, Phase, Verbosity, find, settings, target
+from hypothesis import HealthCheck, Phase, Verbosity, find, settings
 from hypothesis.errors import NoSuchExample
 
 from harness import coverage
@@ -102,8 +105,8 @@ for _name, _max in _MAX_EXAMPLES.items():
         database=None,  # no example database: nothing written, every search starts from its seed
         deadline=None,
         derandomize=False,  # reproducible through the seed explore() passes instead
-        # Target: hill-climb towards rare situations (see _Search). No explain phase: extra runs.
-        phases=(Phase.generate, Phase.target, Phase.shrink),
+        # No target phase (see above): the corpus steers. No explain phase: extra runs.
+        phases=(Phase.generate, Phase.shrink),
         suppress_health_check=list(HealthCheck),
         verbosity=Verbosity.quiet,
         print_blob=False,
@@ -202,9 +205,9 @@ class _Search:
 
     def _judge(self, scenario: Scenario) -> bool:
         key = _key(scenario)
-        # The budget is checked before the cache: Hypothesis' target phase can draw scenarios
-        # already run, one after another, for minutes (seen: a 60 s exploration still hill
-        # climbing after 6 minutes, every call answered from the cache).
+        # The budget is checked before the cache: Hypothesis can draw scenarios already run,
+        # one after another, for minutes (seen in its target phase, since left out: a 60 s
+        # exploration still hill climbing after 6 minutes, every call answered from the cache).
         now = time.monotonic()
         if self.first_at is None:
             if now >= self.search_deadline or self.result.search_runs >= self.max_runs:
@@ -232,9 +235,8 @@ class _Search:
 
     def _cover(self, scenario: Scenario, verdict: Verdict, *, learn: bool) -> None:
         """Count the situations and combinations this run reached, and steer the search towards
-        the rare ones: a run scores by how rarely each was reached before it, and one that
-        reached a combination or a rare situation is kept in the corpus (when `learn`), as what
-        its pauses showed of the pause points is learned."""
+        the rare ones: a run that reached a combination or a rare situation is kept in the
+        corpus (when `learn`), as what its pauses showed of the pause points is learned."""
         history = verdict.result.history
         names = coverage.reached(history, verdict.state)
         combos = coverage.combinations(history)
@@ -242,9 +244,6 @@ class _Search:
         # ones (another worker claimed or finished the item meanwhile) count as races.
         features = coverage.race_features(history)
         deep = frozenset(f for f in features if f.startswith(DEEP_RACES))
-        score = (
-            self.tally.rarity(names) + self.combos.rarity(combos) + self.features.rarity(features)
-        )
         if learn:
             self.corpus.ran(scenario)
             self.points.learn(scenario, history)
@@ -257,7 +256,6 @@ class _Search:
         self.result.coverage = dict(self.tally.counts)
         self.result.coverage_runs = self.tally.runs
         self.result.combinations = dict(self.combos.counts)
-        target(score, label="rare situations")
 
     def _counts(self) -> dict[str, int]:
         return self.tally.counts | self.combos.counts | self.features.counts
@@ -332,9 +330,9 @@ class _Search:
             self.progress(line)
 
 
-# How long Hypothesis may go on past the budget in its own code (its target phase can hill climb
-# over scenarios already run, or simulated, for minutes without calling the search), and how
-# often that is looked at.
+# How long Hypothesis may go on past the budget in its own code (its target phase, since left
+# out, hill climbed over scenarios already run, or simulated, for minutes without calling the
+# search), and how often that is looked at.
 OVERRUN_GRACE_S = 2.0
 OVERRUN_CHECK_S = 0.5
 
