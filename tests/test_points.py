@@ -33,6 +33,7 @@ from harness.explore.strategies import (
     _item_race,
     _past_lease,
     _pause,
+    _race_pause,
     _race_seconds,
     _race_steps,
     _rarest_statement,
@@ -172,9 +173,9 @@ def test_a_race_draws_only_points_that_stop_once_a_long_path_was_seen() -> None:
         shape = _Shape(8, 4, restart=False, points=points)
         pause = data.draw(
             st.composite(
-                lambda d: _pause(
-                    d, shape, PAGE_FUNCTION, 0, seconds=0.0, after=(None,), steps=(2,), known=True
-                )
+                lambda d: _race_pause(
+                    d, shape, PAGE_FUNCTION, 0, seconds=0.0, after=(None,), steps=(2,)
+                )[0]
             )()
         )
         drawn.add(pause.at_point)
@@ -270,9 +271,9 @@ def test_a_race_goes_to_the_points_not_yet_raced_whole() -> None:
         shape = _Shape(8, 4, restart=False, points=points, counts=counts)
         pause = data.draw(
             st.composite(
-                lambda d: _pause(
-                    d, shape, PAGE_FUNCTION, 0, seconds=0.0, after=(None,), steps=(2,), known=True
-                )
+                lambda d: _race_pause(
+                    d, shape, PAGE_FUNCTION, 0, seconds=0.0, after=(None,), steps=(2,)
+                )[0]
             )()
         )
         drawn.append(pause.at_point)

@@ -411,19 +411,16 @@ def _pause(
     *,
     seconds: float,
     after: tuple[int | None, ...],
-    steps: tuple[int, ...] | None = None,
-    known: bool = False,
 ) -> Pause:
     """A Pause of `function`'s `occurrence`-th run at a step that has a statement and one of
-    that statement's pause points, both as learned so far (the sweeper has one step); with
-    `known`, only at points some run stopped at (once one did), not in the margin past them."""
-    pause, _ = _aimed_pause(
-        draw, shape, function, occurrence, seconds=seconds, after=after, steps=steps, known=known
-    )
-    return pause
+    that statement's pause points, both as learned so far, or in the margin past them (the
+    sweeper has one step)."""
+    at_step = _pause_step(draw, shape, function, None)
+    at_point = _learned_index(draw, shape.points.bound(function, at_step))
+    return _paused(draw, function, occurrence, at_step, at_point, seconds, after)
 
 
-def _aimed_pause(
+def _race_pause(
     draw: st.DrawFn,
     shape: _Shape,
     function: str,
@@ -432,18 +429,34 @@ def _aimed_pause(
     seconds: float,
     after: tuple[int | None, ...],
     steps: tuple[int, ...] | None = None,
-    known: bool = False,
 ) -> tuple[Pause, str | None]:
-    """_pause, and the statement its point was drawn for when `known` (None: any of them)."""
+    """A Pause at one of `steps` (default: as _pause) only at points some run stopped at (once
+    one did): a race needs its pause to stop, and the margin past the points seen is for the
+    plain Pause rules to explore. Also the statement its point was drawn for (None: the step's
+    statements together)."""
+    at_step = _pause_step(draw, shape, function, steps)
+    at_point, statement = _unraced_point(draw, shape, function, at_step)
+    return _paused(draw, function, occurrence, at_step, at_point, seconds, after), statement
+
+
+def _pause_step(
+    draw: st.DrawFn, shape: _Shape, function: str, steps: tuple[int, ...] | None
+) -> int:
     if steps is None:
         steps = (0,) if function == SWEEPER else shape.points.steps(function, STEPS[function])
-    at_step = steps[_learned_index(draw, len(steps))]
-    statement = None
-    if known:
-        at_point, statement = _unraced_point(draw, shape, function, at_step)
-    else:
-        at_point = _learned_index(draw, shape.points.bound(function, at_step))
-    pause = Pause(
+    return steps[_learned_index(draw, len(steps))]
+
+
+def _paused(
+    draw: st.DrawFn,
+    function: str,
+    occurrence: int,
+    at_step: int,
+    at_point: int,
+    seconds: float,
+    after: tuple[int | None, ...],
+) -> Pause:
+    return Pause(
         function=function,
         occurrence=occurrence,
         at_step=at_step,
@@ -451,7 +464,6 @@ def _aimed_pause(
         resume_after_steps=draw(st.sampled_from(after)),
         seconds=seconds,
     )
-    return pause, statement
 
 
 def _target(draw: st.DrawFn, shape: _Shape) -> tuple[str, int]:
@@ -907,7 +919,7 @@ def _item_race(draw: st.DrawFn, shape: _Shape, function: str, occurrence: int) -
     alone, whatever statement the point was drawn for: per-run logs of a search (session 8's
     "one seed's rut") showed every page race of 365 runs on the failure path, with
     no page completion ever paused."""
-    pause, statement = _aimed_pause(
+    pause, statement = _race_pause(
         draw,
         shape,
         function,
@@ -915,9 +927,6 @@ def _item_race(draw: st.DrawFn, shape: _Shape, function: str, occurrence: int) -
         seconds=draw(st.sampled_from(_race_seconds(shape, function))),
         after=PAST_LEASE_AFTER_STEPS,
         steps=_race_steps(shape, function),
-        # A race needs the pause to stop: the margin past the points seen is for the
-        # plain Pause rules to explore.
-        known=True,
     )
     # Both drawn whatever was learned: the same choices must make the same draws.
     coin = draw(st.booleans())
