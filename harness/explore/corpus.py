@@ -1,14 +1,14 @@
 """The search's own corpus: runs that reached something rare, kept so the search varies them.
 
-Hypothesis' own target phase (hill climbing one score over mutations of the best run) is left
-out of the explore profiles (harness.explore.search). So explore() keeps, itself, every run that
-reached a rare combination (harness.coverage.COMBINATIONS: a pause while another worker raced
-the same item, a stale finish while the item was claimed again, ...) or a situation reached by
-very few runs before it, and a
-share of the scenarios drawn afterwards are variations of a kept one: another schedule seed, a
-Pause at another of its statement's learned points or going on at another moment, another data
-seed. A race that needs a rare fault plan and the right interleaving is then tried again with the
-fault plan kept and the interleaving varied, instead of waiting for both to be drawn together.
+Hypothesis' own target phase (hill climbing one score over mutations of the best run) is left out
+of the explore profiles (harness.explore.search). So explore() keeps, itself, every run that
+reached a rare combination (harness.coverage.COMBINATIONS: a pause while another worker raced the
+same item, a stale finish while the item was claimed again, ...) or a situation reached by very few
+runs before it, and a share of the scenarios drawn afterwards are variations of a kept one: another
+schedule seed, a Pause at another of its statement's learned points or going on at another moment,
+another data seed. A race that needs a rare fault plan and the right interleaving is then tried
+again with the fault plan kept and the interleaving varied, instead of waiting for both to be drawn
+together.
 
 Like the pause points, the corpus only grows from runs (same seed, same search) and stops growing
 once a failure is found, so shrinking sees the corpus its failing run was drawn from.

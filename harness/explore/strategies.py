@@ -917,8 +917,8 @@ def _item_race(draw: st.DrawFn, shape: _Shape, function: str, occurrence: int) -
     goes on from what it read; in its completion, or in its failure path: the path the
     statement drawn is run on, when the runs showed it (a coin otherwise). The path was a coin
     alone, whatever statement the point was drawn for: per-run logs of a search (session 8's
-    "one seed's rut") showed every page race of 365 runs on the failure path, with
-    no page completion ever paused."""
+    "one seed's rut") showed every page race of 365 runs on the failure path, and no page
+    completion ever paused."""
     pause, statement = _race_pause(
         draw,
         shape,
