@@ -33,6 +33,16 @@ def _history(verdict: Any) -> bytes:
     return json.dumps(verdict.result.history.comparable(), sort_keys=True).encode()
 
 
+def _first_difference(a: Any, b: Any) -> str:
+    """Where two runs' comparable histories part, for the failure message (a rare difference
+    under load, seen twice in CI, showed only as truncated bytes)."""
+    events_a, events_b = a.result.history.comparable(), b.result.history.comparable()
+    for i, (x, y) in enumerate(zip(events_a, events_b, strict=False)):
+        if x != y:
+            return f"event {i}: {x} != {y}"
+    return f"{len(events_a)} events != {len(events_b)}"
+
+
 def _state(state: FinalState) -> dict[str, Any]:
     # Transaction ids are the cluster's, not the database's: no two runs share them. And when
     # one commit releases several waiters, they race to the server, so the order their effects
@@ -69,7 +79,7 @@ def test_reset_database_replays_like_a_fresh_clone(bench: Workbench, path: Path)
     db.wait()
     assert (db.resets, db.clones) == (resets + 1, clones), f"not reset: {db.refusals}"
     cloned = run_scenario(bench, scenario, fresh_clone=True)
-    assert _history(reused) == _history(cloned)
+    assert _history(reused) == _history(cloned), _first_difference(reused, cloned)
     assert _state(reused.state) == _state(cloned.state)
     assert reused.violated == cloned.violated
 
@@ -85,7 +95,7 @@ def test_reading_the_queue_only_after_a_commit_changes_no_history(
     always = run_scenario(bench, scenario)
     monkeypatch.setattr(Deliverer, "read_only_after_commits", True)
     after_commits = run_scenario(bench, scenario)
-    assert _history(after_commits) == _history(always)
+    assert _history(after_commits) == _history(always), _first_difference(after_commits, always)
     assert after_commits.violated == always.violated
     was, now = always.result.stats, after_commits.result.stats
     assert was.queue_reads_skipped == 0
