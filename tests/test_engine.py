@@ -33,6 +33,7 @@ from harness.engine import (
     run_actors,
     run_free,
 )
+from harness.engine.actor import recorded_error
 from harness.engine.scheduler import Scheduler, has_cycle
 from harness.engine.strategy import Chooser
 from harness.history import Event, History
@@ -649,3 +650,14 @@ def test_slow_steps_rule_round_trips() -> None:
     plan = FaultPlan((SlowSteps(times=2, seconds=90.0), SlowSteps()))
     assert FaultPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
     assert plan.clock_skips() == (3, 90.0)
+
+
+def test_a_lost_connection_is_recorded_alike_whichever_libpq_call_noticed_it() -> None:
+    """A backend the harness terminated is noticed by libpq while it reads the answer or while
+    it flushes the query, by timing: the history must not say which, or a replay differs."""
+    said = "server closed the connection unexpectedly"
+    for call in ("consuming input", "flushing", "sending query and params", "fetching results"):
+        assert recorded_error(psycopg.OperationalError(f"{call} failed: {said}")) == said
+    # Anything else is recorded as it was raised.
+    for text in ("the connection is lost", "terminating connection due to administrator command"):
+        assert recorded_error(psycopg.OperationalError(text)) == text

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.engine.actor import Actor, ActorFn, Step
+from harness.engine.actor import Actor, ActorFn, Step, recorded_error
 from harness.engine.blocking import Monitor
 from harness.engine.clock import VirtualClock
 from harness.engine.errors import EngineError
@@ -769,7 +769,8 @@ class Scheduler:
             self.record(actor, "crash", {"outcome": "crashed", "at_step": actor.steps})
             detail = {"outcome": "info", "error": "instance crashed"}
         elif kind == "exception":
-            detail = {"outcome": "fail", "error": f"{type(value).__name__}: {value}"}
+            error = f"{type(value).__name__}: {recorded_error(value)}"
+            detail = {"outcome": "fail", "error": error}
         elif isinstance(value, Reply):
             detail = {
                 "outcome": "ok" if value.ok else "fail",
