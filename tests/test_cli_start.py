@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +124,37 @@ def test_bad_scenario_after_an_early_start_is_one_line_exit_2(
     assert err.startswith("threadsync: ") and err.count("\n") == 1
     assert ahead._pending is None
     assert set(lifecycle._live) == before  # the early server was stopped
+
+
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+
+
+def test_the_command_exit_finishes_threads_atexit_and_output_first() -> None:
+    # The console command ends with os._exit: what an orderly exit would finish must be done by
+    # then. A non-daemon thread's last words, an atexit callback and unflushed output all show.
+    out = _python(
+        "-c",
+        "import atexit, sys, threading, time\n"
+        "from harness import cli_start\n"
+        "def late():\n"
+        "    time.sleep(0.2)\n"
+        "    sys.stdout.write('thread done\\n')\n"
+        "threading.Thread(target=late).start()\n"
+        "atexit.register(lambda: sys.stdout.write('atexit ran\\n'))\n"
+        "sys.stdout.write('unflushed')\n"
+        "cli_start._exit_now(3)\n",
+    )
+    assert out.returncode == 3
+    assert out.stdout == "unflushedthread done\natexit ran\n"
+
+
+def test_the_console_command_replays_and_exits_with_its_code() -> None:
+    ok = _python("-m", "harness.cli_start", "replay", str(SCENARIO))
+    assert ok.returncode == 0, ok.stderr
+    assert "1 of 1 scenarios run were ok" in ok.stdout
+    missing = _python("-m", "harness.cli_start", "replay", str(ROOT / "no-such.json"))
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("threadsync: ") and missing.stderr.count("\n") == 1
