@@ -12,6 +12,7 @@ import pytest
 
 from harness.impl import load_pipeline
 from harness.postgres import EnvironmentProblem, Server, TemplateDatabases, clusters, start_server
+from harness.postgres.binaries import find_pg_bin, prepare_pg_bin, server_account, version_of
 from harness.postgres.clusters import CACHE_ENV, migrated_key
 from harness.postgres.templates import migrations_key
 from harness.replay import Workbench, run_scenario, workbench
@@ -113,3 +114,40 @@ def test_only_the_most_recently_used_migrated_entries_are_kept(
     (tmp_path / "pristine0").mkdir()
     clusters.keep_recent("m0", keep=3)  # m0 was just used: it is the newest now
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m0", "m3", "m4", "pristine0"]
+
+
+def test_pristine_entries_are_kept_apart_from_migrated_ones_and_pruned_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One pristine entry per installation path: every new virtualenv made one, and they piled
+    # up without end. Each kind keeps its own most recently used; half-made entries stay.
+    monkeypatch.setattr(clusters, "CLUSTER_CACHE", tmp_path)
+    for n in range(4):
+        for name in (f"{n:016x}", f"m{n}"):
+            (tmp_path / name).mkdir()
+            os.utime(tmp_path / name, (1000 + n, 1000 + n))
+    (tmp_path / ".0000000000000009.staging").mkdir()
+    clusters.keep_recent(f"{0:016x}", keep=2)  # just used: the newest pristine entry now
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".0000000000000009.staging",
+        f"{0:016x}",
+        f"{3:016x}",
+        "m0",
+        "m1",
+        "m2",
+        "m3",
+    ]
+
+
+def test_a_start_marks_its_pristine_entry_as_used() -> None:
+    run_as = server_account()
+    bindir = prepare_pg_bin(find_pg_bin(None), run_as)
+    entry = clusters.CLUSTER_CACHE / clusters.cache_key(bindir, version_of(bindir), run_as)
+    with start_server():
+        pass  # the entry exists now, if it did not before
+    os.utime(entry, (1000, 1000))  # long unused
+    with start_server():
+        pass
+    assert entry.stat().st_mtime > 1000
+    pristine = [e for e in clusters.CLUSTER_CACHE.iterdir() if e.name[0] not in ".m"]
+    assert len(pristine) <= clusters.PRISTINE_KEPT

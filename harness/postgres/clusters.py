@@ -26,6 +26,10 @@ from harness.postgres.launcher import launch
 CLUSTER_CACHE = CACHE_ROOT / "clusters"
 CACHE_ENV = "THREADSYNC_INITDB_CACHE"  # "0" turns the cache off
 MIGRATED_KEPT = 8  # migrated entries (about 50 MB each) kept, the most recently used
+# Pristine entries (about 30 MB each) kept: one per installation, server account and version,
+# so every new virtualenv (a CI checkout, a nox session) makes one, and they piled up without
+# end (4.7 GB, 130 entries, on a machine that ran a few dozen checkouts' suites).
+PRISTINE_KEPT = 8
 INITDB_ARGS: tuple[str, ...] = (
     "--no-sync",
     "-A",
@@ -106,17 +110,26 @@ def pristine(key: str, run_as: RunAs | None, initdb: Callable[[Path], None]) -> 
     return final / "data"
 
 
-def keep_recent(key: str, keep: int = MIGRATED_KEPT) -> None:
-    """Mark a migrated entry as just used and remove the least recently used beyond `keep`:
-    every change to a migration makes a new entry, and the old ones would pile up. A process
-    still copying a removed entry fails its copy and starts from the pristine cluster."""
+def keep_recent(key: str, keep: int | None = None) -> None:
+    """Mark an entry as just used and remove the least recently used of its kind (migrated or
+    pristine) beyond `keep` (by default MIGRATED_KEPT or PRISTINE_KEPT): every change to a
+    migration makes a new migrated entry, every new installation path a new pristine one, and
+    the old ones would pile up. A process still copying a removed entry fails its copy and
+    starts the slower way (from the pristine cluster, or with initdb)."""
+    migrated = key.startswith("m")
     with contextlib.suppress(OSError):
         os.utime(CLUSTER_CACHE / key)
     try:
-        entries = [e for e in CLUSTER_CACHE.iterdir() if e.name.startswith("m")]
+        entries = [
+            e
+            for e in CLUSTER_CACHE.iterdir()
+            if not e.name.startswith(".") and e.name.startswith("m") == migrated
+        ]
         entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
     except OSError:
         return
+    if keep is None:
+        keep = MIGRATED_KEPT if migrated else PRISTINE_KEPT
     for entry in entries[keep:]:
         if entry.name != key:
             shutil.rmtree(entry, ignore_errors=True)

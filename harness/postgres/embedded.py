@@ -122,6 +122,7 @@ class EmbeddedPostgres:
             key = clusters.cache_key(self.bindir, version_of(self.bindir), self.run_as)
             try:
                 source = clusters.pristine(key, self.run_as, self._run_initdb)
+                clusters.keep_recent(key)
                 self._copy_cached(key, source)
             except (OSError, EnvironmentProblem):
                 # An unusable cache (full disk, no /var/tmp, a broken entry) costs only the time
