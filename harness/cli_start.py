@@ -93,6 +93,7 @@ def _start_ahead(argv: Sequence[str]) -> None:
         return  # the command says what is wrong
     install_signal_handlers()  # main thread only: the server's thread cannot
     ahead.start(pg_bin, prepare, impls.index(first))
+    ahead.connectable()  # psycopg imports here while the server's thread copies and launches
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -158,3 +158,43 @@ def test_the_console_command_replays_and_exits_with_its_code() -> None:
     missing = _python("-m", "harness.cli_start", "replay", str(ROOT / "no-such.json"))
     assert missing.returncode == 2
     assert missing.stderr.startswith("threadsync: ") and missing.stderr.count("\n") == 1
+
+
+EARLY_START = f"""
+import sys, time
+from harness.impl import load_pipeline
+from harness.postgres import ahead
+from harness.sql import harness_migrations
+
+pipeline = load_pipeline({REFERENCE!r})
+prepare = [(pipeline.name, harness_migrations(pipeline))]
+seen = []
+wait = ahead.Ahead._wait_imported
+
+def spy(self):
+    seen.append("psycopg" in sys.modules)
+    wait(self)
+
+ahead.Ahead._wait_imported = spy
+ahead.start(None, prepare)
+deadline = time.monotonic() + 60
+while not seen and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(0.2)
+early = ahead._pending
+print(seen, "psycopg" in sys.modules, early is not None and early.server is None)
+ahead.connectable()
+taken = ahead.take("embedded", None, prepare)
+print(taken is not None and taken.server is not None and len(taken.templates) == 1)
+assert taken is not None
+with taken.running():
+    pass
+"""
+
+
+def test_the_server_started_ahead_is_launched_before_psycopg_and_connects_after() -> None:
+    # The copy and the launch need no psycopg, so they overlap its import; connecting waits
+    # until the command's own thread has imported it (`connectable`).
+    out = _python("-c", EARLY_START)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "[False] False True\nTrue\n"

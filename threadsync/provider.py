@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -57,6 +56,10 @@ class HttpThreadsProvider:
         return _parse_thread(self._get(f"/threads/{urllib.parse.quote(thread_id, safe='')}"))
 
     def _get(self, path: str) -> bytes:
+        # Imported when used: it brings http.client, email and ssl (about 30 ms), which loading
+        # a pipeline does not need.
+        import urllib.request
+
         url = f"{self.base_url}{path}"
         request = urllib.request.Request(url, headers={"Accept": "application/json"})
         if self.token is not None:

@@ -7,20 +7,42 @@ reaping (what dead runs left behind), launcher and lifecycle (dying with us, sig
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
 
 from harness.postgres import lifecycle
 from harness.postgres.binaries import CACHE_ROOT, PG_BIN_ENV, find_pg_bin, prepare_pg_bin
-from harness.postgres.docker import DOCKER_IMAGE, docker, docker_available
-from harness.postgres.dsn import DSN_ENV, existing
 from harness.postgres.embedded import Prepare, embedded
 from harness.postgres.errors import EnvironmentProblem
 from harness.postgres.lifecycle import Terminated, install_signal_handlers
 from harness.postgres.names import DB_PREFIX, unique_db_name
 from harness.postgres.reaping import reap_databases, reap_quietly, reap_scratch
-from harness.postgres.server import SERVER_SETTINGS, Server
-from harness.postgres.templates import TemplateDatabases
+from harness.postgres.settings import SERVER_SETTINGS
+
+if TYPE_CHECKING:
+    from harness.postgres.docker import DOCKER_IMAGE, docker_available
+    from harness.postgres.dsn import DSN_ENV
+    from harness.postgres.server import Server
+    from harness.postgres.templates import TemplateDatabases
+
+# What talks to a server (and so imports psycopg) is imported when first used: `threadsync
+# replay` starts its embedded server before it imports psycopg (harness/postgres/ahead.py).
+_LAZY = {
+    "DOCKER_IMAGE": "docker",
+    "docker_available": "docker",
+    "DSN_ENV": "dsn",
+    "Server": "server",
+    "TemplateDatabases": "templates",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
 
 KINDS = ("embedded", "docker", "dsn")
 
@@ -32,6 +54,7 @@ def start_server(
     pg_bin: str | None = None,
     dsn: str | None = None,
     prepare: Prepare = (),
+    before_connect: Callable[[], None] | None = None,
 ) -> Iterator[Server]:
     """Start (or attach to) a PostgreSQL server for the harness and stop it on exit.
 
@@ -39,13 +62,19 @@ def start_server(
     here, and on a DSN server their databases. The server is held (Server.claim) while in use.
     An embedded server starts from a cached cluster that holds the `prepare` templates
     (pipeline name, migrations) already migrated (`Server.templates`); other kinds ignore it.
+    `before_connect`, if given, is called once an embedded server's processes are launched and
+    before anything connects to it (harness/postgres/ahead.py waits there for psycopg).
     """
     backend: AbstractContextManager[Server]
     if kind == "embedded":
-        backend = embedded(pg_bin, prepare)
+        backend = embedded(pg_bin, prepare, before_connect)
     elif kind == "docker":
+        from harness.postgres.docker import docker
+
         backend = docker()
     elif kind == "dsn":
+        from harness.postgres.dsn import existing
+
         backend = existing(dsn)
     else:
         raise EnvironmentProblem(f"unknown server kind {kind!r}; use embedded, docker or dsn")

@@ -2,7 +2,11 @@
 
 A command spends about as long importing its modules as its server takes to start and clone a
 template, and the server's part runs in other processes: started on a thread while the command
-imports, the two overlap. The command takes the server over (`take`) only if it asks for exactly
+imports, the two overlap. The thread copies the cached cluster and launches postgres before
+psycopg is imported at all; it connects (to check the server is up, and to clone) only once the
+command's own thread has imported psycopg and the modules that talk to a server (`connectable`),
+because a thread importing modules while another imports others can fail with Python's
+import-lock deadlock. The command takes the server over (`take`) only if it asks for exactly
 the one started (the same binaries and templates); otherwise, or if the start failed, the early
 server is stopped and the command starts its own as usual, so a wrong guess costs time only.
 """
@@ -14,11 +18,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from harness.postgres import start_server
 from harness.postgres.embedded import Prepare
-from harness.postgres.server import Server
-from harness.postgres.templates import TemplateDatabases
+
+if TYPE_CHECKING:
+    from harness.postgres.server import Server
+    from harness.postgres.templates import TemplateDatabases
 
 
 @dataclass
@@ -33,12 +40,21 @@ class Ahead:
     server: Server | None = None
     templates: list[TemplateDatabases] = field(default_factory=list)
     failed: bool = False
+    # Set once the command's thread has imported what connecting takes (`connectable`).
+    imported: threading.Event = field(default_factory=threading.Event)
 
     def _start(self) -> None:
         try:
             server = self.stack.enter_context(
-                start_server("embedded", pg_bin=self.pg_bin, prepare=self.prepare)
+                start_server(
+                    "embedded",
+                    pg_bin=self.pg_bin,
+                    prepare=self.prepare,
+                    before_connect=self._wait_imported,
+                )
             )
+            from harness.postgres.templates import TemplateDatabases  # imported: see connectable
+
             for n, (name, steps) in enumerate(self.prepare):
                 templates = TemplateDatabases(server, steps, name_hint=name)
                 if n == self.first:
@@ -52,8 +68,13 @@ class Ahead:
             with contextlib.suppress(BaseException):
                 self.stack.close()
 
+    def _wait_imported(self) -> None:
+        self.imported.wait()
+
     def _join(self) -> None:
         if self.thread is not None:
+            _import_connecting()
+            self.imported.set()  # a thread still waiting to connect would never end
             self.thread.join()
             self.thread = None
 
@@ -73,13 +94,28 @@ _pending: Ahead | None = None
 def start(pg_bin: str | None, prepare: Prepare, first: int = 0) -> None:
     """Start an embedded server holding the `prepare` templates, and a clone of the `first`
     one's, on a thread. The caller has imported what the start needs (this module does), so
-    the thread imports nothing while the caller goes on importing."""
+    the thread imports nothing while the caller goes on importing; it launches the server and
+    then waits for `connectable()` before it connects."""
     global _pending
     discard()
     ahead = Ahead(pg_bin, [(name, list(steps)) for name, steps in prepare], first)
     ahead.thread = threading.Thread(target=ahead._start, name="server-ahead", daemon=True)
     _pending = ahead
     ahead.thread.start()
+
+
+def connectable() -> None:
+    """Import psycopg and the modules that talk to a server here, in the caller's thread, then
+    let the server started ahead (if any) connect."""
+    _import_connecting()
+    if _pending is not None:
+        _pending.imported.set()
+
+
+def _import_connecting() -> None:
+    import psycopg  # noqa: F401
+
+    from harness.postgres import server, templates  # noqa: F401
 
 
 def take(kind: str, pg_bin: str | None, prepare: Prepare) -> Ahead | None:
@@ -107,4 +143,4 @@ def discard() -> None:
         ahead.stack.close()
 
 
-__all__ = ["Ahead", "discard", "start", "take"]
+__all__ = ["Ahead", "connectable", "discard", "start", "take"]

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 
 from harness.postgres import lifecycle
 from harness.postgres.errors import EnvironmentProblem, one_line
-from harness.postgres.server import SERVER_SETTINGS, Server
+from harness.postgres.server import Server
+from harness.postgres.settings import SERVER_SETTINGS
 
 DOCKER_IMAGE = "postgres:16-alpine"
 

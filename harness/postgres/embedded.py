@@ -9,13 +9,10 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import psycopg
-from psycopg.conninfo import make_conninfo
+from typing import TYPE_CHECKING, Any
 
 from harness.postgres import clusters, lifecycle
 from harness.postgres.binaries import (
@@ -27,9 +24,12 @@ from harness.postgres.binaries import (
 )
 from harness.postgres.errors import EnvironmentProblem
 from harness.postgres.launcher import launch
+from harness.postgres.migrations import Migrations, migrations_key
 from harness.postgres.ownership import write_owner
-from harness.postgres.server import SERVER_SETTINGS, Server
-from harness.postgres.templates import Migrations, migrate, migrations_key
+from harness.postgres.settings import SERVER_SETTINGS
+
+if TYPE_CHECKING:
+    from harness.postgres.server import Server
 
 # Templates to start with: (pipeline name, its migrations), applied once into a cached cluster.
 Prepare = Sequence[tuple[str, Migrations]]
@@ -80,6 +80,10 @@ def _says_ready(data: Path) -> bool:
     return len(lines) >= 8 and lines[7].strip() == "ready"
 
 
+def _nothing() -> None:
+    """Connect at once: psycopg is imported already."""
+
+
 def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     """Poll (never block on Popen's lock, we may run inside a signal handler) until exit."""
     deadline = time.monotonic() + timeout
@@ -93,10 +97,19 @@ def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> bool:
 class EmbeddedPostgres:
     """A private postgres process on a temporary data folder, run as nobody when we are root."""
 
-    def __init__(self, bindir: Path, run_as: RunAs | None, prepare: Prepare = ()) -> None:
+    def __init__(
+        self,
+        bindir: Path,
+        run_as: RunAs | None,
+        prepare: Prepare = (),
+        before_connect: Callable[[], None] | None = None,
+    ) -> None:
         self.bindir = bindir
         self.run_as = run_as
         self.prepare = prepare
+        # Called before anything here connects (and so imports psycopg): everything before it
+        # (the copy, initdb, launching postgres) runs where psycopg is not imported yet.
+        self.before_connect = before_connect or _nothing
         # The templates the started cluster holds: migrations key -> database name.
         self.templates: dict[str, str] = {}
         self.tmp = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_base()))
@@ -161,6 +174,11 @@ class EmbeddedPostgres:
         """Make a cluster holding the templates: a scratch server on a copy of the pristine
         cluster migrates them, shuts down cleanly (a checkpoint, so the copy needs no
         recovery), and its data folder is copied to `data`."""
+        self.before_connect()
+        import psycopg
+
+        from harness.postgres.templates import migrate
+
         helper = EmbeddedPostgres(self.bindir, self.run_as)
         lifecycle.register(id(helper), helper.stop)
         try:
@@ -187,6 +205,8 @@ class EmbeddedPostgres:
 
     def server(self) -> Server:
         """The running server as the harness sees it."""
+        from harness.postgres.server import Server
+
         return Server(
             kind="embedded",
             host=str(self.sockdir),
@@ -265,6 +285,10 @@ class EmbeddedPostgres:
                 start_new_session=True,
                 **self._kwargs(),
             )
+        self.before_connect()
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+
         deadline = time.monotonic() + _START_TIMEOUT_S
         conninfo = make_conninfo(
             host=str(self.sockdir),
@@ -333,12 +357,15 @@ class EmbeddedPostgres:
 
 
 @contextmanager
-def embedded(pg_bin: str | None, prepare: Prepare = ()) -> Iterator[Server]:
+def embedded(
+    pg_bin: str | None, prepare: Prepare = (), before_connect: Callable[[], None] | None = None
+) -> Iterator[Server]:
     """Start a private server (stopped, and its folder removed, on exit), holding the
-    `prepare` templates already migrated when the cluster cache can provide them."""
+    `prepare` templates already migrated when the cluster cache can provide them;
+    `before_connect` is called before anything connects to it (see EmbeddedPostgres)."""
     run_as = server_account()
     bindir = prepare_pg_bin(find_pg_bin(pg_bin), run_as)
-    pg = EmbeddedPostgres(bindir, run_as, prepare)
+    pg = EmbeddedPostgres(bindir, run_as, prepare, before_connect)
     lifecycle.install_signal_handlers()
     lifecycle.register(id(pg), pg.stop)
     try:

@@ -8,13 +8,15 @@ import signal
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from harness.postgres import ownership
 from harness.postgres.names import DB_PREFIX, OWNER_APP_PREFIX, token_of
-from harness.postgres.server import QUERIES, Server
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from harness.postgres.server import Server
 
 SCRATCH_PREFIXES = ("threadsync-pg-", "threadsync-dsn-")
 # A folder without an owner record (made by an older threadsync, or whose owner died within
@@ -112,6 +114,8 @@ def reap_scratch(bases: list[Path] | None = None) -> list[str]:
 
 def orphan_databases(conn: psycopg.Connection[Any]) -> list[str]:
     """Harness databases whose owner token has no live session on the server."""
+    from harness.postgres.server import QUERIES  # a server's side (and psycopg): when used
+
     # Databases first, then owners: a database listed here was created after its owner's session
     # opened, so an owner alive at the second query is seen by it.
     names = [r[0] for r in conn.execute(QUERIES["harness_databases"], {"prefix": DB_PREFIX})]
@@ -122,6 +126,8 @@ def orphan_databases(conn: psycopg.Connection[Any]) -> list[str]:
 
 def reap_databases(server: Server) -> list[str]:
     """Drop the harness databases of dead owners on a server; say what was dropped."""
+    import psycopg
+
     dropped: list[str] = []
     try:
         with psycopg.connect(server.dsn(server.admin_dbname), autocommit=True) as conn:

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import Sequence
 from types import TracebackType
 
 import psycopg
 
 from harness.postgres.errors import EnvironmentProblem, first_line
+from harness.postgres.migrations import Migrations, migrations_key
 from harness.postgres.names import unique_db_name
 from harness.postgres.server import Server
-
-Migrations = Sequence[tuple[str, str]]
-
-
-def migrations_key(migrations: Migrations) -> str:
-    """A digest of every migration's label and text: equal keys mean equal templates."""
-    digest = hashlib.sha256()
-    for label, sql_text in migrations:
-        digest.update(f"{len(label)}:{label}{len(sql_text)}:{sql_text}".encode())
-    return digest.hexdigest()[:24]
 
 
 def migrate(server: Server, dbname: str, migrations: Migrations) -> None:
