@@ -144,7 +144,9 @@ def _page_pauses(draw: st.DrawFn) -> Pause:
 def test_the_draw_covers_every_learned_point() -> None:
     seen: set[tuple[int, int]] = set()
 
-    @settings(max_examples=200, deadline=None, database=None)
+    # Derandomized: with random seeds, 200 examples missed one of the points in 2 of 300 seeds
+    # (a suite here failed on step 0's point 3), which says nothing about the draw.
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
     @given(_page_pauses())
     def draw(pause: Pause) -> None:
         seen.add((pause.at_step, pause.at_point))
