@@ -1,11 +1,14 @@
 """The `threadsync` command's entry point: a replay's server starts while the command imports.
 
-`threadsync replay` spends about half a second importing and about as long starting its embedded
-server and cloning a template, nearly all of it in the server's processes. This module imports
-only what starting the server needs, reads which pipelines the scenarios name, starts the server
-on a thread (harness/postgres/ahead.py), and only then imports the command line. The replay's
-workbench takes that server over when it is the one it wants; anything this module cannot read
-for sure (other options, other commands, a file it cannot parse) starts nothing early.
+`threadsync replay` spends about a quarter of a second importing and about as long starting its
+embedded server and cloning a template, nearly all of it in the server's processes. This module
+reads which pipelines the scenarios name, loads them (no psycopg needed), and starts the server
+on a thread (harness/postgres/ahead.py): the thread copies the cached cluster and launches
+postgres while this thread imports psycopg, then connects and clones while it imports the
+command line. The replay's workbench takes that server over when it is the one it wants;
+anything this module cannot read for sure (other options, other commands, a file it cannot
+parse) starts nothing early. The console command (`run`) then exits without the interpreter's
+teardown.
 """
 
 from __future__ import annotations
