@@ -227,7 +227,13 @@ CORPUS = Corpus([KEPT])
 drawn: list[Scenario] = []
 
 
-@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
 @given(scenarios(max_threads=8, corpus=CORPUS, points=PausePoints()))
 def _draw(scenario: Scenario) -> None:
     drawn.append(scenario)
@@ -255,7 +261,7 @@ def test_recipes_aim_at_what_the_runs_reached_least() -> None:
     counts = {aim(name): 1000 for name in RECIPES} | {aim("sweep-paused-while-finished"): 0}
     picked: Counter[str] = Counter()
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(st.data())
     def draw(data: st.DataObject) -> None:
         picked[data.draw(st.composite(lambda d: _recipe_name(d, RECIPES, counts))())] += 1
@@ -278,7 +284,7 @@ def test_a_race_recipe_is_aimed_at_whole_races_not_at_a_claim_raced() -> None:
     def share(counts: dict[str, int]) -> float:
         picked: list[str] = []
 
-        @settings(max_examples=200, deadline=None, database=None)
+        @settings(max_examples=200, deadline=None, database=None, derandomize=True)
         @given(st.data())
         def draw(data: st.DataObject) -> None:
             picked.append(data.draw(st.composite(lambda d: _recipe_name(d, RECIPES, counts))()))

@@ -223,7 +223,7 @@ def test_a_copy_in_backoff_lands_inside_the_wait_its_fault_asked_for() -> None:
     backoff) in most draws, and after it in some."""
     inside, past = 0, 0
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(_copy_in_backoff(("ApiFaults", "Duplicate"), _Shape(0, 4, restart=False)))
     def draw(rules: tuple[Rule, ...]) -> None:
         nonlocal inside, past

@@ -111,7 +111,7 @@ def test_a_quirk_beyond_the_threads_is_refused_in_one_line(quirk: str) -> None:
 def test_exploration_draws_quirks_and_few_attempts_often() -> None:
     drawn: list[Scenario] = []
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(scenarios())
     def collect(scenario: Scenario) -> None:
         drawn.append(scenario)

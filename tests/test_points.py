@@ -169,7 +169,7 @@ def test_a_race_draws_only_points_that_stop_once_a_long_path_was_seen() -> None:
     assert PausePoints().known(PAGE_FUNCTION, 2) == PRIOR_POINTS
     drawn: set[int] = set()
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(st.data())
     def draw(data: st.DataObject) -> None:
         shape = _Shape(8, 4, restart=False, points=points)
@@ -232,7 +232,7 @@ def _failure_share(ran: dict[str, tuple[int, int]]) -> float:
     shape = _Shape(8, 4, restart=False, points=points)
     failing: list[bool] = []
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(st.composite(lambda d: _item_race(d, shape, PAGE_FUNCTION, 0))())
     def draw(rules: tuple[Rule, ...]) -> None:
         assert isinstance(rules[0], Pause) and rules[0].at_step == 2
@@ -267,7 +267,7 @@ def test_a_race_goes_to_the_points_not_yet_raced_whole() -> None:
     counts = {"resumed:complete_page@0": 40}
     drawn: list[int] = []
 
-    @settings(max_examples=400, deadline=None, database=None)
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
     @given(st.data())
     def draw(data: st.DataObject) -> None:
         shape = _Shape(8, 4, restart=False, points=points, counts=counts)
@@ -319,7 +319,7 @@ def test_a_race_lasts_to_the_rescue_tick_or_one_interval_more_and_races_two_func
     assert _race_seconds(shape, PAGE_FUNCTION) == (page, page + SWEEP_INTERVAL)
     races: list[tuple[Pause, ...]] = []
 
-    @settings(max_examples=200, deadline=None, database=None)
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
     @given(_recipe("paused-while-item-raced", shape, False))
     def draw(rules: tuple[Rule, ...]) -> None:
         pauses = tuple(r for r in rules if isinstance(r, Pause))
@@ -354,7 +354,7 @@ def test_a_race_aims_at_the_statement_paused_least() -> None:
     shape = _Shape(8, 4, restart=False, points=points, counts=counts)
     drawn: list[int] = []
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(st.data())
     def draw(data: st.DataObject) -> None:
         drawn.append(
