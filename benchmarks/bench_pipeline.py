@@ -107,6 +107,43 @@ def per_item_costs(conn: psycopg.Connection[Any], items: int) -> dict[str, float
     }
 
 
+def item_server_cpu_us(conn: psycopg.Connection[Any], pages: int) -> float:
+    """The whole server's CPU (postmaster, backends, background processes, as for pgbench) per
+    item: pages of 50 threads, each page's job started, the page claimed and completed, then
+    each of its threads claimed and completed. So an item is one thread's claim+complete, 1/50
+    of a page's and 1/50 of a start_sync."""
+    cur = conn.cursor(row_factory=dict_row)
+    result = {"subject": "s", "participants": [], "message_count": 0, "content_hash": "h"}
+    postmaster = _postmaster(conn)
+    cpu0 = _server_cpu_s(postmaster)
+    for p in range(pages):
+        cur.execute(q("start_sync").encode(), {"page_size": 50})
+        page_id = cur.execute(FILL["newest_page"]).fetchone()["id"]
+        claim = cur.execute(q("claim_page").encode(), {"page_id": page_id}).fetchone()
+        threads = [{"id": f"c{p}-{i}", "updated_at": "2026-01-01T00:00:00Z"} for i in range(50)]
+        cur.execute(
+            q("complete_page").encode(),
+            {
+                "page_id": page_id,
+                "token": claim["claim_token"],
+                "threads": json.dumps(threads),
+                "next_cursor": None,
+            },
+        )
+        for row in cur.execute(FILL["job_entries"], {"job_id": claim["job_id"]}).fetchall():
+            entry = row["id"]
+            claim = cur.execute(q("claim_thread").encode(), {"entry_id": entry}).fetchone()
+            cur.execute(
+                q("complete_thread").encode(),
+                {
+                    "entry_id": entry,
+                    "token": claim["claim_token"],
+                    "result": json.dumps({"external_id": f"c{p}-{entry}", **result}),
+                },
+            )
+    return (_server_cpu_s(postmaster) - cpu0) / (pages * 50) * 1e6
+
+
 def _row(measure: str, value: str, goal: str, ratio: str) -> None:
     print(f"{measure:<58} {value:>16} {goal:>10} {ratio:>8}")
 
@@ -184,6 +221,13 @@ def _cpu_s(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def _postmaster(conn: psycopg.Connection[Any]) -> int:
+    """The pid of the postmaster `conn`'s backend was forked from."""
+    row = conn.execute(b"SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    return int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def _server_cpu_s(postmaster: int) -> float:
     """CPU of the postmaster, the backends it reaped and the ones alive now."""
     total = _cpu_s(postmaster)
@@ -204,9 +248,7 @@ def cpu_per_scenario(rounds: int) -> tuple[float, float]:
     new postmaster would hide the old one's CPU)."""
     scenarios = [load(p) for p in discover(REPLAYED.parent) if "restart" not in p.name]
     with workbench() as bench, psycopg.connect(bench.server.dsn("postgres")) as conn:
-        row = conn.execute(b"SELECT pg_backend_pid()").fetchone()
-        assert row is not None
-        postmaster = int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        postmaster = _postmaster(conn)
         run_scenario(bench, scenarios[0])
         client0, server0 = time.process_time(), _server_cpu_s(postmaster)
         for _ in range(rounds):
@@ -234,15 +276,18 @@ def free_items_per_s(server: Server, workers: int, threads: int, repeat: int) ->
     return statistics.median(rates)
 
 
-def pgbench_latency_us(server: Server, dsn: str, seconds: int) -> tuple[float | None, str]:
-    """pgbench's average latency of a one-row UPDATE on 1 client, or None and why not."""
+def pgbench_costs(dsn: str, seconds: int) -> tuple[tuple[float, float] | None, str]:
+    """pgbench's average latency of a one-row UPDATE on 1 client, and the whole server's CPU per
+    transaction (both in µs); or None and why not."""
     found = find_pg_bin() / "pgbench"
     pgbench = str(found) if found.exists() else shutil.which("pgbench")
     if pgbench is None:
         return None, "pgbench not found beside the server binaries or on PATH"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(FILL["one_row_table"])
+        postmaster = _postmaster(conn)
     with tempfile.TemporaryDirectory() as tmp:
+        cpu0 = _server_cpu_s(postmaster)
         out = subprocess.run(
             [pgbench, "-n", "-c", "1", "-T", str(seconds), "-f", str(PGBENCH_SCRIPT), dsn],
             capture_output=True,
@@ -250,10 +295,12 @@ def pgbench_latency_us(server: Server, dsn: str, seconds: int) -> tuple[float | 
             timeout=seconds + 60,
             cwd=tmp,
         )
-    match = re.search(r"latency average = ([\d.]+) ms", out.stdout)
-    if out.returncode != 0 or match is None:
+        cpu = _server_cpu_s(postmaster) - cpu0
+    latency = re.search(r"latency average = ([\d.]+) ms", out.stdout)
+    done = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
+    if out.returncode != 0 or latency is None or done is None or int(done.group(1)) == 0:
         return None, f"pgbench failed (exit {out.returncode}): {out.stderr.strip()[-200:]}"
-    return float(match.group(1)) * 1000, pgbench
+    return (float(latency.group(1)) * 1000, cpu / int(done.group(1)) * 1e6), pgbench
 
 
 def find_seconds(profile: str, seeds: int, budget: float) -> tuple[float | None, int]:
@@ -382,13 +429,15 @@ def goals(args: argparse.Namespace) -> None:
             dsn = server.dsn(db)
             with psycopg.connect(dsn, autocommit=True) as conn:
                 costs = per_item_costs(conn, args.items)
+                item_cpu = item_server_cpu_us(conn, args.cpu_pages)
             item = costs["thread"] + costs["page"] / 50
-            latency, source = pgbench_latency_us(server, dsn, args.pgbench_seconds)
+            measured, source = pgbench_costs(dsn, args.pgbench_seconds)
             tpl.drop(db)
-        if latency is None:
+        if measured is None:
             _row("one item's server cost vs a one-row pgbench transaction", "skipped", "<= 4x", "-")
             print(f"  (skipped: {source})")
         else:
+            latency, tx_cpu = measured
             ratio = item / latency
             _row(
                 "one item's server cost vs a one-row pgbench transaction",
@@ -399,6 +448,10 @@ def goals(args: argparse.Namespace) -> None:
             print(
                 f"  (item = thread claim+complete + 1/50 of a page's, {item:.0f} µs wall on one "
                 f"warm connection; pgbench 1 client {latency:.0f} µs: {source})"
+            )
+            print(
+                f"  (server CPU: {item_cpu:.0f} µs per item, {args.cpu_pages} pages of 50, and "
+                f"{tx_cpu:.0f} µs per pgbench transaction: {item_cpu / tx_cpu:.1f}x)"
             )
     print(f"  (per-run samples of explore: {', '.join(f'{r:.1f}' for r in rates)} scenarios/s)")
     print()
@@ -432,6 +485,9 @@ def main() -> None:
     )
     parser.add_argument("--free-threads", type=int, default=500, help="threads per free run")
     parser.add_argument("--pgbench-seconds", type=int, default=5, help="pgbench duration (5)")
+    parser.add_argument(
+        "--cpu-pages", type=int, default=20, help="pages of 50 items for the server CPU (20)"
+    )
     parser.add_argument("--only-goals", action="store_true", help="print issue 11's table and stop")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]

@@ -32,3 +32,7 @@ SELECT max(id) AS id FROM public.thread_processing_queue;
 -- The row pgbench's one-row transaction updates (benchmarks/sql/pgbench_one_row.sql).
 CREATE TABLE bench_one_row (id int PRIMARY KEY, n bigint NOT NULL);
 INSERT INTO bench_one_row VALUES (1, 0);
+
+-- name: job_entries
+-- The queue entries one job's pages staged, in the order they were queued.
+SELECT id FROM public.thread_processing_queue WHERE job_id = %(job_id)s ORDER BY id;

@@ -81,7 +81,7 @@ def _says_ready(data: Path) -> bool:
 
 
 def _nothing() -> None:
-    """Connect at once: psycopg is imported already."""
+    """Connect at once (the caller's own thread imports psycopg as it connects)."""
 
 
 def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> bool:
