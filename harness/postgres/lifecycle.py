@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import contextlib
 import logging
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -17,6 +20,7 @@ class Terminated(KeyboardInterrupt):
 
 
 _live: dict[int, Callable[[], None]] = {}
+_REDELIVER_AFTER_S = 0.01
 _installed = False
 _previous: dict[int, Any] = {}
 
@@ -56,13 +60,39 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _deliver_again(unraisable: sys.UnraisableHookArgs) -> None:
+    """An interrupt raised where it cannot propagate (in a gc callback, as Hypothesis installs
+    one, or a __del__) would be printed as "Exception ignored" and dropped, and the command
+    would go on as if never interrupted. Send the signal again instead: it is raised at the
+    next point where it can unwind."""
+    exc = unraisable.exc_value
+    if isinstance(exc, KeyboardInterrupt):
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        # From another thread, a moment later: sent from this one, the handler would run at once,
+        # still inside this hook, where the exception is dropped too. Should it land in another
+        # callback, it comes back here and goes again.
+        threading.Thread(target=_interrupt_soon, args=(signum,), daemon=True).start()
+        return
+    _unraisable_before(unraisable)
+
+
+def _interrupt_soon(signum: signal.Signals) -> None:
+    time.sleep(_REDELIVER_AFTER_S)
+    _thread.interrupt_main(signum)
+
+
+_unraisable_before = sys.unraisablehook
+
+
 def install_signal_handlers() -> None:
     """Register the atexit backstop and the SIGINT/SIGTERM handlers once (main thread only)."""
-    global _installed
+    global _installed, _unraisable_before
     if _installed or threading.current_thread() is not threading.main_thread():
         return
     _installed = True
     atexit.register(stop_all)
+    _unraisable_before = sys.unraisablehook
+    sys.unraisablehook = _deliver_again
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous = signal.getsignal(signum)
         if previous == signal.SIG_IGN or previous is None:
