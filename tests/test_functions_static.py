@@ -31,6 +31,7 @@ from threadsync import page_worker, processor
 from threadsync.pipeline import Context, Params, Reply, Row
 from threadsync.processor import content_hash, summarise
 from threadsync.provider import ProviderError, Thread, ThreadPage, _parse_page, _parse_thread
+from threadsync.pyjson import MAX_DEPTH
 from threadsync.queries import reference
 from threadsync.webhook import MAX_ROW_ID, BadWebhook, row_id
 
@@ -344,6 +345,32 @@ ODD_VALUES: list[Any] = [
 ]
 
 
+def nesting_bodies(valid: dict[str, Any]) -> list[bytes]:
+    """Bodies at and around the nesting limit (threadsync/pyjson.py, _shared/pyjson.ts): which
+    error wins, the depth or json's own, and brackets that nest nothing."""
+    d = MAX_DEPTH
+    return [
+        b"[" * d + b"]" * d,
+        b"[" * (d + 1) + b"]" * (d + 1),
+        b'{"a":' * d + b"1" + b"}" * d,
+        b'{"a":' * (d + 1) + b"1" + b"}" * (d + 1),
+        b"[" * d,
+        b"[" * (d + 1),
+        b"[1 2" + b"[" * (d + 1),
+        b"[" * d + b"1[" + b"]" * (d + 1),
+        b"{" + b"[" * (d + 1),
+        b'{"a"' + b"[" * (d + 1),
+        b"1 " + b"[" * (d + 1),
+        b"]" + b"[" * (d + 1),
+        b'["\\"' + b"[" * (d + 1),
+        b'["' + b"[" * (d + 1),
+        b"\xef\xbb\xbf" + b"[" * (d + 1),
+        ("[" * (d + 1)).encode("utf-16"),
+        json.dumps({**valid, "schema": "[" * (2 * d)}).encode(),
+        json.dumps({**valid, "schema": '\\"' + "{" * (2 * d)}).encode(),
+    ]
+
+
 def webhook_bodies(table: str) -> Iterator[tuple[str, bytes]]:
     valid = {"type": "INSERT", "table": table, "schema": "public", "record": {"id": 42}}
     text = json.dumps(valid).encode()
@@ -355,6 +382,8 @@ def webhook_bodies(table: str) -> Iterator[tuple[str, bytes]]:
         for key in ("type", "table", "record"):
             yield f"{key} {i}", json.dumps({**valid, key: value}).encode()
         yield f"id {i}", json.dumps({**valid, "record": {"id": value}}).encode()
+    for i, body in enumerate(nesting_bodies(valid)):
+        yield f"nesting {i}", body
     yield "no record", json.dumps({"type": "INSERT", "table": table}).encode()
     yield "no id", json.dumps({**valid, "record": {"ident": 1}}).encode()
     for encoding in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-8-sig"):

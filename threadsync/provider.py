@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from threadsync import pyjson
 
 Thread = Mapping[str, Any]
 
@@ -88,7 +89,7 @@ class HttpThreadsProvider:
 def _http_error(e: urllib.error.HTTPError) -> ProviderError:
     message = f"threads API answered HTTP {e.code}"
     try:
-        payload = json.loads(e.read())
+        payload = pyjson.loads(e.read())
         if isinstance(payload, dict) and isinstance(payload.get("error"), str):
             message = f"{message}: {payload['error']}"
     except (OSError, ValueError):
@@ -104,7 +105,7 @@ def _http_error(e: urllib.error.HTTPError) -> ProviderError:
 
 def _parse_thread(body: bytes) -> Thread:
     try:
-        payload = json.loads(body)
+        payload = pyjson.loads(body)
     except ValueError as e:
         raise ProviderError(f"malformed response from threads API: {e}", status=502) from e
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
@@ -117,7 +118,7 @@ def _parse_thread(body: bytes) -> Thread:
 
 def _parse_page(body: bytes) -> ThreadPage:
     try:
-        payload = json.loads(body)
+        payload = pyjson.loads(body)
     except ValueError as e:
         raise ProviderError(f"malformed response from threads API: {e}", status=502) from e
     if not isinstance(payload, dict):

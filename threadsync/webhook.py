@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from threadsync import pyjson
 
 MAX_ROW_ID = 2**63 - 1  # row ids are PostgreSQL bigint
 SHOWN = 80  # characters of an offending value quoted back in an error
@@ -16,7 +17,7 @@ class BadWebhook(ValueError):
 def row_id(body: str | bytes, table: str) -> int:
     """The `record.id` of an INSERT webhook on `table`, or BadWebhook naming the first problem."""
     try:
-        payload: Any = json.loads(body)
+        payload: Any = pyjson.loads(body)
     except RecursionError:
         raise BadWebhook("body is JSON nested too deeply to be a webhook") from None
     except (ValueError, UnicodeDecodeError, TypeError) as exc:

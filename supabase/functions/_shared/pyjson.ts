@@ -11,9 +11,10 @@
 import { decodeJsonBytes } from "./pycodecs.ts";
 import { compareStrings, floatRepr, PyException, type PyValue } from "./pyvalue.ts";
 
-/** Nesting deeper than this is Python's RecursionError. Python's own limit depends on its
- * version and on how deep its stack already is (about 1000 levels on 3.11); a webhook is 2. */
-export const MAX_DEPTH = 1000;
+/** Nesting deeper than this is a RecursionError, as in threadsync/pyjson.py, which puts the same
+ * limit on Python's own json (whose limit moves with the version and the caller's stack: about
+ * 1,000 levels on 3.11, more than 5,000 on 3.13). A webhook is 2 deep. */
+export const MAX_DEPTH = 500;
 
 /** Python's int-to-str conversion limit (`sys.get_int_max_str_digits()`, default 4300). */
 const MAX_INT_DIGITS = 4300;
