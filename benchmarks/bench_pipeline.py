@@ -177,27 +177,30 @@ def _threadsync(*args: str, one_core: bool = False) -> subprocess.CompletedProce
     )
 
 
+def _explored_per_s(budget: float, seed: int, workers: int, one_core: bool) -> float:
+    """Scenarios/s of one `explore --profile ci` command, as its summary line says."""
+    out = _threadsync(
+        "explore",
+        "--profile",
+        "ci",
+        "--budget",
+        f"{budget:g}",
+        "--seed",
+        str(seed),
+        "--workers",
+        str(workers),
+        one_core=one_core,
+    )
+    match = EXPLORED.search(out.stdout)
+    if match is None:
+        tail = out.stderr[-300:]
+        raise SystemExit(f"explore printed no rate (exit {out.returncode}): {tail}")
+    return int(match.group(1)) / float(match.group(2))
+
+
 def explore_rate(budget: float, seeds: int) -> tuple[float, list[float]]:
     """Median scenarios/s of `explore --profile ci`, pinned to one core, over `seeds` seeds."""
-    rates = []
-    for seed in range(1, seeds + 1):
-        out = _threadsync(
-            "explore",
-            "--profile",
-            "ci",
-            "--budget",
-            f"{budget:g}",
-            "--seed",
-            str(seed),
-            "--workers",
-            "1",
-            one_core=True,
-        )
-        match = EXPLORED.search(out.stdout)
-        if match is None:
-            tail = out.stderr[-300:]
-            raise SystemExit(f"explore printed no rate (exit {out.returncode}): {tail}")
-        rates.append(int(match.group(1)) / float(match.group(2)))
+    rates = [_explored_per_s(budget, seed, 1, one_core=True) for seed in range(1, seeds + 1)]
     return statistics.median(rates), rates
 
 
@@ -260,20 +263,40 @@ def cpu_per_scenario(rounds: int) -> tuple[float, float]:
     return client, server
 
 
-def free_items_per_s(server: Server, workers: int, threads: int, repeat: int) -> float:
-    """Median items (threads synced) per second of run_free with `workers` threads."""
-    rates = []
+@dataclasses.dataclass(frozen=True)
+class FreeRate:
+    """Free mode's median items/s, and the CPU each item cost this process and the server."""
+
+    items_per_s: float
+    client_us: float
+    server_us: float
+
+    def ceiling(self, cores: int) -> float:
+        """Items/s with every core busy on this much CPU per item, client and server together:
+        what no client-side change alone can pass."""
+        return cores * 1e6 / (self.client_us + self.server_us)
+
+
+def free_items_per_s(server: Server, workers: int, threads: int, repeat: int) -> FreeRate:
+    """Median items (threads synced) per second of run_free with `workers` threads, and the median
+    CPU per item of this process (every thread) and of the whole server."""
+    rates, client, cpu = [], [], []
     with TemplateDatabases(server, harness_migrations(reference), name_hint="free") as tpl:
+        with psycopg.connect(server.dsn("postgres"), autocommit=True) as conn:
+            postmaster = _postmaster(conn)
         for _ in range(repeat):
             config = RunConfig(reference, server=server, templates=tpl, threads=threads)
             config.page_size = 50
+            client0, server0 = time.process_time(), _server_cpu_s(postmaster)
             result = run_free(config, workers=workers)
+            client.append((time.process_time() - client0) / threads * 1e6)
+            cpu.append((_server_cpu_s(postmaster) - server0) / threads * 1e6)
             if result.errors or not result.quiesced:
                 raise SystemExit(f"free run failed: {result.errors[:3]}")
             rates.append(threads / result.wall_s)
             assert result.db_name is not None
             tpl.drop(result.db_name)
-    return statistics.median(rates)
+    return FreeRate(statistics.median(rates), statistics.median(client), statistics.median(cpu))
 
 
 def pgbench_costs(dsn: str, seconds: int) -> tuple[tuple[float, float] | None, str]:
@@ -372,6 +395,13 @@ def goals(args: argparse.Namespace) -> None:
         ">= 25",
         f"{rate / 25:.2f}x",
     )
+    cores = len(os.sched_getaffinity(0))
+    if cores > 1:
+        wide = _explored_per_s(args.explore_budget, 1, cores, one_core=False)
+        print(
+            f"  (the whole machine, `explore --workers {cores}` unpinned: {wide:.1f} scenarios/s "
+            f"in all, {wide / cores:.1f} per core, one run of {args.explore_budget:g} s)"
+        )
     finds = {p: find_seconds(p, args.find_seeds, args.find_budget) for p in ("ci", "dev")}
     (ci_s, ci_n), (dev_s, dev_n) = finds["ci"], finds["dev"]
     _row(
@@ -402,10 +432,18 @@ def goals(args: argparse.Namespace) -> None:
         eight = free_items_per_s(server, 8, args.free_threads, args.repeat)
         one = free_items_per_s(server, 1, args.free_threads, args.repeat)
         _row(
-            f"run_free items/s, 8 workers ({args.free_threads} threads; 1 worker {one:.0f})",
-            f"{eight:.0f}",
+            f"run_free items/s, 8 workers ({args.free_threads} threads; "
+            f"1 worker {one.items_per_s:.0f})",
+            f"{eight.items_per_s:.0f}",
             ">= 5000",
-            f"{eight / 5000:.2f}x",
+            f"{eight.items_per_s / 5000:.2f}x",
+        )
+        cores = len(os.sched_getaffinity(0))
+        print(
+            f"  (CPU per item, 8 workers: {eight.client_us:.0f} µs in this process, "
+            f"{eight.server_us:.0f} µs in the server, effect log included; with all {cores} "
+            f"cores busy on that: {eight.ceiling(cores):.0f} items/s at most, the server's "
+            f"share alone {cores * 1e6 / eight.server_us:.0f})"
         )
         race, source = frontrun_seconds(server, args.find_seeds)
         if race is None:
