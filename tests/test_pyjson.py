@@ -71,7 +71,21 @@ def expected(text: str) -> tuple[str, Any]:
         except _TooDeep:
             return "too deep", None
         except json.JSONDecodeError as exc:
-            return "error", str(exc)
+            return "error", str(_worded_as_on_311(exc))
+
+
+def _worded_as_on_311(exc: json.JSONDecodeError) -> json.JSONDecodeError:
+    # Python 3.13 names a trailing comma at the comma; 3.11 names what it expected after it.
+    kind = {
+        "array": "Expecting value",
+        "object": "Expecting property name enclosed in double quotes",
+    }
+    if not exc.msg.startswith("Illegal trailing comma before end of "):
+        return exc
+    after = exc.doc[exc.pos + 1 :]
+    return json.JSONDecodeError(
+        kind[exc.msg.rsplit(" ", 1)[1]], exc.doc, exc.pos + 1 + len(after) - len(after.lstrip())
+    )
 
 
 def outcome(text: str) -> tuple[str, Any]:
@@ -109,6 +123,27 @@ def test_agrees_with_json_going_in_where_json_does(pieces: list[str]) -> None:
 def test_the_limit_is_the_same_on_every_python(text: str, want: str) -> None:
     assert outcome(text) == expected(text)
     assert outcome(text)[0] == want
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1,]", "Expecting value: line 1 column 4 (char 3)"),
+        ("[1,\n ]", "Expecting value: line 2 column 2 (char 5)"),
+        (
+            '{"a":1 , }',
+            "Expecting property name enclosed in double quotes: line 1 column 10 (char 9)",
+        ),
+        (
+            "[" * (MAX_DEPTH - 1) + "[1,]",
+            f"Expecting value: line 1 column {MAX_DEPTH + 3} (char {MAX_DEPTH + 2})",
+        ),
+    ],
+)
+def test_a_trailing_comma_is_worded_as_on_311(text: str, message: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as caught:
+        pyjson.loads(text)
+    assert str(caught.value) == message
 
 
 def _error(loads: Callable[[bytes], Any], body: bytes) -> str:

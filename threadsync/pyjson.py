@@ -1,10 +1,14 @@
-"""`json.loads` with one nesting limit on every Python version (the TypeScript port's pyjson.ts
-has the same limit, so a body is refused with the same words by both).
+"""`json.loads` that behaves the same on every Python version, as the TypeScript port's
+pyjson.ts does, so that a body is refused with the same words by all of them.
+
+Two things differ between versions, and are made the same here. One is the nesting limit.
 
 `json.loads` raises RecursionError where its own recursion runs out, and that depends on the
 version and on the caller's stack: about 1,000 levels on 3.11, between 1,000 and 5,000 on 3.12,
 more than 5,000 on 3.13. Here the container that opens level MAX_DEPTH + 1 raises it, unless
 the document is malformed before that point, in which case that error is raised, as json does.
+The other is the words for a trailing comma (`[1,]`): 3.13 says "Illegal trailing comma", at the
+comma; here, as on 3.11 and 3.12, it is the value or property name expected after it.
 """
 
 from __future__ import annotations
@@ -21,10 +25,18 @@ TOO_DEEP = "maximum recursion depth exceeded while decoding a JSON document"
 # A string (unterminated: to the end of the text), or a bracket.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
 _DECODER = json.JSONDecoder()
+_TRAILING_COMMA = {
+    "Illegal trailing comma before end of array": "Expecting value",
+    "Illegal trailing comma before end of object": (
+        "Expecting property name enclosed in double quotes"
+    ),
+}
+_WHITESPACE = " \t\n\r"
 
 
 def loads(body: str | bytes | bytearray) -> Any:
-    """`json.loads(body)`, with RecursionError at the first container deeper than MAX_DEPTH."""
+    """`json.loads(body)`, with RecursionError at the first container deeper than MAX_DEPTH and
+    3.11's words for a trailing comma."""
     decode: Callable[[str], Any]
     if isinstance(body, (bytes, bytearray)):
         # What json.loads does with bytes, so that offsets below are offsets into its text; it
@@ -35,6 +47,16 @@ def loads(body: str | bytes | bytearray) -> Any:
         text, decode = body, json.loads
     else:
         return json.loads(body)  # json's own TypeError
+    try:
+        return _bounded(decode, text)
+    except json.JSONDecodeError as exc:
+        worded = _as_before_313(exc)
+        if worded is exc:
+            raise
+        raise worded from None
+
+
+def _bounded(decode: Callable[[str], Any], text: str) -> Any:
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return decode(text)
     too_deep = _first_too_deep(text)
@@ -50,6 +72,17 @@ def loads(body: str | bytes | bytearray) -> Any:
             raise
         raise RecursionError(TOO_DEEP) from None
     return decode(text)  # not reached: the text before the container is never complete
+
+
+def _as_before_313(exc: json.JSONDecodeError) -> json.JSONDecodeError:
+    """3.13's trailing-comma error as 3.11 and 3.12 word and place it; any other as it is."""
+    expected = _TRAILING_COMMA.get(exc.msg)
+    if expected is None:
+        return exc
+    pos = exc.pos + 1
+    while pos < len(exc.doc) and exc.doc[pos] in _WHITESPACE:
+        pos += 1
+    return json.JSONDecodeError(expected, exc.doc, pos)
 
 
 def _first_too_deep(text: str) -> int | None:
