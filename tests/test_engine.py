@@ -656,7 +656,20 @@ def test_a_lost_connection_is_recorded_alike_whichever_libpq_call_noticed_it() -
     """A backend the harness terminated is noticed by libpq while it reads the answer or while
     it flushes the query, by timing: the history must not say which, or a replay differs."""
     said = "server closed the connection unexpectedly"
-    for call in ("consuming input", "flushing", "sending query and params", "fetching results"):
+    calls = (
+        "consuming input",
+        "flushing",
+        "flush request",
+        "sending query",
+        "sending query and params",
+        "sending prepared query",
+        "sending describe portal",
+        "sending close prepared",
+        "sending copy data",
+        "receiving copy data",
+        "fetching results",
+    )
+    for call in calls:
         assert recorded_error(psycopg.OperationalError(f"{call} failed: {said}")) == said
     # Anything else is recorded as it was raised.
     for text in ("the connection is lost", "terminating connection due to administrator command"):

@@ -757,3 +757,18 @@ def test_sqlstates_map_to_postgrests_statuses(sqlstate: str, status: int) -> Non
     assert reply.status == status
     assert error(reply)["code"] == sqlstate
     assert not reply.ok
+
+
+@pytest.mark.parametrize("call", ["consuming input", "flush request", "sending query"])
+def test_a_lost_connection_is_answered_alike_whichever_libpq_call_noticed_it(call: str) -> None:
+    """PGRST000's details carry libpq's words, not psycopg's name for the call that noticed the
+    closed socket: that name changes with timing, and the port's reply would differ on replay."""
+    said = "server closed the connection unexpectedly"
+    reply = answer_error(None, psycopg.OperationalError(f"{call} failed: {said}"))
+    assert reply.status == 503
+    assert error(reply) == {
+        "code": "PGRST000",
+        "message": "Database connection error.",
+        "details": said,
+        "hint": None,
+    }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +28,7 @@ from harness.engine.clock import VirtualClock
 from harness.engine.errors import ActorCrashed
 from harness.engine.faults import ActorRule
 from harness.engine.threads import run_on_thread
+from harness.lost_connection import recorded_error
 from harness.sql import PAUSE
 from harness.supabase.postgrest import REQUEST, RestRequest, caller_for
 from threadsync.pipeline import Context, Params, Reply, Row
@@ -584,21 +584,6 @@ def _same_count(before: int | None, after: psycopg.Cursor[Any] | None) -> bool:
     """Whether two readings inside one transaction show it queued nothing."""
     later = _inserted(after)
     return before is not None and later is not None and later == before
-
-
-# libpq names the call that found a terminated backend's socket closed: reading the answer, or
-# flushing the query. Which one depends on timing, so the same lost connection was recorded as
-# "consuming input failed: ..." in one run and "flushing failed: ..." in another, and a replay
-# of reference/kill-connection differed from its first run (tests/test_reset.py, under load).
-_LIBPQ_CALL = re.compile(
-    r"^(?:consuming input|flushing|sending query(?: and params)?|fetching results?) failed: "
-)
-
-
-def recorded_error(exc: BaseException) -> str:
-    """An exception's text as a history records it: without the libpq call that noticed a lost
-    connection."""
-    return _LIBPQ_CALL.sub("", str(exc))
 
 
 def _first_line(text: str) -> str:

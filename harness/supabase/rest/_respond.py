@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from harness.lost_connection import recorded_error
 from harness.supabase.rest._errors import (
     JSON_TYPE,
     Refusal,
@@ -79,7 +80,10 @@ def answer_error(stmt: Statement | None, exc: psycopg.Error) -> Answer:
     if code is None:
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             # No SQLSTATE: the connection failed, not the statement.
-            return refused(pgrst(503, "PGRST000", "Database connection error.", str(exc) or None))
+            # Without psycopg's name for the libpq call (PostgREST has no such words), which
+            # differs from run to run.
+            details = recorded_error(exc) or None
+            return refused(pgrst(503, "PGRST000", "Database connection error.", details))
         # Refused by the client library before the server saw it.
         return refused(pgrst(500, "PGRSTX00", str(exc)))
     diag = exc.diag
