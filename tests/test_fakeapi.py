@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
+import urllib.error
+from email.message import Message
 from typing import Any
 
 import pytest
@@ -25,7 +28,7 @@ from harness.fakeapi import (
     page_number_of,
     serve,
 )
-from threadsync.provider import HttpThreadsProvider, ProviderError, ThreadsProvider
+from threadsync.provider import HttpThreadsProvider, ProviderError, ThreadsProvider, _http_error
 
 
 def paginate(provider: ThreadsProvider, page_size: int) -> list[list[Any]]:
@@ -313,3 +316,11 @@ def test_http_connection_refused() -> None:
         HttpThreadsProvider(f"http://127.0.0.1:{port}", timeout=2.0).fetch_page(None, 10)
     assert err.value.status is None
     assert "connection refused" in str(err.value)
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[" * 600, b'{"error": 1}'])
+def test_an_http_error_whose_body_says_nothing_is_the_status_alone(body: bytes) -> None:
+    """As the TypeScript port's httpError: a body that is not JSON, too deep to read, or without
+    an "error" text adds nothing to the status."""
+    error = urllib.error.HTTPError("http://api/threads", 503, "no", Message(), io.BytesIO(body))
+    assert str(_http_error(error)) == "threads API answered HTTP 503"

@@ -92,8 +92,8 @@ def _http_error(e: urllib.error.HTTPError) -> ProviderError:
         payload = pyjson.loads(e.read())
         if isinstance(payload, dict) and isinstance(payload.get("error"), str):
             message = f"{message}: {payload['error']}"
-    except (OSError, ValueError):
-        pass
+    except (OSError, ValueError, RecursionError):
+        pass  # an error body that is not JSON, or too deep for it, says nothing (as in the port)
     retry_after: float | None = None
     if e.code == 429:
         try:
