@@ -272,8 +272,7 @@ class FreeRate:
     server_us: float
 
     def ceiling(self, cores: int) -> float:
-        """Items/s with every core busy on this much CPU per item, client and server together:
-        what no client-side change alone can pass."""
+        """Items/s with every core busy on this much CPU per item, client and server together."""
         return cores * 1e6 / (self.client_us + self.server_us)
 
 
@@ -438,7 +437,6 @@ def goals(args: argparse.Namespace) -> None:
             ">= 5000",
             f"{eight.items_per_s / 5000:.2f}x",
         )
-        cores = len(os.sched_getaffinity(0))
         print(
             f"  (CPU per item, 8 workers: {eight.client_us:.0f} µs in this process, "
             f"{eight.server_us:.0f} µs in the server, effect log included; with all {cores} "
